@@ -1,0 +1,1 @@
+"""The GraphQL edge: schema, types, operations, loaders, context, errors."""

@@ -1,0 +1,1 @@
+"""Root queries and mutations, one module per family."""

@@ -1,0 +1,121 @@
+"""Root queries and mutations for datasets and their versions."""
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from mlcatalog.api.context import Info
+from mlcatalog.api.ids import decode
+from mlcatalog.api.operations.models import whole
+from mlcatalog.api.pagination import Connection, query_connection
+from mlcatalog.api.types.common import TagInput, tag_map
+from mlcatalog.api.types.datasets import Dataset, DatasetVersion
+from mlcatalog.catalog import datasets, projects
+from mlcatalog.store import queries
+from mlcatalog.store.queries import Order
+from mlcatalog.store.rows import DatasetRow
+
+
+@strawberry.input
+class DatasetFilter:
+    project: str | None = None
+    name_contains: str | None = None
+    tag: TagInput | None = None
+    include_archived: bool = False
+
+
+@strawberry.type
+class DatasetQueries:
+    @strawberry.field
+    async def dataset(self, info: Info, project: str, name: str) -> Dataset | None:
+        async with info.context.database.read() as session:
+            row = await queries.by_name(session, DatasetRow, project, name)
+        return Dataset.from_row(row) if row else None
+
+    @strawberry.field(description="Datasets by name.")
+    async def datasets(
+        self,
+        info: Info,
+        filter: DatasetFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Dataset]:
+        f = filter or DatasetFilter()
+        stmt = queries.datasets_query(
+            project=f.project,
+            name_contains=f.name_contains,
+            tag=(f.tag.key, f.tag.value or None) if f.tag else None,
+            include_archived=f.include_archived,
+        )
+        order = Order((DatasetRow.name, DatasetRow.id), (False, False))
+        return await query_connection(
+            info.context.database, stmt, order, "datasets", first, after, Dataset.from_row
+        )
+
+
+@strawberry.input
+class CreateDatasetInput:
+    project: str
+    name: str
+    description: str | None = None
+    owner: str | None = None
+    source: str | None = None
+    tags: list[TagInput] | None = None
+
+
+@strawberry.type
+class DatasetPayload:
+    dataset: Dataset
+
+
+@strawberry.input
+class CreateDatasetVersionInput:
+    dataset: relay.GlobalID
+    label: str = strawberry.field(description="e.g. v3 or 2026-11-01; unique within the dataset.")
+    uri: str
+    digest: str | None = None
+    size_bytes: float | None = None
+    row_count: float | None = None
+    schema: JSON | None = None
+    description: str | None = None
+
+
+@strawberry.type
+class DatasetVersionPayload:
+    dataset_version: DatasetVersion
+
+
+@strawberry.type
+class DatasetMutations:
+    @strawberry.mutation
+    async def create_dataset(self, info: Info, input: CreateDatasetInput) -> DatasetPayload:
+        async with info.context.unit_of_work() as uow:
+            project = await projects.project_by_name(uow, input.project)
+            row = await datasets.create_dataset(
+                uow,
+                project_id=project.id,
+                name=input.name,
+                owner=input.owner,
+                description=input.description,
+                source=input.source,
+                tags=tag_map(input.tags),
+            )
+        return DatasetPayload(dataset=Dataset.from_row(row))
+
+    @strawberry.mutation
+    async def create_dataset_version(
+        self, info: Info, input: CreateDatasetVersionInput
+    ) -> DatasetVersionPayload:
+        async with info.context.unit_of_work() as uow:
+            row = await datasets.create_dataset_version(
+                uow,
+                dataset_id=decode(input.dataset, "Dataset"),
+                label=input.label,
+                uri=input.uri,
+                digest=input.digest,
+                size_bytes=whole(input.size_bytes, "size"),
+                row_count=whole(input.row_count, "row count"),
+                schema=input.schema,
+                description=input.description,
+            )
+        return DatasetVersionPayload(dataset_version=DatasetVersion.from_row(row))

@@ -1,0 +1,150 @@
+"""Root queries and mutations for experiments and runs."""
+
+from datetime import datetime
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from mlcatalog.api.context import Info
+from mlcatalog.api.ids import decode
+from mlcatalog.api.pagination import Connection, query_connection
+from mlcatalog.api.types.experiments import Experiment, Run
+from mlcatalog.catalog import experiments, projects
+from mlcatalog.catalog.experiments import RunStatus
+from mlcatalog.store import queries
+from mlcatalog.store.queries import Order
+from mlcatalog.store.rows import ExperimentRow, RunRow
+
+
+@strawberry.type
+class ExperimentQueries:
+    @strawberry.field
+    async def experiment(self, info: Info, project: str, name: str) -> Experiment | None:
+        async with info.context.database.read() as session:
+            row = await queries.by_name(session, ExperimentRow, project, name)
+        return Experiment.from_row(row) if row else None
+
+    @strawberry.field(description="Experiments by name.")
+    async def experiments(
+        self,
+        info: Info,
+        project: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Experiment]:
+        order = Order((ExperimentRow.name, ExperimentRow.id), (False, False))
+        stmt = queries.experiments_query(project=project)
+        return await query_connection(
+            info.context.database, stmt, order, "experiments", first, after, Experiment.from_row
+        )
+
+    @strawberry.field
+    async def run(self, info: Info, id: relay.GlobalID) -> Run | None:
+        row = await info.context.loaders.row(RunRow, decode(id, "Run"))
+        return Run.from_row(row) if row else None
+
+
+@strawberry.input
+class CreateExperimentInput:
+    project: str
+    name: str
+    description: str | None = None
+    owner: str | None = None
+
+
+@strawberry.type
+class ExperimentPayload:
+    experiment: Experiment
+
+
+@strawberry.input
+class ParamInput:
+    name: str
+    value: str
+
+
+@strawberry.input
+class PipelineInput:
+    name: str
+    run_id: str | None = None
+    parameters: JSON | None = None
+
+
+@strawberry.input
+class CreateRunInput:
+    experiment: relay.GlobalID
+    name: str
+    description: str | None = None
+    owner: str | None = None
+    params: list[ParamInput] | None = None
+    started_at: datetime | None = None
+    hardware: str | None = None
+    accelerator: str | None = None
+    pipeline: PipelineInput | None = None
+    code_version: str | None = None
+    inputs: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Dataset versions the run reads."
+    )
+
+
+@strawberry.type
+class RunPayload:
+    run: Run
+
+
+@strawberry.input
+class FinishRunInput:
+    id: relay.GlobalID
+    status: RunStatus = RunStatus.FINISHED
+    ended_at: datetime | None = None
+
+
+@strawberry.type
+class ExperimentMutations:
+    @strawberry.mutation
+    async def create_experiment(
+        self, info: Info, input: CreateExperimentInput
+    ) -> ExperimentPayload:
+        async with info.context.unit_of_work() as uow:
+            project = await projects.project_by_name(uow, input.project)
+            row = await experiments.create_experiment(
+                uow,
+                project_id=project.id,
+                name=input.name,
+                owner=input.owner,
+                description=input.description,
+            )
+        return ExperimentPayload(experiment=Experiment.from_row(row))
+
+    @strawberry.mutation
+    async def create_run(self, info: Info, input: CreateRunInput) -> RunPayload:
+        pipeline = input.pipeline
+        async with info.context.unit_of_work() as uow:
+            row = await experiments.create_run(
+                uow,
+                experiment_id=decode(input.experiment, "Experiment"),
+                name=input.name,
+                owner=input.owner,
+                description=input.description,
+                params={p.name: p.value for p in input.params or ()},
+                started_at=input.started_at,
+                hardware=input.hardware,
+                accelerator=input.accelerator,
+                pipeline=experiments.Pipeline(
+                    name=pipeline.name, run_id=pipeline.run_id, parameters=pipeline.parameters or {}
+                )
+                if pipeline
+                else None,
+                code_version=input.code_version,
+                input_dataset_version_ids=[decode(i, "DatasetVersion") for i in input.inputs or ()],
+            )
+        return RunPayload(run=Run.from_row(row))
+
+    @strawberry.mutation
+    async def finish_run(self, info: Info, input: FinishRunInput) -> RunPayload:
+        async with info.context.unit_of_work() as uow:
+            row = await experiments.finish_run(
+                uow, run_id=decode(input.id, "Run"), status=input.status, ended_at=input.ended_at
+            )
+        return RunPayload(run=Run.from_row(row))

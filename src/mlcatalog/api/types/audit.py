@@ -1,0 +1,44 @@
+"""The journal as an audit log: who changed what, and when."""
+
+from datetime import datetime
+from typing import Self
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from mlcatalog.store.rows import JournalRow
+
+
+@strawberry.type(description="One change, as it was committed.")
+class JournalEntry:
+    sequence: float = strawberry.field(
+        description="Position in the journal (Float: can exceed 32 bits)."
+    )
+    at: datetime
+    actor: str
+    action: str = strawberry.field(
+        description="entity.past_tense_verb, e.g. model_version.stage_changed"
+    )
+    entity_type: str
+    entity_id: relay.GlobalID = strawberry.field(description="The entity's id (it may be deleted).")
+    before: JSON = strawberry.field(description="The changed fields' values before.")
+    after: JSON = strawberry.field(description="The changed fields' values after.")
+
+    @classmethod
+    def from_row(cls, row: JournalRow) -> Self:
+        return cls(
+            sequence=float(row.seq),
+            at=row.at,
+            actor=row.actor,
+            action=row.action,
+            entity_type=row.entity_type,
+            entity_id=relay.GlobalID(row.entity_type, str(row.entity_id)),
+            before=JSON(row.changes.get("before", {})),
+            after=JSON(row.changes.get("after", {})),
+        )
+
+
+@strawberry.type(description="The caller.")
+class Me:
+    name: str

@@ -1,0 +1,139 @@
+"""Datasets and their versions."""
+
+from datetime import datetime
+from typing import Self
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from mlcatalog.api.context import Info
+from mlcatalog.api.loaders import VERSIONS_OF_DATASET
+from mlcatalog.api.pagination import Connection, children_connection
+from mlcatalog.api.types.common import Project, Tag, project_of, resolve_rows, tag_list
+from mlcatalog.api.types.documents import Document
+from mlcatalog.api.types.experiments import Run
+from mlcatalog.api.types.models import DatasetRole, ModelVersion
+from mlcatalog.store.rows import DatasetRow, DatasetVersionRow, ModelVersionRow, RunRow
+
+
+@strawberry.type(description="A dataset: a named collection of data, versioned.")
+class Dataset(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    description: str
+    owner: str
+    source: str | None
+    archived_at: datetime | None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    project_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: DatasetRow) -> Self:
+        return cls(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            owner=row.owner,
+            source=row.source,
+            archived_at=row.archived_at,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            updated_at=row.updated_at,
+            updated_by=row.updated_by,
+            project_id=row.project_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: list[str], required: bool = False
+    ) -> list[Self | None]:
+        return await resolve_rows(info, DatasetRow, node_ids, cls.from_row)
+
+    @strawberry.field
+    async def project(self, info: Info) -> Project:
+        return await project_of(info, self.project_id)
+
+    @strawberry.field
+    async def tags(self, info: Info) -> list[Tag]:
+        return tag_list(await info.context.loaders.tags("Dataset", self.id))
+
+    @strawberry.field(description="Versions, newest first.")
+    async def versions(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection["DatasetVersion"]:
+        return await children_connection(
+            info.context.loaders,
+            VERSIONS_OF_DATASET,
+            self.id,
+            first,
+            after,
+            DatasetVersion.from_row,
+        )
+
+    @strawberry.field(description="The dataset card.")
+    async def card(self, info: Info) -> Document | None:
+        row = await info.context.loaders.document("Dataset", self.id)
+        return Document.from_row(row) if row else None
+
+
+@strawberry.type(description="One immutable version of a dataset.")
+class DatasetVersion(relay.Node):
+    id: relay.NodeID[int]
+    label: str
+    uri: str
+    digest: str | None
+    size_bytes: float | None = strawberry.field(description="Bytes (Float: sizes exceed 32 bits).")
+    row_count: float | None
+    schema: JSON | None
+    description: str
+    created_at: datetime
+    created_by: str
+    dataset_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: DatasetVersionRow) -> Self:
+        return cls(
+            id=row.id,
+            label=row.label,
+            uri=row.uri,
+            digest=row.digest,
+            size_bytes=float(row.size_bytes) if row.size_bytes is not None else None,
+            row_count=float(row.row_count) if row.row_count is not None else None,
+            schema=JSON(row.schema) if row.schema is not None else None,
+            description=row.description,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            dataset_id=row.dataset_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: list[str], required: bool = False
+    ) -> list[Self | None]:
+        return await resolve_rows(info, DatasetVersionRow, node_ids, cls.from_row)
+
+    @strawberry.field
+    async def dataset(self, info: Info) -> Dataset:
+        row = await info.context.loaders.row(DatasetRow, self.dataset_id)
+        assert row is not None
+        return Dataset.from_row(row)
+
+    @strawberry.field(description="Model versions trained (or evaluated, by `role`) on this data.")
+    async def models(
+        self, info: Info, role: DatasetRole = DatasetRole.TRAINING
+    ) -> list[ModelVersion]:
+        edges = await info.context.loaders.edges("source", "DatasetVersion", self.id)
+        ids = [e.target_id for e in edges if e.kind == role.value]
+        rows = await info.context.loaders.rows(ModelVersionRow, ids)
+        return [ModelVersion.from_row(row) for row in rows if row is not None]
+
+    @strawberry.field(description="Runs that read this data.")
+    async def runs(self, info: Info) -> list[Run]:
+        edges = await info.context.loaders.edges("source", "DatasetVersion", self.id)
+        ids = [e.target_id for e in edges if e.kind == "USED_BY"]
+        rows = await info.context.loaders.rows(RunRow, ids)
+        return [Run.from_row(row) for row in rows if row is not None]

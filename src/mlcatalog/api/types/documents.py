@@ -1,0 +1,86 @@
+"""Model and dataset cards with their revisions."""
+
+from datetime import datetime
+from typing import Self
+
+import strawberry
+from strawberry import relay
+
+from mlcatalog.api.context import Info
+from mlcatalog.api.loaders import REVISIONS_OF_DOCUMENT
+from mlcatalog.api.pagination import Connection, children_connection
+from mlcatalog.api.types.common import resolve_rows
+from mlcatalog.store.rows import DocumentRevisionRow, DocumentRow
+
+
+@strawberry.type(
+    description="The sections of a model card (Mitchell et al., 2019) and free Markdown."
+)
+class CardSections:
+    intended_use: str | None
+    factors: str | None
+    training_data: str | None
+    evaluation_data: str | None
+    quantitative_analyses: str | None
+    ethical_considerations: str | None
+    caveats_and_recommendations: str | None
+    markdown: str | None
+
+
+def sections(content: dict[str, str | None]) -> dict[str, str | None]:
+    return {name: content.get(name) for name in CardSections.__annotations__}
+
+
+@strawberry.type(description="One saved state of a card.")
+class DocumentRevision(CardSections):
+    revision: int
+    created_at: datetime
+    created_by: str
+
+    @classmethod
+    def from_row(cls, row: DocumentRevisionRow) -> Self:
+        return cls(
+            revision=row.revision,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            **sections(row.content),
+        )
+
+
+@strawberry.type(description="A model card or dataset card; every edit is kept as a revision.")
+class Document(CardSections, relay.Node):
+    id: relay.NodeID[int]
+    kind: str = strawberry.field(description="MODEL_CARD or DATASET_CARD.")
+    revision: int
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def from_row(cls, row: DocumentRow) -> Self:
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            revision=row.revision,
+            updated_at=row.updated_at,
+            updated_by=row.updated_by,
+            **sections(row.content),
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: list[str], required: bool = False
+    ) -> list[Self | None]:
+        return await resolve_rows(info, DocumentRow, node_ids, cls.from_row)
+
+    @strawberry.field(description="Every revision, newest first.")
+    async def revisions(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[DocumentRevision]:
+        return await children_connection(
+            info.context.loaders,
+            REVISIONS_OF_DOCUMENT,
+            self.id,
+            first,
+            after,
+            DocumentRevision.from_row,
+        )

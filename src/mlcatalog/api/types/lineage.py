@@ -1,0 +1,64 @@
+"""Lineage graphs: the nodes and typed edges around an entity."""
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from mlcatalog.api.context import Info
+from mlcatalog.api.types.datasets import DatasetVersion
+from mlcatalog.api.types.experiments import Run
+from mlcatalog.api.types.models import ModelVersion
+from mlcatalog.catalog.lineage import EdgeKind
+from mlcatalog.store.rows import DatasetVersionRow, ModelVersionRow, RunRow
+
+strawberry.enum(EdgeKind, description="How two lineage nodes relate, read downstream → upstream.")
+
+LineageNode = Annotated[ModelVersion | DatasetVersion | Run, strawberry.union("LineageNode")]
+
+NODE_TYPES = {
+    "ModelVersion": (ModelVersionRow, ModelVersion.from_row),
+    "DatasetVersion": (DatasetVersionRow, DatasetVersion.from_row),
+    "Run": (RunRow, Run.from_row),
+}
+
+
+async def load_node(info: Info, node_type: str, node_id: int) -> LineageNode | None:
+    row_type, build = NODE_TYPES[node_type]
+    row = await info.context.loaders.row(row_type, node_id)
+    return build(row) if row is not None else None  # type: ignore[operator]
+
+
+@strawberry.enum(description="Which way to walk from the starting node.")
+class LineageDirection(Enum):
+    UPSTREAM = "UPSTREAM"
+    DOWNSTREAM = "DOWNSTREAM"
+    BOTH = "BOTH"
+
+
+@strawberry.type(description="One edge, from the upstream node (an input) to the downstream one.")
+class LineageEdge:
+    kind: EdgeKind
+    depth: int = strawberry.field(description="Hops from the starting node.")
+    created_at: datetime
+    created_by: str
+    upstream_ref: strawberry.Private[tuple[str, int]]
+    downstream_ref: strawberry.Private[tuple[str, int]]
+
+    @strawberry.field
+    async def upstream(self, info: Info) -> LineageNode | None:
+        return await load_node(info, *self.upstream_ref)
+
+    @strawberry.field
+    async def downstream(self, info: Info) -> LineageNode | None:
+        return await load_node(info, *self.downstream_ref)
+
+
+@strawberry.type(
+    description="The lineage around one node: every node reached and every edge walked."
+)
+class Lineage:
+    root: LineageNode
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]

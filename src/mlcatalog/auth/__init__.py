@@ -1,0 +1,1 @@
+"""Authentication and authorization: the principal, OIDC, tokens, Casbin (access issue)."""

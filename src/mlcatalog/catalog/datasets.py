@@ -1,0 +1,112 @@
+"""Datasets and their versions."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from mlcatalog.catalog import validation
+from mlcatalog.catalog.errors import CatalogError, ErrorCode
+from mlcatalog.catalog.journal import record
+from mlcatalog.catalog.rows import flush, get, stamp, touch
+from mlcatalog.store.database import UnitOfWork
+from mlcatalog.store.rows import DatasetRow, DatasetTagRow, DatasetVersionRow, ProjectRow, utcnow
+
+
+async def create_dataset(
+    uow: UnitOfWork,
+    *,
+    project_id: int,
+    name: str,
+    owner: str | None = None,
+    description: str | None = None,
+    source: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> DatasetRow:
+    await get(uow, ProjectRow, project_id, "project")
+    validation.name(name, "dataset name")
+    checked_tags = validation.tags(tags or {})
+    duplicate = f"dataset {name!r} already exists in this project"
+    exists = select(DatasetRow.id).where(
+        DatasetRow.project_id == project_id, DatasetRow.name == name
+    )
+    if await uow.session.scalar(exists):
+        raise CatalogError(ErrorCode.ALREADY_EXISTS, duplicate)
+    dataset = DatasetRow(
+        project_id=project_id,
+        name=name,
+        owner=validation.line(owner, "owner", max_length=200) or uow.actor,
+        description=validation.text(description, "description"),
+        source=validation.line(source, "source"),
+        **stamp(uow),
+    )
+    uow.session.add(dataset)
+    await flush(uow, duplicate=duplicate)
+    uow.session.add_all(
+        DatasetTagRow(dataset_id=dataset.id, key=k, value=v) for k, v in checked_tags.items()
+    )
+    record(
+        uow,
+        action="dataset.created",
+        entity_type="Dataset",
+        entity_id=dataset.id,
+        project_id=project_id,
+        after={
+            "name": name,
+            "owner": dataset.owner,
+            "source": dataset.source,
+            "tags": checked_tags,
+        },
+    )
+    return dataset
+
+
+async def create_dataset_version(
+    uow: UnitOfWork,
+    *,
+    dataset_id: int,
+    label: str,
+    uri: str,
+    digest: str | None = None,
+    size_bytes: int | None = None,
+    row_count: int | None = None,
+    schema: Any = None,
+    description: str | None = None,
+) -> DatasetVersionRow:
+    dataset = await get(uow, DatasetRow, dataset_id, "dataset")
+    validation.name(label, "dataset version label")
+    duplicate = f"dataset {dataset.name!r} already has a version {label!r}"
+    exists = select(DatasetVersionRow.id).where(
+        DatasetVersionRow.dataset_id == dataset_id, DatasetVersionRow.label == label
+    )
+    if await uow.session.scalar(exists):
+        raise CatalogError(ErrorCode.ALREADY_EXISTS, duplicate)
+    version = DatasetVersionRow(
+        dataset_id=dataset_id,
+        label=label,
+        uri=validation.required_line(uri, "uri"),
+        digest=validation.line(digest, "digest", max_length=200),
+        size_bytes=validation.non_negative(size_bytes, "size"),
+        row_count=validation.non_negative(row_count, "row count"),
+        schema=validation.json_object(schema, "schema") if schema is not None else None,
+        description=validation.text(description, "description"),
+        created_at=utcnow(),
+        created_by=uow.actor,
+    )
+    uow.session.add(version)
+    await flush(uow, duplicate=duplicate)
+    touch(dataset, uow)
+    record(
+        uow,
+        action="dataset_version.created",
+        entity_type="DatasetVersion",
+        entity_id=version.id,
+        project_id=dataset.project_id,
+        after={
+            "dataset_id": dataset_id,
+            "label": label,
+            "uri": version.uri,
+            "digest": version.digest,
+        },
+    )
+    return version

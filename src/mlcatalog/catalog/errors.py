@@ -1,0 +1,31 @@
+"""Catalog errors carry a stable code that the API returns as ``extensions.code``."""
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    CONFLICT = "CONFLICT"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    SEARCH_UNAVAILABLE = "SEARCH_UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL = "INTERNAL"
+
+
+class CatalogError(Exception):
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def not_found(what: str) -> CatalogError:
+    return CatalogError(ErrorCode.NOT_FOUND, f"{what} does not exist")
+
+
+def invalid(message: str) -> CatalogError:
+    return CatalogError(ErrorCode.INVALID_ARGUMENT, message)

@@ -1,0 +1,40 @@
+"""Projects: the namespaces every asset belongs to."""
+
+from sqlalchemy import select
+
+from mlcatalog.catalog import validation
+from mlcatalog.catalog.errors import CatalogError, ErrorCode, not_found
+from mlcatalog.catalog.journal import record
+from mlcatalog.catalog.rows import flush
+from mlcatalog.store.database import UnitOfWork
+from mlcatalog.store.rows import ProjectRow, utcnow
+
+
+async def create_project(uow: UnitOfWork, *, name: str, description: str | None) -> ProjectRow:
+    validation.name(name, "project name", max_length=100)
+    if await uow.session.scalar(select(ProjectRow.id).where(ProjectRow.name == name)):
+        raise CatalogError(ErrorCode.ALREADY_EXISTS, f"project {name!r} already exists")
+    project = ProjectRow(
+        name=name,
+        description=validation.text(description, "description"),
+        created_at=utcnow(),
+        created_by=uow.actor,
+    )
+    uow.session.add(project)
+    await flush(uow, duplicate=f"project {name!r} already exists")
+    record(
+        uow,
+        action="project.created",
+        entity_type="Project",
+        entity_id=project.id,
+        project_id=project.id,
+        after={"name": name, "description": project.description},
+    )
+    return project
+
+
+async def project_by_name(uow: UnitOfWork, name: str) -> ProjectRow:
+    project = await uow.session.scalar(select(ProjectRow).where(ProjectRow.name == name))
+    if project is None:
+        raise not_found(f"project {name[:100]!r}")
+    return project

@@ -1,0 +1,462 @@
+"""Model versions: create with gap-free numbers, edit, metrics, stages, aliases, comments."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+
+from mlcatalog.catalog import validation
+from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid, not_found
+from mlcatalog.catalog.journal import diff, record
+from mlcatalog.catalog.lineage import EdgeKind, add_edge
+from mlcatalog.catalog.rows import flush, forget_links, get, stamp, touch
+from mlcatalog.store.database import UnitOfWork
+from mlcatalog.store.rows import (
+    AliasRow,
+    CommentRow,
+    DatasetRow,
+    DatasetVersionRow,
+    MetricRow,
+    ModelRow,
+    ModelVersionRow,
+    ModelVersionTagRow,
+    RunRow,
+    utcnow,
+)
+
+
+class Stage(StrEnum):
+    NONE = "NONE"
+    DEVELOPMENT = "DEVELOPMENT"
+    STAGING = "STAGING"
+    PRODUCTION = "PRODUCTION"
+    ARCHIVED = "ARCHIVED"
+
+
+ARTIFACT_FORMATS = (
+    "onnx",
+    "pickle",
+    "safetensors",
+    "torchscript",
+    "joblib",
+    "savedmodel",
+    "gguf",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    uri: str
+    format: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeReference:
+    repository: str | None = None
+    commit: str | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    python_version: str | None = None
+    packages: Mapping[str, str] = field(default_factory=dict)
+    container_image: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    name: str
+    value: float
+    step: int | None = None
+    dataset: str | None = None
+    dataset_version_id: int | None = None
+
+
+async def _project_of_model(uow: UnitOfWork, model_id: int) -> int:
+    return (await get(uow, ModelRow, model_id, "model")).project_id
+
+
+async def _next_number(uow: UnitOfWork, model_id: int) -> int:
+    """Hand out the next version number under the model's row lock: no gaps, no duplicates."""
+    number = await uow.session.scalar(
+        update(ModelRow)
+        .where(ModelRow.id == model_id)
+        .values(version_count=ModelRow.version_count + 1)
+        .returning(ModelRow.version_count)
+        .execution_options(synchronize_session=False)
+    )
+    if number is None:
+        raise not_found(f"model {model_id}")
+    return number
+
+
+def _artifact_columns(artifact: Artifact | None) -> dict[str, Any]:
+    if artifact is None:
+        return {}
+    if artifact.format is not None and artifact.format not in ARTIFACT_FORMATS:
+        raise invalid(
+            f"artifact format {artifact.format[:50]!r} is not one of {', '.join(ARTIFACT_FORMATS)}"
+        )
+    return {
+        "artifact_uri": validation.required_line(artifact.uri, "artifact uri"),
+        "artifact_format": artifact.format,
+        "artifact_size": validation.non_negative(artifact.size, "artifact size"),
+        "artifact_sha256": validation.sha256(artifact.sha256),
+    }
+
+
+def _code_columns(code: CodeReference | None) -> dict[str, Any]:
+    if code is None:
+        return {}
+    return {
+        "code_repository": validation.line(code.repository, "code repository"),
+        "code_commit": validation.commit(code.commit),
+        "code_path": validation.line(code.path, "code path", max_length=1000),
+    }
+
+
+def _environment_columns(environment: Environment | None) -> dict[str, Any]:
+    if environment is None:
+        return {}
+    packages = {
+        validation.required_line(name, "package name", max_length=200): validation.required_line(
+            version, f"version of package {name!r}", max_length=100
+        )
+        for name, version in environment.packages.items()
+    }
+    return {
+        "python_version": validation.line(
+            environment.python_version, "python version", max_length=50
+        ),
+        "packages": packages,
+        "container_image": validation.line(
+            environment.container_image, "container image", max_length=1000
+        ),
+    }
+
+
+async def _semver_taken(uow: UnitOfWork, model_id: int, semver: str, version_id: int = 0) -> None:
+    taken = await uow.session.scalar(
+        select(ModelVersionRow.number).where(
+            ModelVersionRow.model_id == model_id,
+            ModelVersionRow.semver == semver,
+            ModelVersionRow.id != version_id,
+        )
+    )
+    if taken is not None:
+        raise CatalogError(
+            ErrorCode.ALREADY_EXISTS, f"version {semver} is already taken by version number {taken}"
+        )
+
+
+async def create_model_version(
+    uow: UnitOfWork,
+    *,
+    model_id: int,
+    semver: str | None = None,
+    description: str | None = None,
+    stage: Stage = Stage.NONE,
+    artifact: Artifact | None = None,
+    framework: str | None = None,
+    framework_version: str | None = None,
+    algorithm: str | None = None,
+    hyperparameters: Any = None,
+    tags: Mapping[str, str] | None = None,
+    metrics: Sequence[MetricValue] = (),
+    code: CodeReference | None = None,
+    environment: Environment | None = None,
+    source_run_id: int | None = None,
+    training_dataset_version_ids: Sequence[int] = (),
+    evaluation_dataset_version_ids: Sequence[int] = (),
+) -> ModelVersionRow:
+    # Check every argument before taking the model's row lock, so bad input holds no lock.
+    columns = {
+        "semver": validation.semver(semver),
+        "description": validation.text(description, "description"),
+        "stage": stage,
+        "framework": validation.line(framework, "framework", max_length=100),
+        "framework_version": validation.line(
+            framework_version, "framework version", max_length=100
+        ),
+        "algorithm": validation.line(algorithm, "algorithm", max_length=200),
+        "hyperparameters": validation.json_object(hyperparameters, "hyperparameters"),
+        **_artifact_columns(artifact),
+        **_code_columns(code),
+        **_environment_columns(environment),
+    }
+    checked_tags = validation.tags(tags or {})
+    model = await get(uow, ModelRow, model_id, "model")
+    if model.archived_at is not None:
+        raise CatalogError(
+            ErrorCode.FAILED_PRECONDITION, f"model {model.name!r} is archived: restore it first"
+        )
+    if semver is not None:
+        await _semver_taken(uow, model_id, semver)
+    if source_run_id is not None:
+        await get(uow, RunRow, source_run_id, "run")
+    number = await _next_number(uow, model_id)
+    version = ModelVersionRow(
+        model_id=model_id, number=number, source_run_id=source_run_id, **columns, **stamp(uow)
+    )
+    uow.session.add(version)
+    await flush(uow, duplicate=f"version {semver} already exists for this model")
+    uow.session.add_all(
+        ModelVersionTagRow(version_id=version.id, key=k, value=v) for k, v in checked_tags.items()
+    )
+    record(
+        uow,
+        action="model_version.created",
+        entity_type="ModelVersion",
+        entity_id=version.id,
+        project_id=model.project_id,
+        after={"model_id": model_id, "number": number, "version": semver, "stage": str(stage)},
+    )
+    if source_run_id is not None:
+        await add_edge(
+            uow,
+            kind=EdgeKind.PRODUCED,
+            upstream=("Run", source_run_id),
+            downstream=("ModelVersion", version.id),
+        )
+    for kind, dataset_version_ids in (
+        (EdgeKind.TRAINED_ON, training_dataset_version_ids),
+        (EdgeKind.EVALUATED_ON, evaluation_dataset_version_ids),
+    ):
+        for dataset_version_id in dict.fromkeys(dataset_version_ids):
+            await add_edge(
+                uow,
+                kind=kind,
+                upstream=("DatasetVersion", dataset_version_id),
+                downstream=("ModelVersion", version.id),
+            )
+    if metrics:
+        await _add_metrics(uow, version, model.project_id, metrics)
+    return version
+
+
+async def update_model_version(
+    uow: UnitOfWork, *, version_id: int, changes: dict[str, Any]
+) -> ModelVersionRow:
+    """Change description, semantic version, framework, algorithm or hyperparameters."""
+    version = await get(uow, ModelVersionRow, version_id, "model version")
+    checked: dict[str, Any] = {}
+    if "description" in changes:
+        checked["description"] = validation.text(changes["description"], "description")
+    if "semver" in changes:
+        checked["semver"] = validation.semver(changes["semver"])
+        if checked["semver"] is not None:
+            await _semver_taken(uow, version.model_id, checked["semver"], version.id)
+    for key, limit in (("framework", 100), ("framework_version", 100), ("algorithm", 200)):
+        if key in changes:
+            checked[key] = validation.line(changes[key], key.replace("_", " "), max_length=limit)
+    if "hyperparameters" in changes:
+        checked["hyperparameters"] = validation.json_object(
+            changes["hyperparameters"], "hyperparameters"
+        )
+    before, after = diff(version, checked)
+    if after:
+        touch(version, uow)
+        await flush(uow, duplicate="that semantic version is already taken")
+        record(
+            uow,
+            action="model_version.updated",
+            entity_type="ModelVersion",
+            entity_id=version.id,
+            project_id=await _project_of_model(uow, version.model_id),
+            before=before,
+            after=after,
+        )
+    return version
+
+
+async def _metric_dataset(uow: UnitOfWork, metric: MetricValue) -> str | None:
+    if metric.dataset is not None:
+        return validation.required_line(metric.dataset, "metric dataset", max_length=300)
+    if metric.dataset_version_id is None:
+        return None
+    dataset_version = await get(
+        uow, DatasetVersionRow, metric.dataset_version_id, "dataset version"
+    )
+    dataset = await get(uow, DatasetRow, dataset_version.dataset_id, "dataset")
+    return f"{dataset.name}@{dataset_version.label}"
+
+
+async def _add_metrics(
+    uow: UnitOfWork, version: ModelVersionRow, project_id: int, metrics: Sequence[MetricValue]
+) -> list[MetricRow]:
+    if len(metrics) > 1000:
+        raise invalid("at most 1000 metrics per call")
+    rows = []
+    for metric in metrics:
+        rows.append(
+            MetricRow(
+                version_id=version.id,
+                name=validation.name(metric.name, "metric name"),
+                value=validation.finite(metric.value, f"metric {metric.name!r}"),
+                step=validation.non_negative(metric.step, "metric step"),
+                dataset=await _metric_dataset(uow, metric),
+                dataset_version_id=metric.dataset_version_id,
+                created_at=utcnow(),
+                created_by=uow.actor,
+            )
+        )
+    uow.session.add_all(rows)
+    record(
+        uow,
+        action="model_version.metrics_logged",
+        entity_type="ModelVersion",
+        entity_id=version.id,
+        project_id=project_id,
+        after={
+            "metrics": [
+                {"name": r.name, "value": r.value, "step": r.step, "dataset": r.dataset}
+                for r in rows
+            ]
+        },
+    )
+    return rows
+
+
+async def log_metrics(
+    uow: UnitOfWork, *, version_id: int, metrics: Sequence[MetricValue]
+) -> ModelVersionRow:
+    if not metrics:
+        raise invalid("give at least one metric")
+    version = await get(uow, ModelVersionRow, version_id, "model version")
+    await _add_metrics(uow, version, await _project_of_model(uow, version.model_id), metrics)
+    touch(version, uow)
+    return version
+
+
+async def set_stage(
+    uow: UnitOfWork, *, version_id: int, stage: Stage, archive_others: bool = False
+) -> list[ModelVersionRow]:
+    """Move a version to ``stage``; with ``archive_others``, versions already there are archived.
+
+    Returns the version first, then every version archived on the way.
+    """
+    version = await get(uow, ModelVersionRow, version_id, "model version")
+    project_id = await _project_of_model(uow, version.model_id)
+    changed = [version]
+    if archive_others and stage in (Stage.STAGING, Stage.PRODUCTION):
+        others = await uow.session.scalars(
+            select(ModelVersionRow).where(
+                ModelVersionRow.model_id == version.model_id,
+                ModelVersionRow.stage == stage,
+                ModelVersionRow.id != version.id,
+            )
+        )
+        changed += list(others)
+    for row, new_stage in [(version, stage)] + [(other, Stage.ARCHIVED) for other in changed[1:]]:
+        if row.stage == new_stage:
+            continue
+        record(
+            uow,
+            action="model_version.stage_changed",
+            entity_type="ModelVersion",
+            entity_id=row.id,
+            project_id=project_id,
+            before={"stage": row.stage},
+            after={"stage": str(new_stage)},
+        )
+        row.stage = new_stage
+        touch(row, uow)
+    return changed
+
+
+def _alias_name(alias: str) -> str:
+    validation.name(alias, "alias", max_length=100)
+    if alias.isdigit() or alias.lower() == "latest":
+        raise invalid(f"alias {alias!r} is reserved: it would shadow a version number")
+    return alias
+
+
+async def set_alias(uow: UnitOfWork, *, version_id: int, alias: str) -> ModelVersionRow:
+    """Point ``alias`` at a version; an alias is unique within its model, so it moves."""
+    _alias_name(alias)
+    version = await get(uow, ModelVersionRow, version_id, "model version")
+    current = await uow.session.get(AliasRow, (version.model_id, alias))
+    if current is not None and current.version_id == version_id:
+        return version
+    before = {}
+    if current is None:
+        uow.session.add(AliasRow(model_id=version.model_id, name=alias, version_id=version_id))
+    else:
+        before = {"alias": alias, "version_id": current.version_id}
+        current.version_id = version_id
+    record(
+        uow,
+        action="alias.moved" if current else "alias.set",
+        entity_type="ModelVersion",
+        entity_id=version_id,
+        project_id=await _project_of_model(uow, version.model_id),
+        before=before,
+        after={"alias": alias, "version_id": version_id},
+    )
+    return version
+
+
+async def remove_alias(uow: UnitOfWork, *, model_id: int, alias: str) -> ModelRow:
+    model = await get(uow, ModelRow, model_id, "model")
+    current = await uow.session.get(AliasRow, (model_id, alias))
+    if current is None:
+        raise not_found(f"alias {alias[:100]!r} on model {model.name!r}")
+    await uow.session.delete(current)
+    record(
+        uow,
+        action="alias.removed",
+        entity_type="ModelVersion",
+        entity_id=current.version_id,
+        project_id=model.project_id,
+        before={"alias": alias, "version_id": current.version_id},
+    )
+    return model
+
+
+async def add_comment(
+    uow: UnitOfWork, *, version_id: int, body: str
+) -> tuple[CommentRow, ModelVersionRow]:
+    version = await get(uow, ModelVersionRow, version_id, "model version")
+    if not body.strip():
+        raise invalid("a comment must not be empty")
+    comment = CommentRow(
+        version_id=version_id,
+        body=validation.text(body, "comment", max_length=20_000),
+        created_at=utcnow(),
+        created_by=uow.actor,
+    )
+    uow.session.add(comment)
+    await uow.session.flush()
+    record(
+        uow,
+        action="comment.added",
+        entity_type="ModelVersion",
+        entity_id=version_id,
+        project_id=await _project_of_model(uow, version.model_id),
+        after={"comment_id": comment.id, "body": comment.body},
+    )
+    return comment, version
+
+
+async def delete_model_version(uow: UnitOfWork, *, version_id: int) -> ModelVersionRow:
+    """Hard-delete one version with its metrics, tags, aliases, documents and lineage."""
+    version = await get(uow, ModelVersionRow, version_id, "model version")
+    project_id = await _project_of_model(uow, version.model_id)
+    await forget_links(uow, "ModelVersion", [version_id])
+    await uow.session.delete(version)
+    await uow.session.flush()
+    record(
+        uow,
+        action="model_version.deleted",
+        entity_type="ModelVersion",
+        entity_id=version_id,
+        project_id=project_id,
+        before={"model_id": version.model_id, "number": version.number, "version": version.semver},
+    )
+    return version

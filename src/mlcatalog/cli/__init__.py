@@ -1,0 +1,1 @@
+"""The mlcatalog command line (Typer), one module per command group."""

@@ -1,0 +1,1 @@
+"""Events: the hub that wakes subscribers when the journal grows (lifecycle issue)."""

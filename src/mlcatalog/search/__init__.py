@@ -1,0 +1,1 @@
+"""Search: request and result, document builder, backends and the indexer (next issue)."""

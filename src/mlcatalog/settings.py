@@ -1,0 +1,34 @@
+"""Settings read from the environment (prefix ``MLCATALOG_``), one nested model per concern."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    access_log: bool = False
+    max_body_bytes: int = 4 * 1024 * 1024
+
+
+class AuthSettings(BaseModel):
+    # Until the login issue lands, every request acts as this local development user.
+    dev_user: str = "local-dev"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MLCATALOG_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./mlcatalog.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+    )
+    database_echo: bool = False
+    server: ServerSettings = ServerSettings()
+    auth: AuthSettings = AuthSettings()

@@ -1,0 +1,1 @@
+"""The relational store: mapped tables, engine and sessions, batch reads, migrations."""

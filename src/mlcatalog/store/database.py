@@ -1,0 +1,103 @@
+"""The engine, read sessions and the unit of work (one write transaction)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from mlcatalog.store.rows import JournalRow
+
+# Journal appends on PostgreSQL take this transaction-scoped advisory lock just before commit, so
+# sequence numbers are committed in the order they are handed out and a tailer reading
+# ``seq > checkpoint`` can never skip an entry that commits late with a lower number.
+JOURNAL_LOCK_KEY = 0x6D6C636174  # "mlcat"
+
+
+@dataclass
+class UnitOfWork:
+    """One write transaction on behalf of one actor: the rows and their journal entries."""
+
+    session: AsyncSession
+    actor: str
+    dialect: str
+    journal: list[JournalRow] = field(default_factory=list)
+
+
+def _sqlite_engine(url: str, *, echo: bool, immediate: bool) -> AsyncEngine:
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def configure(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy, not the driver, decide when a transaction begins (see "begin" below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+            "synchronous=NORMAL",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def begin(connection: Connection) -> None:
+        # A write transaction takes the write lock up front: a deferred one that read first
+        # would fail with SQLITE_BUSY instead of waiting when another writer got in between.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """Engines and session factories for one database URL."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        if self.dialect == "sqlite":
+            self.engine = _sqlite_engine(url, echo=echo, immediate=False)
+            self.write_engine = _sqlite_engine(url, echo=echo, immediate=True)
+        else:
+            self.engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
+            self.write_engine = self.engine
+        self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A short read-only session (one per DataLoader batch or query)."""
+        async with self._reads() as session:
+            yield session
+
+    @asynccontextmanager
+    async def unit_of_work(self, actor: str) -> AsyncIterator[UnitOfWork]:
+        """One transaction: commits when the block ends, rolls everything back on an error."""
+        async with self._writes() as session, session.begin():
+            uow = UnitOfWork(session=session, actor=actor, dialect=self.dialect)
+            yield uow
+            if uow.journal:
+                if self.dialect == "postgresql":
+                    await session.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": JOURNAL_LOCK_KEY}
+                    )
+                session.add_all(uow.journal)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()

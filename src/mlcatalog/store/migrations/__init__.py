@@ -1,0 +1,1 @@
+"""Alembic migrations, run by ``mlcatalog migrate`` on SQLite and PostgreSQL alike."""

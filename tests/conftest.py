@@ -1,0 +1,130 @@
+"""Fixtures: a migrated database per test on SQLite and on a real PostgreSQL, and an API caller."""
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from mlcatalog.api.context import Context
+from mlcatalog.api.schema import schema
+from mlcatalog.store import schema as migrations
+from mlcatalog.store.database import Database
+from mlcatalog.store.rows import Base
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    from tests.realservers import postgres_or_skip
+
+    server = postgres_or_skip()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file, copied for each test (migrating once is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "catalog.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    await migrations.upgrade(database)
+    await database.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+async def postgres_url(postgres: Any) -> str:
+    url = postgres.create_database("mlcatalog_test")
+    database = Database(url)
+    await migrations.upgrade(database)
+    await database.dispose()
+    return url
+
+
+async def _empty_postgres(url: str) -> None:
+    database = Database(url)
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await database.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def database(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[Database]:
+    """A migrated, empty catalog database, on each backend in turn."""
+    if request.param == "sqlite":
+        path = tmp_path / "catalog.db"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        await _empty_postgres(url)
+    db = Database(url)
+    yield db
+    await db.dispose()
+
+
+@dataclass
+class StatementCounter:
+    statements: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+
+@dataclass
+class Api:
+    """Runs GraphQL operations in process against the real schema and database."""
+
+    database: Database
+    actor: str = "tester"
+
+    async def run(self, query: str, **variables: Any) -> Any:
+        result = await schema.execute(
+            query, variable_values=variables, context_value=Context(database=self.database, actor=self.actor)
+        )
+        return result
+
+    async def __call__(self, query: str, **variables: Any) -> Any:
+        result = await self.run(query, **variables)
+        assert not result.errors, [(e.message, e.extensions) for e in result.errors]
+        return result.data
+
+    async def error(self, query: str, **variables: Any) -> tuple[str, str]:
+        """The code and message of the one error an operation must fail with."""
+        result = await self.run(query, **variables)
+        assert result.errors, f"expected an error, got {result.data}"
+        assert len(result.errors) == 1, result.errors
+        error = result.errors[0]
+        assert error.extensions is not None
+        return error.extensions["code"], error.message
+
+    def count_statements(self) -> StatementCounter:
+        """Record every SQL statement the read and write engines run from now on."""
+        counter = StatementCounter()
+        engines = {self.database.engine.sync_engine, self.database.write_engine.sync_engine}
+        for engine in engines:
+
+            @event.listens_for(engine, "before_cursor_execute")
+            def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+                if not statement.startswith(("BEGIN", "PRAGMA")):
+                    counter.statements.append(statement)
+
+        return counter
+
+
+@pytest.fixture
+def api(database: Database) -> Api:
+    return Api(database)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI") == "true"
