@@ -1,5 +1,6 @@
 """Fixtures: a migrated database per test on SQLite and on a real PostgreSQL, and an API caller."""
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -32,42 +33,41 @@ def postgres() -> Iterator[Any]:
 async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file, copied for each test (migrating once is the slow part)."""
     path = tmp_path_factory.mktemp("template") / "catalog.db"
-    database = Database(f"sqlite+aiosqlite:///{path}")
-    await migrations.upgrade(database)
-    await database.dispose()
+    await _migrate(f"sqlite+aiosqlite:///{path}")
     return path
 
 
-@pytest.fixture(scope="session")
-async def postgres_url(postgres: Any) -> str:
-    url = postgres.create_database("mlcatalog_test")
+async def _migrate(url: str) -> None:
     database = Database(url)
     await migrations.upgrade(database)
     await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres: Any) -> str:
+    url: str = postgres.create_database("mlcatalog_test")
+    asyncio.run(_migrate(url))
     return url
 
 
-async def _empty_postgres(url: str) -> None:
-    database = Database(url)
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    async with database.engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    await database.dispose()
-
-
 @pytest.fixture(params=BACKENDS)
-async def database(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> AsyncIterator[Database]:
-    """A migrated, empty catalog database, on each backend in turn."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     if request.param == "sqlite":
         path = tmp_path / "catalog.db"
         shutil.copy(sqlite_template, path)
-        url = f"sqlite+aiosqlite:///{path}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        await _empty_postgres(url)
-    db = Database(url)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A migrated, empty catalog database, on each backend in turn."""
+    db = Database(database_url)
+    if db.dialect == "postgresql":
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        async with db.engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     yield db
     await db.dispose()
 
@@ -89,7 +89,9 @@ class Api:
 
     async def run(self, query: str, **variables: Any) -> Any:
         result = await schema.execute(
-            query, variable_values=variables, context_value=Context(database=self.database, actor=self.actor)
+            query,
+            variable_values=variables,
+            context_value=Context(database=self.database, actor=self.actor),
         )
         return result
 

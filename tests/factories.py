@@ -32,7 +32,9 @@ async def project(api: Api, name: str = "fraud") -> dict[str, Any]:
     return dict(data["createProject"]["project"])
 
 
-async def model(api: Api, name: str = "fraud-detector", project: str = "fraud", **fields: Any) -> dict[str, Any]:
+async def model(
+    api: Api, name: str = "fraud-detector", project: str = "fraud", **fields: Any
+) -> dict[str, Any]:
     data = await api(REGISTER, input={"project": project, "name": name, **fields})
     return dict(data["registerModel"]["model"])
 
@@ -42,12 +44,16 @@ async def version(api: Api, model_id: str, **fields: Any) -> dict[str, Any]:
     return dict(data["createModelVersion"]["modelVersion"])
 
 
-async def dataset(api: Api, name: str = "transactions", project: str = "fraud", **fields: Any) -> dict[str, Any]:
+async def dataset(
+    api: Api, name: str = "transactions", project: str = "fraud", **fields: Any
+) -> dict[str, Any]:
     data = await api(CREATE_DATASET, input={"project": project, "name": name, **fields})
     return dict(data["createDataset"]["dataset"])
 
 
-async def dataset_version(api: Api, dataset_id: str, label: str = "v1", **fields: Any) -> dict[str, Any]:
+async def dataset_version(
+    api: Api, dataset_id: str, label: str = "v1", **fields: Any
+) -> dict[str, Any]:
     data = await api(
         CREATE_DATASET_VERSION,
         input={"dataset": dataset_id, "label": label, "uri": f"s3://data/{label}", **fields},
@@ -55,7 +61,9 @@ async def dataset_version(api: Api, dataset_id: str, label: str = "v1", **fields
     return dict(data["createDatasetVersion"]["datasetVersion"])
 
 
-async def run(api: Api, experiment: str = "baseline", project: str = "fraud", **fields: Any) -> dict[str, Any]:
+async def run(
+    api: Api, experiment: str = "baseline", project: str = "fraud", **fields: Any
+) -> dict[str, Any]:
     data = await api(CREATE_EXPERIMENT, input={"project": project, "name": experiment})
     experiment_id = data["createExperiment"]["experiment"]["id"]
     data = await api(CREATE_RUN, input={"experiment": experiment_id, "name": "run-1", **fields})

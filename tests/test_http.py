@@ -78,7 +78,9 @@ async def test_a_browser_gets_graphiql(http: httpx.AsyncClient) -> None:
 
 
 async def test_a_query_over_http(http: httpx.AsyncClient) -> None:
-    response = await http.post("/graphql", json={"query": "{ me { name } projects { totalCount } }"})
+    response = await http.post(
+        "/graphql", json={"query": "{ me { name } projects { totalCount } }"}
+    )
     assert response.json() == {"data": {"me": {"name": "local-dev"}, "projects": {"totalCount": 0}}}
 
 
@@ -86,7 +88,10 @@ async def test_an_oversized_body_is_refused_with_a_code(http: httpx.AsyncClient)
     big = "x" * (5 * 1024 * 1024)
     response = await http.post(
         "/graphql",
-        json={"query": "mutation($d: String!) { createProject(input: {name: \"p\", description: $d}) { project { id } } }", "variables": {"d": big}},
+        json={
+            "query": 'mutation($d: String!) { createProject(input: {name: "p", description: $d}) { project { id } } }',
+            "variables": {"d": big},
+        },
     )
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_ARGUMENT"
@@ -94,10 +99,17 @@ async def test_an_oversized_body_is_refused_with_a_code(http: httpx.AsyncClient)
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b'{"query": 5}', b'{"query": "{ nope }"}', b'{"query": "{ models(first: -1) { totalCount } }"}'],
+    [
+        b"{not json",
+        b'{"query": 5}',
+        b'{"query": "{ nope }"}',
+        b'{"query": "{ models(first: -1) { totalCount } }"}',
+    ],
 )
 async def test_malformed_requests_never_get_a_500(http: httpx.AsyncClient, body: bytes) -> None:
-    response = await http.post("/graphql", content=body, headers={"Content-Type": "application/json"})
+    response = await http.post(
+        "/graphql", content=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code in (200, 400)
     assert "Traceback" not in response.text
 

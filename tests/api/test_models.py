@@ -16,7 +16,10 @@ query($project: String!, $name: String!) {
 async def test_registered_model_is_found_by_project_and_name(api: Api) -> None:
     await factories.project(api)
     await factories.model(
-        api, description="Scores card payments", task="classification", tags=[{"key": "team", "value": "risk"}]
+        api,
+        description="Scores card payments",
+        task="classification",
+        tags=[{"key": "team", "value": "risk"}],
     )
     data = await api(MODEL, project="fraud", name="fraud-detector")
     model = data["model"]
@@ -36,7 +39,9 @@ async def test_unknown_model_is_null(api: Api) -> None:
 async def test_same_name_twice_in_a_project_is_already_exists(api: Api) -> None:
     await factories.project(api)
     await factories.model(api)
-    code, message = await api.error(factories.REGISTER, input={"project": "fraud", "name": "fraud-detector"})
+    code, message = await api.error(
+        factories.REGISTER, input={"project": "fraud", "name": "fraud-detector"}
+    )
     assert code == "ALREADY_EXISTS"
     assert "fraud-detector" in message
 
@@ -56,14 +61,17 @@ async def test_unknown_project_is_not_found(api: Api) -> None:
 async def test_bad_names_are_invalid(api: Api) -> None:
     await factories.project(api)
     for name in ["", "has space", "-leading-dash", "x" * 201, "semi;colon"]:
-        code, message = await api.error(factories.REGISTER, input={"project": "fraud", "name": name})
+        code, message = await api.error(
+            factories.REGISTER, input={"project": "fraud", "name": name}
+        )
         assert code == "INVALID_ARGUMENT", (name, message)
 
 
 async def test_ten_megabyte_description_is_invalid_and_writes_nothing(api: Api) -> None:
     await factories.project(api)
     code, message = await api.error(
-        factories.REGISTER, input={"project": "fraud", "name": "big", "description": "x" * 10_000_000}
+        factories.REGISTER,
+        input={"project": "fraud", "name": "big", "description": "x" * 10_000_000},
     )
     assert code == "INVALID_ARGUMENT"
     assert "description" in message
@@ -88,14 +96,20 @@ async def test_update_changes_only_the_given_fields(api: Api) -> None:
     await factories.project(api)
     model = await factories.model(api, description="old", task="regression")
     data = await api(UPDATE, input={"id": model["id"], "description": "new"})
-    assert data["updateModel"]["model"] == {"description": "new", "owner": "tester", "task": "regression"}
+    assert data["updateModel"]["model"] == {
+        "description": "new",
+        "owner": "tester",
+        "task": "regression",
+    }
     data = await api(UPDATE, input={"id": model["id"], "task": None})
     assert data["updateModel"]["model"]["task"] is None
 
 
 async def test_update_with_the_id_of_another_type_is_invalid(api: Api) -> None:
     catalog = await factories.catalog(api)
-    code, message = await api.error(UPDATE, input={"id": catalog["version"]["id"], "description": "x"})
+    code, message = await api.error(
+        UPDATE, input={"id": catalog["version"]["id"], "description": "x"}
+    )
     assert code == "INVALID_ARGUMENT"
     assert "ModelVersion" in message
 
@@ -163,7 +177,10 @@ async def test_tags_are_set_overwritten_and_removed(api: Api) -> None:
     model = await factories.model(api, tags=[{"key": "team", "value": "risk"}])
     data = await api(
         SET_TAGS,
-        input={"id": model["id"], "tags": [{"key": "team", "value": "fraud"}, {"key": "pii", "value": "true"}]},
+        input={
+            "id": model["id"],
+            "tags": [{"key": "team", "value": "fraud"}, {"key": "pii", "value": "true"}],
+        },
     )
     assert data["setTags"]["node"]["tags"] == [
         {"key": "pii", "value": "true"},

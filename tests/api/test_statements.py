@@ -38,9 +38,14 @@ async def add_models(api: Api, start: int, stop: int) -> None:
             model["id"],
             stage="PRODUCTION",
             tags=[{"key": "pii", "value": "false"}],
-            metrics=[{"name": "auc", "value": 0.9, "dataset": "holdout"}, {"name": "f1", "value": 0.8}],
+            metrics=[
+                {"name": "auc", "value": 0.9, "dataset": "holdout"},
+                {"name": "f1", "value": 0.8},
+            ],
         )
-        await factories.version(api, model["id"], metrics=[{"name": "auc", "value": 0.9, "dataset": "holdout"}])
+        await factories.version(
+            api, model["id"], metrics=[{"name": "auc", "value": 0.9, "dataset": "holdout"}]
+        )
 
 
 async def statements_for_page(api: Api, count: int) -> int:

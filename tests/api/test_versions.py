@@ -48,7 +48,10 @@ async def test_a_full_version_reads_back(api: Api) -> None:
         hyperparameters={"max_depth": 6, "eta": 0.3},
         artifact={"uri": "s3://m/1", "format": "onnx", "size": 5_000_000_000, "sha256": sha},
         code={"repository": "https://git.example/fraud", "commit": "0123abc", "path": "train.py"},
-        environment={"pythonVersion": "3.11", "packages": [{"name": "xgboost", "version": "2.1.0"}]},
+        environment={
+            "pythonVersion": "3.11",
+            "packages": [{"name": "xgboost", "version": "2.1.0"}],
+        },
         tags=[{"key": "pii", "value": "false"}],
         metrics=[
             {"name": "accuracy", "value": 0.93, "dataset": "holdout"},
@@ -83,7 +86,9 @@ async def test_a_semantic_version_is_unique_per_model(api: Api) -> None:
     await factories.project(api)
     model = await factories.model(api)
     await factories.version(api, model["id"], version="1.0.0")
-    code, _ = await api.error(factories.CREATE_VERSION, input={"model": model["id"], "version": "1.0.0"})
+    code, _ = await api.error(
+        factories.CREATE_VERSION, input={"model": model["id"], "version": "1.0.0"}
+    )
     assert code == "ALREADY_EXISTS"
     # The refused version took no number: the next one is 2.
     assert (await factories.version(api, model["id"], version="1.0.1"))["number"] == 2
@@ -111,14 +116,20 @@ async def test_hyperparameters_must_be_a_json_object(api: Api, hyperparameters: 
 
 async def test_unknown_model_id_is_not_found(api: Api) -> None:
     catalog = await factories.catalog(api)
-    await api("mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId } }", id=catalog["model"]["id"])
+    await api(
+        "mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId } }",
+        id=catalog["model"]["id"],
+    )
     code, _ = await api.error(factories.CREATE_VERSION, input={"model": catalog["model"]["id"]})
     assert code == "NOT_FOUND"
 
 
 async def test_archived_model_takes_no_new_version(api: Api) -> None:
     catalog = await factories.catalog(api)
-    await api("mutation($id: ID!) { archiveModel(input: {id: $id}) { model { id } } }", id=catalog["model"]["id"])
+    await api(
+        "mutation($id: ID!) { archiveModel(input: {id: $id}) { model { id } } }",
+        id=catalog["model"]["id"],
+    )
     code, _ = await api.error(factories.CREATE_VERSION, input={"model": catalog["model"]["id"]})
     assert code == "FAILED_PRECONDITION"
 
@@ -133,8 +144,20 @@ mutation($input: LogMetricsInput!) {
 async def test_the_newest_step_of_a_metric_is_its_value(api: Api) -> None:
     catalog = await factories.catalog(api)
     vid = catalog["version"]["id"]
-    await api(LOG, input={"id": vid, "metrics": [{"name": "auc", "value": 0.8, "step": 2, "dataset": "holdout"}]})
-    data = await api(LOG, input={"id": vid, "metrics": [{"name": "auc", "value": 0.7, "step": 1, "dataset": "holdout"}]})
+    await api(
+        LOG,
+        input={
+            "id": vid,
+            "metrics": [{"name": "auc", "value": 0.8, "step": 2, "dataset": "holdout"}],
+        },
+    )
+    data = await api(
+        LOG,
+        input={
+            "id": vid,
+            "metrics": [{"name": "auc", "value": 0.7, "step": 1, "dataset": "holdout"}],
+        },
+    )
     assert data["logMetrics"]["modelVersion"]["auc"] == 0.8
 
 
@@ -191,7 +214,7 @@ async def test_an_alias_moves_to_the_version_it_is_given(api: Api) -> None:
 async def test_removing_an_absent_alias_is_not_found(api: Api) -> None:
     catalog = await factories.catalog(api)
     code, _ = await api.error(
-        "mutation($m: ID!) { removeAlias(input: {model: $m, alias: \"champion\"}) { model { name } } }",
+        'mutation($m: ID!) { removeAlias(input: {model: $m, alias: "champion"}) { model { name } } }',
         m=catalog["model"]["id"],
     )
     assert code == "NOT_FOUND"

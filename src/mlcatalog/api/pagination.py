@@ -55,7 +55,7 @@ def encode_cursor(scope: str, key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps([scope, *key]).encode()).decode()
 
 
-def decode_cursor(scope: str, cursor: str | None) -> list[Any] | None:
+def decode_cursor(scope: str, order: Order, cursor: str | None) -> list[Any] | None:
     """The sort key in ``cursor``; INVALID_ARGUMENT when it is malformed or from another list."""
     if cursor is None:
         return None
@@ -65,7 +65,10 @@ def decode_cursor(scope: str, cursor: str | None) -> list[Any] | None:
         raise invalid("after is not a cursor this API returned") from None
     if not isinstance(decoded, list) or not decoded or decoded[0] != scope:
         raise invalid("after is a cursor from another list or order")
-    return decoded[1:]
+    try:
+        return order.parse(decoded[1:])
+    except (ValueError, TypeError):
+        raise invalid("after is not a cursor this API returned") from None
 
 
 def connection(
@@ -99,7 +102,7 @@ async def children_connection(
 ) -> Connection[T]:
     """A page of a parent's children, read through the batching loaders."""
     size = page_size(first)
-    cursor = decode_cursor(spec.scope, after)
+    cursor = decode_cursor(spec.scope, spec.order, after)
     rows = await loaders.children(
         spec, PageKey(parent_id, size, tuple(cursor) if cursor is not None else None, filters)
     )
@@ -121,7 +124,7 @@ async def query_connection(
 ) -> Connection[T]:
     """A page of a root list; its total is counted only when the client asks for it."""
     size = page_size(first)
-    cursor = decode_cursor(scope, after)
+    cursor = decode_cursor(scope, order, after)
     async with database.read() as session:
         rows = await queries.page(session, stmt, order, size, cursor)
 

@@ -21,6 +21,7 @@ from mlcatalog.store.rows import (
     ModelTagRow,
     ModelVersionRow,
     ProjectRow,
+    UtcDateTime,
 )
 
 RowT = TypeVar("RowT", bound=Base)
@@ -36,13 +37,27 @@ class Order:
     def key(self, row: Any) -> list[Any]:
         return [_plain(getattr(row, column.key)) for column in self.columns]
 
+    def parse(self, values: Sequence[Any]) -> list[Any]:
+        """A sort key read back from a cursor; ValueError when it cannot be one of this order."""
+        if len(values) != len(self.columns):
+            raise ValueError("cursor key has the wrong length")
+        parsed = []
+        for column, value in zip(self.columns, values, strict=True):
+            if isinstance(column.type, UtcDateTime):
+                value = datetime.fromisoformat(value) if isinstance(value, str) else None
+                if value is None or value.tzinfo is None:
+                    raise ValueError("cursor holds no timestamp")
+            elif not isinstance(value, column.type.python_type):
+                raise ValueError("cursor value has the wrong type")
+            parsed.append(value)
+        return parsed
+
     def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
-        """Rows strictly after ``values``: (a > x) or (a = x and b > y) or …"""
+        """Rows strictly after the parsed key ``values``: (a > x) or (a = x and b > y) or …"""
         clauses = []
         for i, (column, desc) in enumerate(zip(self.columns, self.descending, strict=True)):
-            value = _typed(column, values[i])
-            beyond = column < value if desc else column > value
-            equal = [c == _typed(c, v) for c, v in zip(self.columns[:i], values[:i], strict=True)]
+            beyond = column < values[i] if desc else column > values[i]
+            equal = [c == v for c, v in zip(self.columns[:i], values[:i], strict=True)]
             clauses.append(and_(*equal, beyond))
         return or_(*clauses)
 
@@ -54,13 +69,6 @@ class Order:
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-def _typed(column: InstrumentedAttribute[Any], value: Any) -> Any:
-    """Cursor values travel as JSON; turn ISO timestamps back into datetimes."""
-    if isinstance(value, str) and column.type.python_type is datetime:
-        return datetime.fromisoformat(value)
-    return value
 
 
 async def page(
@@ -230,7 +238,7 @@ async def lineage_edges(
         .join(hops, hops.c.edge_id == LineageEdgeRow.id)
         .order_by(LineageEdgeRow.id)
     )
-    return [(edge, depth) for edge, depth in (await session.execute(stmt)).tuples()]
+    return [(edge, depth) for edge, depth in await session.execute(stmt)]
 
 
 def _contains(column: InstrumentedAttribute[str], fragment: str) -> ColumnElement[bool]:

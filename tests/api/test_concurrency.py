@@ -1,0 +1,42 @@
+"""Version numbers stay gap-free and unique when many writers create versions at once."""
+
+import asyncio
+
+from sqlalchemy import select
+
+from mlcatalog.store.database import Database
+from mlcatalog.store.rows import ModelVersionRow
+from tests import factories
+from tests.conftest import Api
+
+CREATORS = 20
+
+
+async def test_twenty_concurrent_creators_get_numbers_one_to_twenty(
+    api: Api, database: Database
+) -> None:
+    await factories.project(api)
+    model = await factories.model(api)
+    # Each call opens its own transaction on its own connection, as concurrent requests do.
+    created = await asyncio.gather(*(factories.version(api, model["id"]) for _ in range(CREATORS)))
+    assert sorted(v["number"] for v in created) == list(range(1, CREATORS + 1))
+    async with database.read() as session:
+        numbers = list(
+            await session.scalars(select(ModelVersionRow.number).order_by(ModelVersionRow.number))
+        )
+    assert numbers == list(range(1, CREATORS + 1))
+
+
+async def test_concurrent_duplicate_semvers_let_exactly_one_through(api: Api) -> None:
+    await factories.project(api)
+    model = await factories.model(api)
+    results = await asyncio.gather(
+        *(
+            api.run(factories.CREATE_VERSION, input={"model": model["id"], "version": "1.0.0"})
+            for _ in range(5)
+        )
+    )
+    ok = [r for r in results if not r.errors]
+    refused = [r.errors[0].extensions["code"] for r in results if r.errors]
+    assert len(ok) == 1
+    assert refused == ["ALREADY_EXISTS"] * 4
