@@ -3,7 +3,8 @@ of statements however long it is. Fresh per request; each batch uses a short ses
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -65,9 +66,32 @@ TAGS: dict[str, tuple[type[Any], InstrumentedAttribute[int]]] = {
 
 
 class Loaders:
+    """The request's reads: DataLoaders over one read session.
+
+    One session per request (opened on first use, closed by ``reset``) saves a connection
+    checkout and a transaction per batch, and gives the whole response one consistent view.
+    Batches run concurrently, so they take turns on the session under a lock.
+    """
+
     def __init__(self, database: Database) -> None:
         self.database = database
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._lock:
+            if self._session is None:
+                self._session = self.database.read_session()
+            yield self._session
+
+    async def reset(self) -> None:
+        """End the read session and forget cached rows (after a write, or at the request's end)."""
+        self._loaders.clear()
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
 
     def _loader(
         self, name: Hashable, load: Callable[[AsyncSession, list[Any]], Awaitable[Sequence[Any]]]
@@ -76,7 +100,7 @@ class Loaders:
         if loader is None:
 
             async def batch(keys: list[Any]) -> Sequence[Any]:
-                async with self.database.read() as session:
+                async with self.read() as session:
                     return await load(session, keys)
 
             loader = self._loaders[name] = DataLoader(load_fn=batch)

@@ -12,7 +12,6 @@ from sqlalchemy import Select
 from mlcatalog.api.loaders import ChildList, Filters, Loaders, PageKey
 from mlcatalog.catalog.errors import invalid
 from mlcatalog.store import queries
-from mlcatalog.store.database import Database
 from mlcatalog.store.queries import Order
 
 T = TypeVar("T")
@@ -114,7 +113,7 @@ async def children_connection(
 
 
 async def query_connection(
-    database: Database,
+    loaders: Loaders,
     stmt: Select[Any],
     order: Order,
     scope: str,
@@ -125,11 +124,11 @@ async def query_connection(
     """A page of a root list; its total is counted only when the client asks for it."""
     size = page_size(first)
     cursor = decode_cursor(scope, order, after)
-    async with database.read() as session:
+    async with loaders.read() as session:
         rows = await queries.page(session, stmt, order, size, cursor)
 
     async def count() -> int:
-        async with database.read() as session:
+        async with loaders.read() as session:
             return await queries.count(session, stmt)
 
     return connection(rows, size, scope, order.key, node, count)

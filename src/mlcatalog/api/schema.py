@@ -15,6 +15,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from mlcatalog.api.context import EndRequestReads
 from mlcatalog.api.errors import ErrorCodes
 from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
@@ -51,16 +52,16 @@ class CatalogSchema(strawberry.Schema):
 
 def create_schema() -> strawberry.Schema:
     # Parsing and validating cost more than small queries' resolvers: cache both across requests.
-    parser_cache = ParserCache(maxsize=1000)
-    validation_cache = ValidationCache(maxsize=1000)
-    extensions: list[Any] = [
-        ErrorCodes,
-        lambda: parser_cache,
-        lambda: validation_cache,
-        lambda: QueryDepthLimiter(max_depth=12),
-        lambda: MaxAliasesLimiter(max_alias_count=30),
-        lambda: MaxTokensLimiter(max_token_count=5000),
+    # The limiters add validation rules, which are part of the validation cache's key: they are
+    # built once too, or every request would miss the cache.
+    shared = [
+        ParserCache(maxsize=1000),
+        ValidationCache(maxsize=1000),
+        QueryDepthLimiter(max_depth=12),
+        MaxAliasesLimiter(max_alias_count=30),
+        MaxTokensLimiter(max_token_count=5000),
     ]
+    extensions: list[Any] = [ErrorCodes, EndRequestReads, *(lambda e=e: e for e in shared)]
     return CatalogSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 

@@ -76,9 +76,13 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A short read-only session (one per DataLoader batch or query)."""
+        """A short read-only session."""
         async with self._reads() as session:
             yield session
+
+    def read_session(self) -> AsyncSession:
+        """A read session whose owner closes it (the API keeps one per request)."""
+        return self._reads()
 
     @asynccontextmanager
     async def unit_of_work(self, actor: str) -> AsyncIterator[UnitOfWork]:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, false, func, or_, select, text
+from sqlalchemy import ColumnElement, Integer, Select, and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -178,25 +178,25 @@ async def metric_values(
     """The newest entry (highest step, then latest logged) of each (version, name, dataset)."""
     if not keys:
         return {}
-    wanted = or_(
-        false(),
-        *(
-            and_(
-                MetricRow.version_id == version_id,
-                MetricRow.name == name,
-                MetricRow.dataset.is_(None) if dataset is None else MetricRow.dataset == dataset,
-            )
-            for version_id, name, dataset in keys
-        ),
-    )
+    # IN lists keep one statement shape for any number of keys (an OR of ANDs would not);
+    # the few extra (name, dataset) pairs it reads are dropped below.
     rank = func.row_number().over(
         partition_by=(MetricRow.version_id, MetricRow.name, MetricRow.dataset),
         order_by=(func.coalesce(MetricRow.step, -1).desc(), MetricRow.id.desc()),
     )
-    ranked = select(MetricRow, rank.label("n")).where(wanted).subquery()
+    ranked = (
+        select(MetricRow, rank.label("n"))
+        .where(
+            MetricRow.version_id.in_({k[0] for k in keys}),
+            MetricRow.name.in_({k[1] for k in keys}),
+        )
+        .subquery()
+    )
     alias = aliased(MetricRow, ranked)
     rows = await session.scalars(select(alias).where(ranked.c.n == 1))
-    return {(row.version_id, row.name, row.dataset): row for row in rows}
+    wanted = set(keys)
+    found = {(row.version_id, row.name, row.dataset): row for row in rows}
+    return {key: row for key, row in found.items() if key in wanted}
 
 
 async def lineage_edges(

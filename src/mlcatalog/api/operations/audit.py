@@ -40,7 +40,7 @@ class AuditQueries:
         )
         order = Order((JournalRow.seq,), (True,))
         return await query_connection(
-            info.context.database, stmt, order, "journal", first, after, JournalEntry.from_row
+            info.context.loaders, stmt, order, "journal", first, after, JournalEntry.from_row
         )
 
     @strawberry.field

@@ -28,7 +28,7 @@ class DatasetFilter:
 class DatasetQueries:
     @strawberry.field
     async def dataset(self, info: Info, project: str, name: str) -> Dataset | None:
-        async with info.context.database.read() as session:
+        async with info.context.loaders.read() as session:
             row = await queries.by_name(session, DatasetRow, project, name)
         return Dataset.from_row(row) if row else None
 
@@ -49,7 +49,7 @@ class DatasetQueries:
         )
         order = Order((DatasetRow.name, DatasetRow.id), (False, False))
         return await query_connection(
-            info.context.database, stmt, order, "datasets", first, after, Dataset.from_row
+            info.context.loaders, stmt, order, "datasets", first, after, Dataset.from_row
         )
 
 

@@ -21,7 +21,7 @@ from mlcatalog.store.rows import ExperimentRow, RunRow
 class ExperimentQueries:
     @strawberry.field
     async def experiment(self, info: Info, project: str, name: str) -> Experiment | None:
-        async with info.context.database.read() as session:
+        async with info.context.loaders.read() as session:
             row = await queries.by_name(session, ExperimentRow, project, name)
         return Experiment.from_row(row) if row else None
 
@@ -36,7 +36,7 @@ class ExperimentQueries:
         order = Order((ExperimentRow.name, ExperimentRow.id), (False, False))
         stmt = queries.experiments_query(project=project)
         return await query_connection(
-            info.context.database, stmt, order, "experiments", first, after, Experiment.from_row
+            info.context.loaders, stmt, order, "experiments", first, after, Experiment.from_row
         )
 
     @strawberry.field

@@ -51,7 +51,7 @@ class LineageQueries:
         root = await load_node(info, node_type, node_id)
         if root is None:
             raise not_found(f"{node_type} {id}")
-        async with info.context.database.read() as session:
+        async with info.context.loaders.read() as session:
             found = await queries.lineage_edges(session, node_type, node_id, direction.value, depth)
         edges = [edge_of(row, hop) for row, hop in found]
         refs = {(node_type, node_id)}

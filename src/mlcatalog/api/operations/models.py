@@ -56,7 +56,7 @@ class ModelFilter:
 class ModelQueries:
     @strawberry.field(description="A model by its project and name (archived ones too).")
     async def model(self, info: Info, project: str, name: str) -> Model | None:
-        async with info.context.database.read() as session:
+        async with info.context.loaders.read() as session:
             row = await queries.by_name(session, ModelRow, project, name)
         return Model.from_row(row) if row else None
 
@@ -84,7 +84,7 @@ class ModelQueries:
         order = Order((getattr(ModelRow, o.field.value), ModelRow.id), (desc, desc))
         scope = f"models:{o.field.value}:{o.direction.value}"
         return await query_connection(
-            info.context.database, stmt, order, scope, first, after, Model.from_row
+            info.context.loaders, stmt, order, scope, first, after, Model.from_row
         )
 
     @strawberry.field
@@ -94,7 +94,7 @@ class ModelQueries:
         order = Order((ProjectRow.name, ProjectRow.id), (False, False))
         stmt = queries.projects_query()
         return await query_connection(
-            info.context.database, stmt, order, "projects", first, after, Project.from_row
+            info.context.loaders, stmt, order, "projects", first, after, Project.from_row
         )
 
 

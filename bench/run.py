@@ -1,0 +1,131 @@
+"""Benchmark mlcatalog on SQLite and PostgreSQL, side by side in one run.
+
+For each backend: seed N versions, start `mlcatalog serve`, check every scenario answers without
+GraphQL errors, then drive it with ../shared/peer-bench/load.py (the harness that measured MLflow)
+at concurrency 1 and 16. Prints a Markdown table per backend and writes JSON under bench/out/.
+
+    python bench/run.py [--versions 10000] [--duration 10] [--backends sqlite,postgres] [--workers 2]
+    python bench/run.py --url http://127.0.0.1:8000   # load an already running, seeded server
+"""
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.scenarios import SCENARIOS  # noqa: E402
+from bench.seed import VERSIONS_PER_MODEL, seed  # noqa: E402
+from tests.realservers import free_port, start_postgres  # noqa: E402
+
+HARNESS = ROOT.parent / "shared" / "peer-bench" / "load.py"
+OUT = ROOT / "bench" / "out"
+
+
+def check(base: str) -> None:
+    """Every scenario's first request must answer with data and no GraphQL error."""
+    for scenario in SCENARIOS:
+        request = scenario["requests"][0]  # type: ignore[index]
+        body = httpx.post(base + request["path"], json=request["json"], timeout=30).json()
+        if body.get("errors") or not body.get("data"):
+            raise SystemExit(f"{scenario['name']} fails: {body}")
+
+
+def serve(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "MLCATALOG_DATABASE_URL": url}
+    command = [
+        sys.executable,
+        "-m",
+        "mlcatalog",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    process = subprocess.Popen(command, env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/readyz").status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the server did not start")
+
+
+def load(base: str, label: str, args: argparse.Namespace) -> None:
+    OUT.mkdir(exist_ok=True)
+    env = {**os.environ, "BENCH_MODELS": str(args.versions // VERSIONS_PER_MODEL)}
+    subprocess.run(
+        [
+            sys.executable,
+            str(HARNESS),
+            "--base-url",
+            base,
+            "--scenarios",
+            str(ROOT / "bench" / "scenarios.py"),
+            "--concurrency",
+            "1,16",
+            "--duration",
+            str(args.duration),
+            "--repeats",
+            str(args.repeats),
+            "--label",
+            label,
+            "--out",
+            str(OUT / f"{label}.json"),
+        ],
+        check=True,
+        env=env,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", help="an already running, seeded server")
+    parser.add_argument("--versions", type=int, default=10_000)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    if args.url:
+        check(args.url)
+        load(args.url, "mlcatalog-url", args)
+        return
+    for backend in args.backends.split(","):
+        postgres = None
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='mlcatalog-bench-')}/bench.db"
+        else:
+            postgres = start_postgres()
+            url = postgres.create_database("bench")
+        rate = asyncio.run(seed(url, args.versions))
+        print(f"{backend}: seeded {args.versions} versions at {rate:.0f} versions/s", flush=True)
+        process, base = serve(url, args.workers)
+        try:
+            check(base)
+            load(base, f"mlcatalog-{backend}", args)
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+            if postgres is not None:
+                postgres.stop()
+
+
+if __name__ == "__main__":
+    main()

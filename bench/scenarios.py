@@ -1,0 +1,51 @@
+"""mlcatalog's side of the load scenarios, for ../shared/peer-bench/load.py (the harness that
+measured MLflow): GraphQL POST bodies, cycled over the seeded models."""
+
+import os
+
+MODELS = int(os.environ.get("BENCH_MODELS", "2000"))
+
+MODEL_PAGE = """
+query($name: String!) {
+  model(project: "bench", name: $name) {
+    id name description owner task tags { key value }
+    card { intendedUse markdown revision }
+    versions(first: 5) {
+      totalCount
+      edges { node {
+        id number version stage framework createdAt
+        tags { key value }
+        metrics(first: 10) { edges { node { name value dataset } } }
+      } }
+    }
+  }
+}
+"""
+
+PRODUCTION_LIST = """
+query($after: String) {
+  models(filter: {project: "bench"}, first: 50, after: $after) {
+    totalCount
+    edges { node { name owner productionVersion {
+      number version framework accuracy: metric(name: "accuracy", dataset: "holdout") } } }
+  }
+}
+"""
+
+
+def _post(query: str, variables: dict[str, object]) -> dict[str, object]:
+    return {"method": "POST", "path": "/graphql", "json": {"query": query, "variables": variables}}
+
+
+SCENARIOS = [
+    {
+        "name": "model_page",
+        "note": "a model, its latest 5 versions with metrics and tags, and its model card",
+        "requests": [_post(MODEL_PAGE, {"name": f"model-{i:05}"}) for i in range(0, MODELS, 7)],
+    },
+    {
+        "name": "list_50_production",
+        "note": "50 models with their production version and its holdout accuracy",
+        "requests": [_post(PRODUCTION_LIST, {"after": None})],
+    },
+]
