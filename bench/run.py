@@ -4,7 +4,7 @@ For each backend: seed N versions, start `mlcatalog serve`, check every scenario
 GraphQL errors, then drive it with ../shared/peer-bench/load.py (the harness that measured MLflow)
 at concurrency 1 and 16. Prints a Markdown table per backend and writes JSON under bench/out/.
 
-    python bench/run.py [--versions 10000] [--duration 10] [--backends sqlite,postgres] [--workers 2]
+    python bench/run.py [--versions 10000] [--duration 10] [--backends sqlite,postgres]
     python bench/run.py --url http://127.0.0.1:8000   # load an already running, seeded server
 """
 
