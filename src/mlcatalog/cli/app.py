@@ -2,7 +2,7 @@
 
 import typer
 
-from mlcatalog.cli import db, serve
+from mlcatalog.cli import db, demo, serve
 
 app = typer.Typer(
     help="mlcatalog: ML models, datasets, runs and model cards behind one GraphQL API.",
@@ -12,6 +12,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("migrate")(db.migrate)
 app.command("export-schema")(db.export_schema)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:
