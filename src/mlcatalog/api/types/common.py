@@ -1,9 +1,9 @@
 """Types shared by every family: tags, enums, projects, and the node helper."""
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any, Self, TypeVar
+from typing import Any, ClassVar, Self
 
 import strawberry
 from strawberry import relay
@@ -13,8 +13,6 @@ from mlcatalog.catalog.versions import Stage
 from mlcatalog.store.rows import Base, ProjectRow
 
 strawberry.enum(Stage, description="Where a model version is in its lifecycle.")
-
-T = TypeVar("T")
 
 
 @strawberry.enum
@@ -43,17 +41,27 @@ def tag_map(tags: Sequence[TagInput] | None) -> dict[str, str]:
     return {tag.key: tag.value for tag in tags or ()}
 
 
-async def resolve_rows(
-    info: Info, row_type: type[Base], node_ids: Iterable[str], build: Callable[[Any], T]
-) -> list[T | None]:
-    """Hydrate nodes by id through the row loader (unknown or malformed ids give None)."""
-    ids = [int(i) if i.isdigit() else -1 for i in node_ids]
-    rows = await info.context.loaders.rows(row_type, ids)
-    return [build(row) if row is not None else None for row in rows]
+class RowNode(relay.Node):
+    """A node backed by one table row: ``node(id:)`` hydrates it through the row loader."""
+
+    row_type: ClassVar[type[Base]]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        ids = [int(i) if i.isdigit() else -1 for i in node_ids]  # a malformed id finds nothing
+        rows = await info.context.loaders.rows(cls.row_type, ids)
+        return [cls.from_row(row) if row is not None else None for row in rows]
 
 
 @strawberry.type(description="A namespace that every model, dataset and experiment belongs to.")
-class Project(relay.Node):
+class Project(RowNode):
+    row_type = ProjectRow
     id: relay.NodeID[int]
     name: str
     description: str
@@ -69,12 +77,6 @@ class Project(relay.Node):
             created_at=row.created_at,
             created_by=row.created_by,
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        return await resolve_rows(info, ProjectRow, node_ids, cls.from_row)
 
 
 async def project_of(info: Info, project_id: int) -> Project:

@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from mlcatalog.api.context import Info
 from mlcatalog.api.loaders import VERSIONS_OF_DATASET
 from mlcatalog.api.pagination import Connection, children_connection
-from mlcatalog.api.types.common import Project, Tag, project_of, resolve_rows, tag_list
+from mlcatalog.api.types.common import Project, RowNode, Tag, project_of, tag_list
 from mlcatalog.api.types.documents import Document
 from mlcatalog.api.types.experiments import Run
 from mlcatalog.api.types.models import DatasetRole, ModelVersion
@@ -18,7 +18,8 @@ from mlcatalog.store.rows import DatasetRow, DatasetVersionRow, ModelVersionRow,
 
 
 @strawberry.type(description="A dataset: a named collection of data, versioned.")
-class Dataset(relay.Node):
+class Dataset(RowNode):
+    row_type = DatasetRow
     id: relay.NodeID[int]
     name: str
     description: str
@@ -46,12 +47,6 @@ class Dataset(relay.Node):
             updated_by=row.updated_by,
             project_id=row.project_id,
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: list[str], required: bool = False
-    ) -> list[Self | None]:
-        return await resolve_rows(info, DatasetRow, node_ids, cls.from_row)
 
     @strawberry.field
     async def project(self, info: Info) -> Project:
@@ -81,7 +76,8 @@ class Dataset(relay.Node):
 
 
 @strawberry.type(description="One immutable version of a dataset.")
-class DatasetVersion(relay.Node):
+class DatasetVersion(RowNode):
+    row_type = DatasetVersionRow
     id: relay.NodeID[int]
     label: str
     uri: str
@@ -109,12 +105,6 @@ class DatasetVersion(relay.Node):
             created_by=row.created_by,
             dataset_id=row.dataset_id,
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: list[str], required: bool = False
-    ) -> list[Self | None]:
-        return await resolve_rows(info, DatasetVersionRow, node_ids, cls.from_row)
 
     @strawberry.field
     async def dataset(self, info: Info) -> Dataset:

@@ -9,7 +9,7 @@ from strawberry import relay
 from mlcatalog.api.context import Info
 from mlcatalog.api.loaders import REVISIONS_OF_DOCUMENT
 from mlcatalog.api.pagination import Connection, children_connection
-from mlcatalog.api.types.common import resolve_rows
+from mlcatalog.api.types.common import RowNode
 from mlcatalog.store.rows import DocumentRevisionRow, DocumentRow
 
 
@@ -48,7 +48,8 @@ class DocumentRevision(CardSections):
 
 
 @strawberry.type(description="A model card or dataset card; every edit is kept as a revision.")
-class Document(CardSections, relay.Node):
+class Document(CardSections, RowNode):
+    row_type = DocumentRow
     id: relay.NodeID[int]
     kind: str = strawberry.field(description="MODEL_CARD or DATASET_CARD.")
     revision: int
@@ -65,12 +66,6 @@ class Document(CardSections, relay.Node):
             updated_by=row.updated_by,
             **sections(row.content),
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: list[str], required: bool = False
-    ) -> list[Self | None]:
-        return await resolve_rows(info, DocumentRow, node_ids, cls.from_row)
 
     @strawberry.field(description="Every revision, newest first.")
     async def revisions(

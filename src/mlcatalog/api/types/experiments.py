@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from mlcatalog.api.context import Info
 from mlcatalog.api.loaders import METRICS_OF_RUN, RUNS_OF_EXPERIMENT
 from mlcatalog.api.pagination import Connection, children_connection
-from mlcatalog.api.types.common import Project, project_of, resolve_rows
+from mlcatalog.api.types.common import Project, RowNode, project_of
 from mlcatalog.catalog.experiments import RunStatus
 from mlcatalog.store.rows import (
     DatasetVersionRow,
@@ -31,7 +31,8 @@ strawberry.enum(RunStatus)
 
 
 @strawberry.type(description="A named group of runs.")
-class Experiment(relay.Node):
+class Experiment(RowNode):
+    row_type = ExperimentRow
     id: relay.NodeID[int]
     name: str
     description: str
@@ -51,12 +52,6 @@ class Experiment(relay.Node):
             created_by=row.created_by,
             project_id=row.project_id,
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: list[str], required: bool = False
-    ) -> list[Self | None]:
-        return await resolve_rows(info, ExperimentRow, node_ids, cls.from_row)
 
     @strawberry.field
     async def project(self, info: Info) -> Project:
@@ -104,7 +99,8 @@ class RunMetric:
 
 
 @strawberry.type(description="One training or evaluation run.")
-class Run(relay.Node):
+class Run(RowNode):
+    row_type = RunRow
     id: relay.NodeID[int]
     name: str
     description: str
@@ -130,12 +126,6 @@ class Run(relay.Node):
             created_by=row.created_by,
             row=row,
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: list[str], required: bool = False
-    ) -> list[Self | None]:
-        return await resolve_rows(info, RunRow, node_ids, cls.from_row)
 
     @strawberry.field
     async def experiment(self, info: Info) -> Experiment:

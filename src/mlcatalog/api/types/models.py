@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 from mlcatalog.api.context import Info
 from mlcatalog.api.loaders import COMMENTS_OF_VERSION, METRICS_OF_VERSION, VERSIONS_OF_MODEL
 from mlcatalog.api.pagination import Connection, children_connection
-from mlcatalog.api.types.common import Project, Tag, project_of, resolve_rows, tag_list
+from mlcatalog.api.types.common import Project, RowNode, Tag, project_of, tag_list
 from mlcatalog.api.types.documents import Document
 from mlcatalog.catalog.versions import Stage
 from mlcatalog.store.rows import (
@@ -39,7 +39,8 @@ class DatasetRole(Enum):
 
 
 @strawberry.type(description="A registered model: a name in a project, and its versions.")
-class Model(relay.Node):
+class Model(RowNode):
+    row_type = ModelRow
     id: relay.NodeID[int]
     name: str
     description: str
@@ -67,12 +68,6 @@ class Model(relay.Node):
             updated_by=row.updated_by,
             project_id=row.project_id,
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: list[str], required: bool = False
-    ) -> list[Self | None]:
-        return await resolve_rows(info, ModelRow, node_ids, cls.from_row)
 
     @strawberry.field
     async def project(self, info: Info) -> Project:
@@ -197,7 +192,8 @@ class Metric:
 
 
 @strawberry.type(description="Feedback on a model version.")
-class Comment(relay.Node):
+class Comment(RowNode):
+    row_type = CommentRow
     id: relay.NodeID[int]
     body: str
     created_at: datetime
@@ -207,15 +203,10 @@ class Comment(relay.Node):
     def from_row(cls, row: CommentRow) -> Self:
         return cls(id=row.id, body=row.body, created_at=row.created_at, created_by=row.created_by)
 
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: list[str], required: bool = False
-    ) -> list[Self | None]:
-        return await resolve_rows(info, CommentRow, node_ids, cls.from_row)
-
 
 @strawberry.type(description="One version of a registered model.")
-class ModelVersion(relay.Node):
+class ModelVersion(RowNode):
+    row_type = ModelVersionRow
     id: relay.NodeID[int]
     number: int = strawberry.field(description="1, 2, 3… per model, without gaps.")
     version: str | None = strawberry.field(description="The semantic version, when given.")
@@ -249,12 +240,6 @@ class ModelVersion(relay.Node):
             updated_by=row.updated_by,
             row=row,
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: list[str], required: bool = False
-    ) -> list[Self | None]:
-        return await resolve_rows(info, ModelVersionRow, node_ids, cls.from_row)
 
     @strawberry.field
     async def model(self, info: Info) -> Model:
