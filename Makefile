@@ -26,12 +26,18 @@ $(STAMP):
 	$(PY) -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-# The tests start a real PostgreSQL server from Debian's package (ARCHITECTURE.md).
-system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+# The tests start real servers (ARCHITECTURE.md): PostgreSQL from Debian's package, and an
+# OpenSearch node from Maven Central (the runner's jars land in deploy/local/lib-<version>/).
+system-deps: install
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v java >/dev/null || missing="$$missing default-jdk-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends postgresql; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+	$(PY) -m tests.realservers
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,3 +166,159 @@ def postgres_or_skip() -> PostgresServer:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is mandatory in CI: {error}")
         pytest.skip(str(error))
+
+
+LOCAL = Path(__file__).resolve().parents[1] / "deploy" / "local"
+
+
+def _jdk(minimum: int) -> Path | None:
+    """A java binary of at least ``minimum``, from /usr/lib/jvm (the newest first)."""
+    for home in sorted(Path("/usr/lib/jvm").glob("*"), reverse=True):
+        release = home / "release"
+        java = home / "bin" / "java"
+        if not (release.exists() and java.exists()):
+            continue
+        version = next(
+            (
+                line.split("=")[1].strip('"')
+                for line in release.read_text().splitlines()
+                if line.startswith("JAVA_VERSION=")
+            ),
+            "0",
+        )
+        if int(version.split(".")[0]) >= minimum:
+            return java
+    return None
+
+
+@dataclass
+class OpenSearchServer:
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+    home: Path | None = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        if self.home is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+# (minimum Java, runner version): OpenSearch 3.x needs Java 21+, 2.19 runs on Java 17.
+RUNNERS = ((21, "3.8.0.0"), (17, "2.19.1.0"))
+
+
+def _runner_classpath() -> tuple[Path, str]:
+    """Java and the runner's jars, fetched into deploy/local/lib-<version>/ on first use."""
+    for minimum, version in RUNNERS:
+        java = _jdk(minimum)
+        if java is not None:
+            return java, _runner_jars(java, version)
+    raise ServerUnavailable("no JDK 17 or newer in /usr/lib/jvm: OpenSearch cannot run here")
+
+
+def _runner_jars(java: Path, version: str) -> str:
+    lib = LOCAL / f"lib-{version}"
+    if not lib.exists():
+        if shutil.which("mvn") is None:
+            raise ServerUnavailable("Maven (mvn) is missing: it fetches the OpenSearch runner")
+        fetched = subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(LOCAL / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-Drunner.version={version}",
+                f"-DoutputDirectory={lib}",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "JAVA_HOME": str(java.parents[1])},
+        )
+        if fetched.returncode != 0:
+            shutil.rmtree(lib, ignore_errors=True)
+            raise ServerUnavailable(
+                f"fetching the OpenSearch runner failed: {fetched.stdout[-800:]}"
+            )
+    return f"{lib}/*"
+
+
+def start_opensearch() -> OpenSearchServer:
+    if os.environ.get("MLCATALOG_TEST_OPENSEARCH_URL"):
+        return OpenSearchServer(os.environ["MLCATALOG_TEST_OPENSEARCH_URL"])
+    java, classpath = _runner_classpath()
+    home = Path(tempfile.mkdtemp(prefix="mlcatalog-os-"))
+    # The runner scans ports base+1 … 9299 only (and moves up silently when one is taken).
+    log = home / "runner.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                str(java),
+                "-Xms512m",
+                "-Xmx1g",
+                "-cp",
+                classpath,
+                "org.codelibs.opensearch.runner.OpenSearchRunner",
+                "-basePath",
+                str(home),
+                "-numOfNode",
+                "1",
+                "-baseHttpPort",
+                "9200",
+                "-clusterName",
+                f"mlcatalog-{os.getpid()}",
+            ],
+            stdin=subprocess.PIPE,  # kept open: the runner lives while its stdin does
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    port = None
+    deadline = time.monotonic() + 120
+    while port is None and time.monotonic() < deadline and process.poll() is None:
+        ports = [line for line in log.read_text().splitlines() if line.startswith("HTTP Port:")]
+        if ports:
+            port = int(ports[0].split(":")[1])
+        else:
+            time.sleep(0.2)
+    server = OpenSearchServer(f"http://127.0.0.1:{port}", process, home)
+    if port is None:
+        output_tail = log.read_text()[-800:]
+        server.stop()
+        raise ServerUnavailable(f"the OpenSearch runner did not start: {output_tail}")
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(
+                f"{server.url}/_cluster/health?wait_for_status=yellow"
+            ) as r:
+                if r.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.5)
+    server.stop()
+    raise ServerUnavailable("OpenSearch did not become healthy within 120 s")
+
+
+def opensearch_or_skip() -> OpenSearchServer:
+    """Start OpenSearch, or skip (fail with CI=true) with the reason it cannot run here."""
+    try:
+        return start_opensearch()
+    except ServerUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"OpenSearch is mandatory in CI: {error}")
+        pytest.skip(str(error))
+
+
+if __name__ == "__main__":
+    # `make test` fetches the OpenSearch runner here, before the tests need it.
+    java, classpath = _runner_classpath()
+    print(f"OpenSearch runner: {classpath} on {java}")

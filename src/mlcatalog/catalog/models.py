@@ -147,7 +147,7 @@ async def delete_model(uow: UnitOfWork, *, model_id: int) -> ModelRow:
         entity_type="Model",
         entity_id=model_id,
         project_id=model.project_id,
-        before={"name": model.name, "versions": len(version_ids)},
+        before={"name": model.name, "version_ids": version_ids},
     )
     return model
 

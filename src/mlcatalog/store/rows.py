@@ -324,3 +324,14 @@ class JournalRow(Base):
     entity_id: Mapped[int] = mapped_column(Integer)
     project_id: Mapped[int | None] = mapped_column(Integer, index=True)
     changes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class SearchCheckpointRow(Base):
+    """How far a search index has read the journal, and which indexer holds the lease on it."""
+
+    __tablename__ = "search_checkpoints"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

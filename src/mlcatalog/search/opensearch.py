@@ -1,0 +1,329 @@
+"""The OpenSearch backend: one index per entity type behind an alias, written with the journal
+sequence as external version, queried with disjunctive facets and nested metric filters."""
+
+from typing import Any
+
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
+
+from mlcatalog.search.documents import Document
+from mlcatalog.search.request import (
+    TAG_FACET,
+    Bucket,
+    EntityType,
+    Hit,
+    MetricStats,
+    SearchRequest,
+    SearchResult,
+    SearchUnavailable,
+    SortBy,
+)
+
+ALIAS = "mlcatalog-model-versions"
+KEYWORD = {"type": "keyword"}
+TEXT = {"type": "text", "analyzer": "english"}
+# dynamic: strict — an unexpected field is a bug, and 10,000 metric names add no field: metrics
+# are nested {name, dataset, value} entries.
+MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "entity_type": KEYWORD,
+        "entity_id": {"type": "long"},
+        "deleted": {"type": "boolean"},
+        "project": KEYWORD,
+        "project_id": {"type": "long"},
+        "name": {"type": "text", "analyzer": "standard", "fields": {"raw": KEYWORD}},
+        "number": {"type": "integer"},
+        "version": KEYWORD,
+        "description": TEXT,
+        "card": TEXT,
+        "stage": KEYWORD,
+        "framework": KEYWORD,
+        "task": KEYWORD,
+        "owner": KEYWORD,
+        "tags": KEYWORD,
+        "tag_text": {"type": "text", "analyzer": "standard"},
+        "metrics": {
+            "type": "nested",
+            "properties": {"name": KEYWORD, "dataset": KEYWORD, "value": {"type": "double"}},
+        },
+        "trained_on": KEYWORD,
+        "trained_on_tags": KEYWORD,
+        "created_at": {"type": "date"},
+        "updated_at": {"type": "date"},
+    },
+}
+SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0}
+TEXT_FIELDS = ["name^3", "description", "card", "tag_text"]
+HIGHLIGHTED = ["name", "description", "card"]
+
+
+def _facet_filter(facet: str, values: tuple[str, ...]) -> dict[str, Any]:
+    if facet.startswith(TAG_FACET):
+        key = facet[len(TAG_FACET) :]
+        return {"terms": {"tags": [f"{key}={value}" for value in values]}}
+    return {"terms": {facet: list(values)}}
+
+
+def _metric_entry(
+    name: str, dataset: str | None, bounds: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """One nested metric entry matching name, dataset and bounds together (never across entries)."""
+    must: list[dict[str, Any]] = [{"term": {"metrics.name": name}}]
+    if dataset is not None:
+        must.append({"term": {"metrics.dataset": dataset}})
+    if bounds:
+        must.append({"range": {"metrics.value": bounds}})
+    return {"bool": {"filter": must}}
+
+
+def _text_query(text: str) -> dict[str, Any]:
+    """Quoted parts are phrases, the rest words with the last one a prefix; no query syntax."""
+    parts = text.split('"')
+    phrases = [p.strip() for p in parts[1::2] if p.strip()]
+    words = " ".join(parts[0::2]).strip()
+    must: list[dict[str, Any]] = []
+    if words:
+        must.append(
+            {
+                "multi_match": {
+                    "query": words,
+                    "type": "bool_prefix",
+                    "fields": TEXT_FIELDS,
+                    "operator": "and",
+                }
+            }
+        )
+    must += [
+        {"multi_match": {"query": p, "type": "phrase", "fields": TEXT_FIELDS}} for p in phrases
+    ]
+    return {"bool": {"must": must}} if must else {"match_all": {}}
+
+
+def build_query(request: SearchRequest) -> dict[str, Any]:
+    """The search body: facet filters go to post_filter so each facet's counts can drop its own."""
+    base: list[dict[str, Any]] = [{"term": {"deleted": False}}]
+    if request.entity_types:
+        base.append({"terms": {"entity_type": [t.value for t in request.entity_types]}})
+    if request.visible_projects is not None:
+        base.append({"terms": {"project_id": sorted(request.visible_projects)}})
+    updated: dict[str, str] = {}
+    if request.updated_after:
+        updated["gte"] = request.updated_after.isoformat()
+    if request.updated_before:
+        updated["lt"] = request.updated_before.isoformat()
+    if updated:
+        base.append({"range": {"updated_at": updated}})
+    for bounds in request.metrics:
+        limits = {k: v for k in ("gte", "gt", "lte", "lt") if (v := getattr(bounds, k)) is not None}
+        base.append(
+            {
+                "nested": {
+                    "path": "metrics",
+                    "query": _metric_entry(bounds.name, bounds.dataset, limits),
+                }
+            }
+        )
+    if request.trained_on is not None:
+        if request.trained_on.dataset_id is not None:
+            base.append({"term": {"trained_on": str(request.trained_on.dataset_id)}})
+        if request.trained_on.tag is not None:
+            key, value = request.trained_on.tag
+            base.append({"term": {"trained_on_tags": f"{key}={value}"}})
+    text = request.text.strip() if request.text else ""
+    query: dict[str, Any] = {"bool": {"filter": base}}
+    if text:
+        query["bool"]["must"] = [_text_query(text)]
+    facet_filters = {
+        facet: _facet_filter(facet, values) for facet, values in request.filters if values
+    }
+
+    aggregations: dict[str, Any] = {}
+    for facet in request.facets:
+        others = [f for name, f in facet_filters.items() if name != facet]
+        field, include = (
+            ("tags", f"{facet[len(TAG_FACET) :]}=.*")
+            if facet.startswith(TAG_FACET)
+            else (facet, None)
+        )
+        terms: dict[str, Any] = {"field": field, "size": 100}
+        if include:
+            terms["include"] = _escape_regex(include)
+        aggregations[f"facet:{facet}"] = {
+            "filter": {"bool": {"filter": others}},
+            "aggs": {"values": {"terms": terms}},
+        }
+    for i, stats in enumerate(request.metric_stats):
+        aggregations[f"stats:{i}"] = {
+            "filter": {"bool": {"filter": list(facet_filters.values())}},
+            "aggs": {
+                "metrics": {
+                    "nested": {"path": "metrics"},
+                    "aggs": {
+                        "entry": {
+                            "filter": _metric_entry(stats.name, stats.dataset),
+                            "aggs": {"values": {"stats": {"field": "metrics.value"}}},
+                        }
+                    },
+                }
+            },
+        }
+    body: dict[str, Any] = {
+        "query": query,
+        "size": request.first,
+        "track_total_hits": True,
+        "sort": _sort(request),
+        "highlight": {"fields": {f: {} for f in HIGHLIGHTED}, "require_field_match": False}
+        if text
+        else None,
+        "post_filter": {"bool": {"filter": list(facet_filters.values())}},
+        "aggs": aggregations,
+    }
+    if request.after is not None:
+        body["search_after"] = list(request.after)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _escape_regex(pattern: str) -> str:
+    """The tag key is literal; only the trailing ".*" is a pattern (Lucene regex syntax)."""
+    key = pattern[:-2]
+    special = set('.?+*|{}[]()"\\#@&<>~')
+    return "".join(f"\\{c}" if c in special else c for c in key) + ".*"
+
+
+def _sort(request: SearchRequest) -> list[Any]:
+    order = "desc" if request.sort.descending else "asc"
+    by = request.sort.by
+    if by == SortBy.RELEVANCE:
+        first: Any = {"_score": {"order": order}}
+    elif by == SortBy.UPDATED_AT:
+        first = {"updated_at": {"order": order}}
+    elif by == SortBy.NAME:
+        first = {"name.raw": {"order": order}}
+    else:
+        first = {
+            "metrics.value": {
+                "order": order,
+                "mode": "max" if request.sort.descending else "min",
+                "missing": "_last",
+                "nested": {
+                    "path": "metrics",
+                    "filter": _metric_entry(request.sort.metric or "", request.sort.dataset),
+                },
+            }
+        }
+    # A unique tiebreaker makes search_after pages exact.
+    return [first, {"entity_id": {"order": "asc"}}]
+
+
+class OpenSearchBackend:
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        self.client = AsyncOpenSearch(hosts=[url], timeout=timeout, max_retries=0)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def ensure_index(self) -> str:
+        """Create the first index version behind the alias unless the alias exists."""
+        if await self.client.indices.exists_alias(name=ALIAS):
+            return ALIAS
+        await self.client.indices.create(
+            index=f"{ALIAS}-v1",
+            body={"settings": SETTINGS, "mappings": MAPPING, "aliases": {ALIAS: {}}},
+        )
+        return ALIAS
+
+    async def write(
+        self, documents: dict[int, tuple[Document | None, int]], index: str = ALIAS
+    ) -> int:
+        """Index (or tombstone, for None) each version's document at its journal sequence.
+
+        Returns how many writes OpenSearch took; older versions than stored are skipped by
+        OpenSearch itself (external versioning), so replays never overwrite newer data.
+        """
+        if not documents:
+            return 0
+        lines: list[dict[str, Any]] = []
+        for entity_id, (document, version) in documents.items():
+            source = document or {
+                "entity_type": EntityType.MODEL_VERSION.value,
+                "entity_id": entity_id,
+            }
+            lines.append(
+                {
+                    "index": {
+                        "_index": index,
+                        "_id": str(entity_id),
+                        "version": version,
+                        "version_type": "external",
+                    }
+                }
+            )
+            lines.append({**source, "deleted": document is None})
+        try:
+            response = await self.client.bulk(body=lines, refresh=False)
+        except (OpenSearchConnectionError, ConnectionTimeout) as error:
+            raise SearchUnavailable(str(error)) from error
+        taken = 0
+        for item in response["items"]:
+            result = item["index"]
+            if result.get("status") == 409:
+                continue  # a newer version is already there
+            if "error" in result:
+                raise SearchUnavailable(f"OpenSearch refused a document: {result['error']}")
+            taken += 1
+        return taken
+
+    async def refresh(self) -> None:
+        await self.client.indices.refresh(index=ALIAS)
+
+    async def search(self, request: SearchRequest) -> SearchResult:
+        try:
+            response = await self.client.search(index=ALIAS, body=build_query(request))
+        except NotFoundError:
+            return SearchResult(hits=[], total=0, facets={}, metric_stats=[])
+        except (OpenSearchConnectionError, ConnectionTimeout) as error:
+            raise SearchUnavailable("the search engine does not answer") from error
+        except TransportError as error:
+            raise SearchUnavailable(f"the search engine failed ({error.status_code})") from error
+        hits = [
+            Hit(
+                entity_type=EntityType(hit["_source"]["entity_type"]),
+                entity_id=int(hit["_source"]["entity_id"]),
+                score=hit.get("_score"),
+                highlights=hit.get("highlight", {}),
+                sort_key=tuple(hit["sort"]),
+            )
+            for hit in response["hits"]["hits"]
+        ]
+        aggregations = response.get("aggregations", {})
+        selected = {facet: set(values) for facet, values in request.filters}
+        facets = {}
+        for facet in request.facets:
+            buckets = aggregations[f"facet:{facet}"]["values"]["buckets"]
+            prefix = len(facet) - len(TAG_FACET) + 1 if facet.startswith(TAG_FACET) else 0
+            facets[facet] = [
+                Bucket(
+                    value=(v := str(b["key"])[prefix:]),
+                    count=b["doc_count"],
+                    selected=v in selected.get(facet, ()),
+                )
+                for b in buckets
+            ]
+        stats = []
+        for i, wanted in enumerate(request.metric_stats):
+            values = aggregations[f"stats:{i}"]["metrics"]["entry"]["values"]
+            stats.append(
+                MetricStats(
+                    name=wanted.name,
+                    dataset=wanted.dataset,
+                    count=values["count"],
+                    min=values["min"],
+                    max=values["max"],
+                    avg=values["avg"],
+                )
+            )
+        return SearchResult(
+            hits=hits, total=response["hits"]["total"]["value"], facets=facets, metric_stats=stats
+        )

@@ -1,0 +1,148 @@
+"""The backend-neutral search contract: what a caller asks and what it gets back."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class EntityType(StrEnum):
+    MODEL = "MODEL"
+    MODEL_VERSION = "MODEL_VERSION"
+    DATASET = "DATASET"
+    EXPERIMENT = "EXPERIMENT"
+    RUN = "RUN"
+
+
+class SortBy(StrEnum):
+    RELEVANCE = "RELEVANCE"
+    UPDATED_AT = "UPDATED_AT"
+    NAME = "NAME"
+    METRIC = "METRIC"
+
+
+KEYWORD_FACETS = ("project", "stage", "framework", "task", "owner")
+TAG_FACET = "tag:"
+MAX_TEXT = 1000
+MAX_PAGE = 200
+
+
+class InvalidSearch(ValueError):
+    """A request no backend can answer (unknown facet, empty range, bad page size…)."""
+
+
+class SearchUnavailable(Exception):
+    """The search engine cannot answer now; the catalog itself is unaffected."""
+
+
+def check_facet(facet: str) -> str:
+    if facet in KEYWORD_FACETS or (facet.startswith(TAG_FACET) and len(facet) > len(TAG_FACET)):
+        return facet
+    raise InvalidSearch(
+        f"unknown facet {facet[:50]!r}: use {', '.join(KEYWORD_FACETS)} or tag:<key>"
+    )
+
+
+@dataclass(frozen=True)
+class MetricRange:
+    """One metric entry must match name, dataset (when given) and every bound at once."""
+
+    name: str
+    dataset: str | None = None
+    gte: float | None = None
+    gt: float | None = None
+    lte: float | None = None
+    lt: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """Versions trained on this dataset, or on any dataset carrying this tag."""
+
+    dataset_id: int | None = None
+    tag: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Sort:
+    by: SortBy = SortBy.RELEVANCE
+    descending: bool = True
+    metric: str | None = None
+    dataset: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricStatsRequest:
+    name: str
+    dataset: str | None = None
+    buckets: int = 10
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    text: str | None = None
+    entity_types: tuple[EntityType, ...] = ()
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    metrics: tuple[MetricRange, ...] = ()
+    trained_on: TrainedOn | None = None
+    sort: Sort = Sort()
+    facets: tuple[str, ...] = ()
+    metric_stats: tuple[MetricStatsRequest, ...] = ()
+    first: int = 20
+    after: tuple[object, ...] | None = None
+    # The caller's visible projects (None: all); backends filter hits, totals and facets by it.
+    visible_projects: frozenset[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.text is not None and len(self.text) > MAX_TEXT:
+            raise InvalidSearch(f"text is longer than {MAX_TEXT} characters")
+        if not 0 <= self.first <= MAX_PAGE:
+            raise InvalidSearch(f"first must be between 0 and {MAX_PAGE}")
+        for facet, _ in self.filters:
+            check_facet(facet)
+        for facet in self.facets:
+            check_facet(facet)
+        for stats in self.metric_stats:
+            if not 1 <= stats.buckets <= 100:
+                raise InvalidSearch("a histogram has between 1 and 100 buckets")
+        for bounds in self.metrics:
+            if all(b is None for b in (bounds.gte, bounds.gt, bounds.lte, bounds.lt)):
+                raise InvalidSearch(f"metric {bounds.name!r} needs at least one bound")
+        if self.sort.by == SortBy.METRIC and not self.sort.metric:
+            raise InvalidSearch("sorting by METRIC needs the metric's name")
+
+
+@dataclass(frozen=True)
+class Hit:
+    entity_type: EntityType
+    entity_id: int
+    score: float | None
+    highlights: dict[str, list[str]]
+    sort_key: tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    value: str
+    count: int
+    selected: bool
+
+
+@dataclass(frozen=True)
+class MetricStats:
+    name: str
+    dataset: str | None
+    count: int
+    min: float | None
+    max: float | None
+    avg: float | None
+    histogram: list[tuple[float, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    total: int
+    facets: dict[str, list[Bucket]]
+    metric_stats: list[MetricStats]

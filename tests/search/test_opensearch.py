@@ -1,0 +1,263 @@
+"""The OpenSearch mirror on a real node: indexing from the journal and the search semantics."""
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from strawberry import relay
+
+from mlcatalog.api.ids import decode
+from mlcatalog.search.indexer import Indexer, LeaseHeld
+from mlcatalog.search.opensearch import ALIAS, OpenSearchBackend
+from mlcatalog.search.request import (
+    EntityType,
+    InvalidSearch,
+    MetricRange,
+    MetricStatsRequest,
+    SearchRequest,
+    Sort,
+    SortBy,
+    TrainedOn,
+)
+from mlcatalog.store.database import Database
+from mlcatalog.store.rows import SearchCheckpointRow
+from tests import factories
+from tests.conftest import Api
+from tests.realservers import OpenSearchServer, opensearch_or_skip
+
+
+@pytest.fixture(scope="session")
+def opensearch() -> Iterator[OpenSearchServer]:
+    server = opensearch_or_skip()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def backend(opensearch: OpenSearchServer) -> AsyncIterator[OpenSearchBackend]:
+    backend = OpenSearchBackend(opensearch.url)
+    await backend.client.indices.delete(index=f"{ALIAS}-*", ignore_unavailable=True)
+    await backend.ensure_index()
+    yield backend
+    await backend.close()
+
+
+async def index(database: Database, backend: OpenSearchBackend) -> None:
+    await Indexer(database, backend, name="opensearch").catch_up()
+    await backend.refresh()
+
+
+def metric(name: str, value: float, dataset: str) -> dict[str, Any]:
+    return {"name": name, "value": value, "dataset": dataset}
+
+
+async def catalog(api: Api) -> dict[str, Any]:
+    """Three versions of three models with different frameworks, stages, tags and metrics."""
+    await factories.project(api)
+    pii = await factories.dataset(api, "customers", tags=[{"key": "pii", "value": "true"}])
+    pii_v1 = await factories.dataset_version(api, pii["id"])
+    made = {}
+    for name, framework, stage, team, holdout, train in [
+        ("fraud-detector", "pytorch", "PRODUCTION", "risk", 0.95, 0.80),
+        ("churn-model", "xgboost", "STAGING", "growth", 0.85, 0.97),
+        ("spam-filter", "sklearn", "PRODUCTION", "risk", 0.91, 0.92),
+    ]:
+        model = await factories.model(
+            api,
+            name=name,
+            description=f"{name.replace('-', ' ')} for payments",
+            tags=[{"key": "team", "value": team}],
+        )
+        made[name] = await factories.version(
+            api,
+            model["id"],
+            framework=framework,
+            stage=stage,
+            metrics=[metric("auc", holdout, "holdout"), metric("auc", train, "train")],
+            trainingDatasets=[pii_v1["id"]] if name == "spam-filter" else [],
+        )
+    return made
+
+
+def names(result: Any, versions: dict[str, Any]) -> list[str]:
+    """The model names of the hits, in order."""
+    ids = {v["entity_id"]: k for k, v in versions.items()}
+    return [ids[h.entity_id] for h in result.hits]
+
+
+@pytest.fixture
+async def indexed(api: Api, database: Database, backend: OpenSearchBackend) -> dict[str, Any]:
+    versions = await catalog(api)
+    await index(database, backend)
+    return {
+        k: {**v, "entity_id": decode(relay.GlobalID.from_id(v["id"]), "ModelVersion")}
+        for k, v in versions.items()
+    }
+
+
+async def test_text_finds_words_prefixes_and_phrases(
+    backend: OpenSearchBackend, indexed: dict[str, Any]
+) -> None:
+    assert names(await backend.search(SearchRequest(text="fraud")), indexed) == ["fraud-detector"]
+    assert names(await backend.search(SearchRequest(text="spa")), indexed) == ["spam-filter"]
+    phrase = await backend.search(SearchRequest(text='"churn model"'))
+    assert names(phrase, indexed) == ["churn-model"]
+
+
+@pytest.mark.parametrize("text", ['fraud* OR (auc:>1) AND "', "\\/[]{}~^:!", "x" * 999])
+async def test_query_syntax_is_plain_text(
+    backend: OpenSearchBackend, indexed: dict[str, Any], text: str
+) -> None:
+    result = await backend.search(SearchRequest(text=text))
+    assert result.total == 0
+
+
+async def test_facet_counts_are_disjunctive(
+    backend: OpenSearchBackend, indexed: dict[str, Any]
+) -> None:
+    result = await backend.search(
+        SearchRequest(
+            filters=(("framework", ("pytorch",)),), facets=("framework", "stage", "tag:team")
+        )
+    )
+    assert names(result, indexed) == ["fraud-detector"]
+    assert result.total == 1
+    frameworks = {b.value: (b.count, b.selected) for b in result.facets["framework"]}
+    assert frameworks == {"pytorch": (1, True), "xgboost": (1, False), "sklearn": (1, False)}
+    assert {b.value: b.count for b in result.facets["stage"]} == {"PRODUCTION": 1}
+    assert {b.value: b.count for b in result.facets["tag:team"]} == {"risk": 1}
+
+
+async def test_one_metric_entry_must_match_name_dataset_and_range(
+    backend: OpenSearchBackend, indexed: dict[str, Any]
+) -> None:
+    holdout = await backend.search(SearchRequest(metrics=(MetricRange("auc", "holdout", gte=0.9),)))
+    assert sorted(names(holdout, indexed)) == ["fraud-detector", "spam-filter"]
+    # churn-model has auc 0.97 on train and 0.85 on holdout: no cross-matching.
+    narrow = await backend.search(
+        SearchRequest(metrics=(MetricRange("auc", "holdout", gte=0.9, lt=0.93),))
+    )
+    assert names(narrow, indexed) == ["spam-filter"]
+
+
+async def test_sort_by_a_metric_on_a_dataset(
+    backend: OpenSearchBackend, indexed: dict[str, Any]
+) -> None:
+    result = await backend.search(SearchRequest(sort=Sort(SortBy.METRIC, True, "auc", "holdout")))
+    assert names(result, indexed) == ["fraud-detector", "spam-filter", "churn-model"]
+    ascending = await backend.search(SearchRequest(sort=Sort(SortBy.METRIC, False, "auc", "train")))
+    assert names(ascending, indexed) == ["fraud-detector", "spam-filter", "churn-model"]
+
+
+async def test_trained_on_data_carrying_a_tag(
+    backend: OpenSearchBackend, indexed: dict[str, Any]
+) -> None:
+    result = await backend.search(
+        SearchRequest(
+            trained_on=TrainedOn(tag=("pii", "true")), filters=(("stage", ("PRODUCTION",)),)
+        )
+    )
+    assert names(result, indexed) == ["spam-filter"]
+
+
+async def test_metric_stats_over_the_filtered_set(
+    backend: OpenSearchBackend, indexed: dict[str, Any]
+) -> None:
+    result = await backend.search(
+        SearchRequest(
+            filters=(("tag:team", ("risk",)),), metric_stats=(MetricStatsRequest("auc", "holdout"),)
+        )
+    )
+    stats = result.metric_stats[0]
+    assert (stats.count, stats.min, stats.max) == (2, 0.91, 0.95)
+    assert stats.avg == pytest.approx(0.93)
+
+
+async def test_pages_with_search_after(backend: OpenSearchBackend, indexed: dict[str, Any]) -> None:
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await backend.search(
+            SearchRequest(sort=Sort(SortBy.NAME, False), first=1, after=after)
+        )
+        if not page.hits:
+            break
+        seen += names(page, indexed)
+        after = page.hits[-1].sort_key
+    assert seen == ["churn-model", "fraud-detector", "spam-filter"]
+
+
+async def test_a_replayed_journal_changes_nothing_and_deletes_stay_deleted(
+    api: Api, database: Database, backend: OpenSearchBackend, indexed: dict[str, Any]
+) -> None:
+    model = await api('{ model(project: "fraud", name: "churn-model") { id } }')
+    await api(
+        "mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId } }",
+        id=model["model"]["id"],
+    )
+    await index(database, backend)
+    assert sorted(names(await backend.search(SearchRequest()), indexed)) == [
+        "fraud-detector",
+        "spam-filter",
+    ]
+    before = await backend.client.search(
+        index=ALIAS, body={"size": 10, "version": True, "query": {"match_all": {}}}
+    )
+    # Replay the whole journal from the start, as a rebuilt checkpoint would.
+    async with database.unit_of_work("test") as uow:
+        await uow.session.execute(update(SearchCheckpointRow).values(seq=0))
+    await index(database, backend)
+    after = await backend.client.search(
+        index=ALIAS, body={"size": 10, "version": True, "query": {"match_all": {}}}
+    )
+    assert [(h["_id"], h["_version"]) for h in after["hits"]["hits"]] == [
+        (h["_id"], h["_version"]) for h in before["hits"]["hits"]
+    ]
+    result = await backend.search(SearchRequest(text="churn"))
+    assert result.total == 0
+
+
+async def test_metric_names_add_no_mapping_fields(
+    api: Api, database: Database, backend: OpenSearchBackend, indexed: dict[str, Any]
+) -> None:
+    async def field_count() -> int:
+        mapping = await backend.client.indices.get_mapping(index=ALIAS)
+        return str(mapping).count("'type'")
+
+    before = await field_count()
+    version_id = indexed["fraud-detector"]["id"]
+    metrics = [metric(f"custom_metric_{i}", i / 1000, "holdout") for i in range(1000)]
+    await api(
+        "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { modelVersion { id } } }",
+        input={"id": version_id, "metrics": metrics},
+    )
+    await index(database, backend)
+    assert await field_count() == before
+    found = await backend.search(
+        SearchRequest(metrics=(MetricRange("custom_metric_999", "holdout", gt=0.9),))
+    )
+    assert names(found, indexed) == ["fraud-detector"]
+
+
+async def test_a_second_indexer_waits_for_the_lease(
+    database: Database, backend: OpenSearchBackend
+) -> None:
+    await Indexer(database, backend, name="opensearch").run_once()
+    with pytest.raises(LeaseHeld):
+        await Indexer(database, backend, name="opensearch").run_once()
+
+
+def test_bad_requests_are_refused_before_any_engine() -> None:
+    for bad in (
+        {"facets": ("colour",)},
+        {"first": -1},
+        {"first": 10_000},
+        {"text": "x" * 10_000},
+        {"metric_stats": (MetricStatsRequest("auc", buckets=0),)},
+        {"metrics": (MetricRange("auc"),)},
+        {"sort": Sort(SortBy.METRIC)},
+    ):
+        with pytest.raises(InvalidSearch):
+            SearchRequest(**bad)  # type: ignore[arg-type]
+    assert EntityType.MODEL_VERSION.value == "MODEL_VERSION"
