@@ -86,13 +86,11 @@ class Api:
 
     database: Database
     actor: str = "tester"
+    search: Any = None
 
     async def run(self, query: str, **variables: Any) -> Any:
-        result = await schema.execute(
-            query,
-            variable_values=variables,
-            context_value=Context(database=self.database, actor=self.actor),
-        )
+        context = Context(database=self.database, actor=self.actor, search=self.search)
+        result = await schema.execute(query, variable_values=variables, context_value=context)
         return result
 
     async def __call__(self, query: str, **variables: Any) -> Any:

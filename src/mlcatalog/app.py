@@ -1,5 +1,6 @@
 """create_app(settings) → the Starlette application; the lifespan opens and closes the database."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,8 @@ from strawberry.asgi import GraphQL
 
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import schema
+from mlcatalog.search.indexer import Indexer, run_forever
+from mlcatalog.search.opensearch import OpenSearchBackend
 from mlcatalog.settings import Settings
 from mlcatalog.store import schema as migrations
 from mlcatalog.store.database import Database
@@ -23,15 +26,23 @@ class NotMigrated(RuntimeError):
 
 
 class CatalogGraphQL(GraphQL[Context, None]):
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(
+        self, database: Database, search: OpenSearchBackend | None, settings: Settings
+    ) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self.database = database
+        self.search = search
         self.settings = settings
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        return Context(database=self.database, actor=self.settings.auth.dev_user)
+        return Context(
+            database=self.database,
+            actor=self.settings.auth.dev_user,
+            search=self.search,
+            search_timeout=self.settings.search.timeout_seconds,
+        )
 
 
 class BodyLimit:
@@ -83,13 +94,27 @@ class TooLarge(Exception):
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     database = Database(settings.database_url, echo=settings.database_echo)
+    url = settings.search.opensearch_url
+    search = OpenSearchBackend(url, timeout=settings.search.timeout_seconds) if url else None
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if not await migrations.is_up_to_date(database):
             await database.dispose()
             raise NotMigrated("the database is not migrated: run `mlcatalog migrate` first")
+        stop = asyncio.Event()
+        indexing = None
+        if search is not None and settings.search.serve_indexer:
+            indexer = Indexer(database, search, name="opensearch")
+            indexing = asyncio.create_task(
+                run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
+            )
         yield
+        stop.set()
+        if indexing is not None:
+            await indexing
+        if search is not None:
+            await search.close()
         await database.dispose()
 
     async def healthz(_: Request) -> Response:
@@ -102,7 +127,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"status": "unavailable", "reason": type(error).__name__}, 503)
         return JSONResponse({"status": "ready"})
 
-    graphql = CatalogGraphQL(database, settings)
+    graphql = CatalogGraphQL(database, search, settings)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

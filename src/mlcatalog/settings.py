@@ -19,6 +19,15 @@ class AuthSettings(BaseModel):
     dev_user: str = "local-dev"
 
 
+class SearchSettings(BaseModel):
+    # With no URL, search answers SEARCH_UNAVAILABLE until the embedded backend lands.
+    opensearch_url: str | None = None
+    timeout_seconds: float = 2.0
+    # API replicas behind a dedicated `mlcatalog indexer` turn this off.
+    serve_indexer: bool = True
+    poll_seconds: float = 0.5
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MLCATALOG_", env_nested_delimiter="__", extra="ignore"
@@ -32,3 +41,4 @@ class Settings(BaseSettings):
     database_echo: bool = False
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
+    search: SearchSettings = SearchSettings()

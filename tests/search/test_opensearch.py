@@ -1,6 +1,5 @@
 """The OpenSearch mirror on a real node: indexing from the journal and the search semantics."""
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -22,62 +21,8 @@ from mlcatalog.search.request import (
 )
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import SearchCheckpointRow
-from tests import factories
 from tests.conftest import Api
-from tests.realservers import OpenSearchServer, opensearch_or_skip
-
-
-@pytest.fixture(scope="session")
-def opensearch() -> Iterator[OpenSearchServer]:
-    server = opensearch_or_skip()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def backend(opensearch: OpenSearchServer) -> AsyncIterator[OpenSearchBackend]:
-    backend = OpenSearchBackend(opensearch.url)
-    await backend.client.indices.delete(index=f"{ALIAS}-*", ignore_unavailable=True)
-    await backend.ensure_index()
-    yield backend
-    await backend.close()
-
-
-async def index(database: Database, backend: OpenSearchBackend) -> None:
-    await Indexer(database, backend, name="opensearch").catch_up()
-    await backend.refresh()
-
-
-def metric(name: str, value: float, dataset: str) -> dict[str, Any]:
-    return {"name": name, "value": value, "dataset": dataset}
-
-
-async def catalog(api: Api) -> dict[str, Any]:
-    """Three versions of three models with different frameworks, stages, tags and metrics."""
-    await factories.project(api)
-    pii = await factories.dataset(api, "customers", tags=[{"key": "pii", "value": "true"}])
-    pii_v1 = await factories.dataset_version(api, pii["id"])
-    made = {}
-    for name, framework, stage, team, holdout, train in [
-        ("fraud-detector", "pytorch", "PRODUCTION", "risk", 0.95, 0.80),
-        ("churn-model", "xgboost", "STAGING", "growth", 0.85, 0.97),
-        ("spam-filter", "sklearn", "PRODUCTION", "risk", 0.91, 0.92),
-    ]:
-        model = await factories.model(
-            api,
-            name=name,
-            description=f"{name.replace('-', ' ')} for payments",
-            tags=[{"key": "team", "value": team}],
-        )
-        made[name] = await factories.version(
-            api,
-            model["id"],
-            framework=framework,
-            stage=stage,
-            metrics=[metric("auc", holdout, "holdout"), metric("auc", train, "train")],
-            trainingDatasets=[pii_v1["id"]] if name == "spam-filter" else [],
-        )
-    return made
+from tests.search.builders import catalog, index, metric
 
 
 def names(result: Any, versions: dict[str, Any]) -> list[str]:

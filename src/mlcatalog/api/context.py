@@ -8,6 +8,7 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 
 from mlcatalog.api.loaders import Loaders
+from mlcatalog.search.opensearch import OpenSearchBackend
 from mlcatalog.store.database import Database, UnitOfWork
 
 
@@ -15,6 +16,8 @@ from mlcatalog.store.database import Database, UnitOfWork
 class Context:
     database: Database
     actor: str
+    search: OpenSearchBackend | None = None
+    search_timeout: float = 2.0
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

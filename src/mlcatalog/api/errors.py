@@ -8,6 +8,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.relay.types import GlobalIDValueError
 
 from mlcatalog.catalog.errors import CatalogError, ErrorCode
+from mlcatalog.search.request import InvalidSearch, SearchUnavailable
 
 log = logging.getLogger("mlcatalog.api")
 
@@ -20,6 +21,10 @@ def client_error(error: GraphQLError) -> GraphQLError:
     elif original is None or isinstance(original, GraphQLError):
         # Parse, validation and variable errors (unknown field, bad enum value, NaN for a Float…).
         code, message = ErrorCode.INVALID_ARGUMENT, error.message
+    elif isinstance(original, InvalidSearch):
+        code, message = ErrorCode.INVALID_ARGUMENT, str(original)
+    elif isinstance(original, SearchUnavailable):
+        code, message = ErrorCode.SEARCH_UNAVAILABLE, f"search is unavailable: {original}"
     elif isinstance(original, GlobalIDValueError):
         code, message = (
             ErrorCode.INVALID_ARGUMENT,

@@ -23,6 +23,7 @@ from mlcatalog.api.operations.documents import DocumentMutations
 from mlcatalog.api.operations.experiments import ExperimentMutations, ExperimentQueries
 from mlcatalog.api.operations.lineage import LineageMutations, LineageQueries
 from mlcatalog.api.operations.models import ModelMutations, ModelQueries
+from mlcatalog.api.operations.search import SearchQueries
 
 
 @strawberry.type
@@ -32,7 +33,15 @@ class NodeQueries:
 
 Query = merge_types(
     "Query",
-    (NodeQueries, ModelQueries, DatasetQueries, ExperimentQueries, LineageQueries, AuditQueries),
+    (
+        NodeQueries,
+        ModelQueries,
+        DatasetQueries,
+        ExperimentQueries,
+        LineageQueries,
+        AuditQueries,
+        SearchQueries,
+    ),
 )
 Mutation = merge_types(
     "Mutation",

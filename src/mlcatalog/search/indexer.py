@@ -7,6 +7,9 @@ the checkpoint moves. A crash between the write and the checkpoint replays the b
 versions make harmless. A lease on the checkpoint row keeps a second indexer from running at once.
 """
 
+import asyncio
+import contextlib
+import logging
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
@@ -17,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mlcatalog.search.documents import Document, version_documents
+from mlcatalog.search.request import SearchUnavailable
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import (
     DatasetVersionRow,
@@ -28,6 +32,7 @@ from mlcatalog.store.rows import (
 )
 
 LEASE = timedelta(seconds=30)
+log = logging.getLogger("mlcatalog.indexer")
 
 
 class Sink(Protocol):
@@ -190,3 +195,23 @@ class Indexer:
                 )
                 .values(owner=None, lease_until=None)
             )
+
+
+async def run_forever(indexer: Indexer, *, poll_seconds: float, stop: asyncio.Event) -> None:
+    """Keep the index caught up until ``stop`` is set. While the engine is down the journal
+    simply grows; the mirror catches up when it returns."""
+    delay = poll_seconds
+    while not stop.is_set():
+        try:
+            read = await indexer.run_once()
+            delay = poll_seconds if read == 0 else 0
+        except LeaseHeld:
+            delay = LEASE.total_seconds() / 3
+        except SearchUnavailable as error:
+            log.warning("search index not updated, retrying: %s", error)
+            delay = min(max(delay * 2, poll_seconds), 30.0)
+        if delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+    with contextlib.suppress(Exception):
+        await indexer.release()

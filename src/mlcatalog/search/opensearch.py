@@ -220,6 +220,7 @@ def _sort(request: SearchRequest) -> list[Any]:
 class OpenSearchBackend:
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
         self.client = AsyncOpenSearch(hosts=[url], timeout=timeout, max_retries=0)
+        self._index_ready = False
 
     async def close(self) -> None:
         await self.client.close()
@@ -245,6 +246,12 @@ class OpenSearchBackend:
         if not documents:
             return 0
         lines: list[dict[str, Any]] = []
+        try:
+            if not self._index_ready:
+                await self.ensure_index()
+                self._index_ready = True
+        except (OpenSearchConnectionError, ConnectionTimeout) as error:
+            raise SearchUnavailable(str(error)) from error
         for entity_id, (document, version) in documents.items():
             source = document or {
                 "entity_type": EntityType.MODEL_VERSION.value,

@@ -1,0 +1,168 @@
+"""The search query: SearchInput → the backend → hits hydrated through the loaders."""
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+
+import strawberry
+from strawberry import relay
+
+from mlcatalog.api.context import Info
+from mlcatalog.api.ids import decode
+from mlcatalog.api.pagination import PageInfo
+from mlcatalog.api.types.models import ModelVersion
+from mlcatalog.api.types.search import (
+    Facet,
+    FacetBucket,
+    Highlight,
+    HistogramBucket,
+    MetricStats,
+    SearchEdge,
+    SearchHit,
+    SearchInput,
+    SearchResult,
+    SortDirection,
+)
+from mlcatalog.search import request as contract
+from mlcatalog.search.request import EntityType, InvalidSearch, SearchUnavailable
+from mlcatalog.store.rows import ModelVersionRow
+
+
+def _fingerprint(input: SearchInput) -> str:
+    """What a cursor belongs to: the query without its page."""
+    shape = strawberry.asdict(input)
+    shape.pop("after", None)
+    shape.pop("first", None)
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _cursor(fingerprint: str, key: tuple[object, ...]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([fingerprint, list(key)]).encode()).decode()
+
+
+def _after(fingerprint: str, cursor: str | None) -> tuple[object, ...] | None:
+    if cursor is None:
+        return None
+    try:
+        owner, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        raise InvalidSearch("after is not a cursor this API returned") from None
+    if owner != fingerprint or not isinstance(key, list):
+        raise InvalidSearch("after is a cursor from another search")
+    return tuple(key)
+
+
+def to_request(input: SearchInput, fingerprint: str) -> contract.SearchRequest:
+    sort = input.sort[0] if input.sort else None
+    trained_on = None
+    if input.trained_on is not None:
+        match = input.trained_on
+        trained_on = contract.TrainedOn(
+            dataset_id=decode(relay.GlobalID.from_id(match.dataset), "Dataset")
+            if match.dataset
+            else None,
+            tag=(match.tag.key, match.tag.value) if match.tag else None,
+        )
+    return contract.SearchRequest(
+        text=input.text,
+        entity_types=tuple(input.entity_types or ()),
+        filters=tuple((f.facet, tuple(f.values)) for f in input.filters or ()),
+        updated_after=input.updated_after,
+        updated_before=input.updated_before,
+        metrics=tuple(
+            contract.MetricRange(m.name, m.dataset, m.gte, m.gt, m.lte, m.lt)
+            for m in input.metrics or ()
+        ),
+        trained_on=trained_on,
+        sort=contract.Sort(
+            by=sort.by,
+            descending=sort.direction == SortDirection.DESC,
+            metric=sort.metric,
+            dataset=sort.dataset,
+        )
+        if sort
+        else contract.Sort(),
+        facets=tuple(input.facets or ()),
+        metric_stats=tuple(
+            contract.MetricStatsRequest(s.name, s.dataset, s.buckets)
+            for s in input.metric_stats or ()
+        ),
+        first=20 if input.first is None else input.first,
+        after=_after(fingerprint, input.after),
+    )
+
+
+@strawberry.type
+class SearchQueries:
+    @strawberry.field(description="Faceted search over the catalog (model versions today).")
+    async def search(self, info: Info, input: SearchInput) -> SearchResult:
+        fingerprint = _fingerprint(input)
+        request = to_request(input, fingerprint)
+        backend = info.context.search
+        if backend is None:
+            raise SearchUnavailable(
+                "no search backend is configured (MLCATALOG_SEARCH__OPENSEARCH_URL)"
+            )
+        try:
+            found = await asyncio.wait_for(backend.search(request), info.context.search_timeout)
+        except TimeoutError:
+            raise SearchUnavailable("the search engine did not answer in time") from None
+        version_ids = [h.entity_id for h in found.hits if h.entity_type == EntityType.MODEL_VERSION]
+        rows = dict(
+            zip(
+                version_ids,
+                await info.context.loaders.rows(ModelVersionRow, version_ids),
+                strict=True,
+            )
+        )
+        edges = []
+        for hit in found.hits:
+            row = rows.get(hit.entity_id)
+            if row is None:
+                continue  # gone from the store since it was indexed: never show it
+            node: SearchHit = ModelVersion.from_row(row)
+            edges.append(
+                SearchEdge(
+                    cursor=_cursor(fingerprint, hit.sort_key),
+                    score=hit.score,
+                    highlights=[
+                        Highlight(field=f, fragments=v) for f, v in sorted(hit.highlights.items())
+                    ],
+                    node=node,
+                )
+            )
+        last = _cursor(fingerprint, found.hits[-1].sort_key) if found.hits else None
+        return SearchResult(
+            total_count=found.total,
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(found.hits) == request.first and request.first > 0,
+                end_cursor=last,
+            ),
+            facets=[
+                Facet(
+                    facet=name,
+                    buckets=[
+                        FacetBucket(value=b.value, count=b.count, selected=b.selected)
+                        for b in buckets
+                    ],
+                )
+                for name, buckets in found.facets.items()
+            ],
+            metric_stats=[
+                MetricStats(
+                    name=s.name,
+                    dataset=s.dataset,
+                    count=s.count,
+                    min=s.min,
+                    max=s.max,
+                    avg=s.avg,
+                    histogram=[
+                        HistogramBucket(start=start, count=count) for start, count in s.histogram
+                    ],
+                )
+                for s in found.metric_stats
+            ],
+        )

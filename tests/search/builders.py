@@ -1,0 +1,46 @@
+"""A small catalog for the search suites, and indexing it."""
+
+from typing import Any
+
+from mlcatalog.search.indexer import Indexer
+from mlcatalog.search.opensearch import OpenSearchBackend
+from mlcatalog.store.database import Database
+from tests import factories
+from tests.conftest import Api
+
+
+async def index(database: Database, backend: OpenSearchBackend) -> None:
+    await Indexer(database, backend, name="opensearch").catch_up()
+    await backend.refresh()
+
+
+def metric(name: str, value: float, dataset: str) -> dict[str, Any]:
+    return {"name": name, "value": value, "dataset": dataset}
+
+
+async def catalog(api: Api) -> dict[str, Any]:
+    """Three versions of three models with different frameworks, stages, tags and metrics."""
+    await factories.project(api)
+    pii = await factories.dataset(api, "customers", tags=[{"key": "pii", "value": "true"}])
+    pii_v1 = await factories.dataset_version(api, pii["id"])
+    made = {}
+    for name, framework, stage, team, holdout, train in [
+        ("fraud-detector", "pytorch", "PRODUCTION", "risk", 0.95, 0.80),
+        ("churn-model", "xgboost", "STAGING", "growth", 0.85, 0.97),
+        ("spam-filter", "sklearn", "PRODUCTION", "risk", 0.91, 0.92),
+    ]:
+        model = await factories.model(
+            api,
+            name=name,
+            description=f"{name.replace('-', ' ')} for payments",
+            tags=[{"key": "team", "value": team}],
+        )
+        made[name] = await factories.version(
+            api,
+            model["id"],
+            framework=framework,
+            stage=stage,
+            metrics=[metric("auc", holdout, "holdout"), metric("auc", train, "train")],
+            trainingDatasets=[pii_v1["id"]] if name == "spam-filter" else [],
+        )
+    return made

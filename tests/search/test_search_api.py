@@ -1,0 +1,123 @@
+"""The search query end to end: a mutation, the indexer, GraphQL search with hydrated hits."""
+
+import pytest
+
+from mlcatalog.search.opensearch import OpenSearchBackend
+from mlcatalog.store.database import Database
+from tests.conftest import Api
+from tests.search.builders import catalog, index
+
+SEARCH = """
+query($input: SearchInput!) {
+  search(input: $input) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor score highlights { field fragments } node { __typename ... on ModelVersion { number model { name } } } }
+    facets { facet buckets { value count selected } }
+    metricStats { name dataset count min max avg }
+  }
+}
+"""
+
+
+async def test_search_returns_hydrated_versions_with_facets(
+    api: Api, database: Database, backend: OpenSearchBackend
+) -> None:
+    await catalog(api)
+    await index(database, backend)
+    api.search = backend
+    data = await api(
+        SEARCH,
+        input={
+            "text": "payments",
+            "filters": [{"facet": "stage", "values": ["PRODUCTION"]}],
+            "facets": ["stage", "framework"],
+            "metrics": [{"name": "auc", "dataset": "holdout", "gte": 0.9}],
+            "sort": [{"by": "METRIC", "metric": "auc", "dataset": "holdout", "direction": "DESC"}],
+            "metricStats": [{"name": "auc", "dataset": "holdout"}],
+        },
+    )
+    result = data["search"]
+    assert result["totalCount"] == 2
+    assert [e["node"]["model"]["name"] for e in result["edges"]] == [
+        "fraud-detector",
+        "spam-filter",
+    ]
+    assert all(e["node"]["__typename"] == "ModelVersion" for e in result["edges"])
+    assert any(h["field"] == "description" for h in result["edges"][0]["highlights"])
+    stages = {
+        b["value"]: b["count"]
+        for f in result["facets"]
+        if f["facet"] == "stage"
+        for b in f["buckets"]
+    }
+    assert stages == {"PRODUCTION": 2}
+    assert result["metricStats"][0]["count"] == 2
+
+
+async def test_pages_follow_their_cursor_and_refuse_another_query(
+    api: Api, database: Database, backend: OpenSearchBackend
+) -> None:
+    await catalog(api)
+    await index(database, backend)
+    api.search = backend
+    query = {"sort": [{"by": "NAME", "direction": "ASC"}], "first": 2}
+    first = (await api(SEARCH, input=query))["search"]
+    assert first["pageInfo"]["hasNextPage"]
+    second = (await api(SEARCH, input={**query, "after": first["pageInfo"]["endCursor"]}))["search"]
+    names = [e["node"]["model"]["name"] for e in first["edges"] + second["edges"]]
+    assert names == ["churn-model", "fraud-detector", "spam-filter"]
+    code, _ = await api.error(
+        SEARCH, input={"text": "other", "after": first["pageInfo"]["endCursor"]}
+    )
+    assert code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"facets": ["colour"]},
+        {"first": -1},
+        {"first": 100000},
+        {"metricStats": [{"name": "auc", "buckets": 0}]},
+        {"after": "garbage"},
+        {"text": "x" * 10_000},
+    ],
+)
+async def test_bad_search_input_is_invalid(
+    api: Api, backend: OpenSearchBackend, bad: dict[str, object]
+) -> None:
+    api.search = backend
+    code, _ = await api.error(SEARCH, input=bad)
+    assert code == "INVALID_ARGUMENT"
+
+
+async def test_without_a_backend_search_is_unavailable(api: Api) -> None:
+    code, message = await api.error(SEARCH, input={"text": "fraud"})
+    assert code == "SEARCH_UNAVAILABLE"
+    assert "OPENSEARCH_URL" in message
+
+
+async def test_an_unreachable_engine_answers_search_unavailable_quickly(api: Api) -> None:
+    dead = OpenSearchBackend("http://127.0.0.1:9", timeout=1.0)
+    api.search = dead
+    try:
+        code, _ = await api.error(SEARCH, input={"text": "fraud"})
+    finally:
+        await dead.close()
+    assert code == "SEARCH_UNAVAILABLE"
+
+
+async def test_a_hit_gone_from_the_store_is_not_shown(
+    api: Api, database: Database, backend: OpenSearchBackend
+) -> None:
+    await catalog(api)
+    await index(database, backend)
+    model = await api('{ model(project: "fraud", name: "spam-filter") { id } }')
+    await api(
+        "mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId } }",
+        id=model["model"]["id"],
+    )
+    api.search = backend  # the index has not caught up yet: the hit is there, its row is not
+    data = await api(SEARCH, input={"text": "spam"})
+    assert data["search"]["edges"] == []
