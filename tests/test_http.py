@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -119,3 +120,26 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 1
     assert "mlcatalog migrate" in output
+
+
+async def test_a_new_version_becomes_searchable_through_the_served_indexer(
+    http: httpx.AsyncClient,
+) -> None:
+    async def gql(query: str, **variables: object) -> dict[str, Any]:
+        body = (await http.post("/graphql", json={"query": query, "variables": variables})).json()
+        assert "errors" not in body, body
+        return dict(body["data"])
+
+    await gql('mutation { createProject(input: {name: "lagtest"}) { project { id } } }')
+    model = await gql(
+        'mutation { registerModel(input: {project: "lagtest", name: "lag-probe"}) { model { id } } }'
+    )
+    await gql(
+        "mutation($m: ID!) { createModelVersion(input: {model: $m}) { modelVersion { id } } }",
+        m=model["registerModel"]["model"]["id"],
+    )
+    committed = time.monotonic()
+    query = '{ search(input: {text: "lag probe"}) { totalCount } }'
+    while (await gql(query))["search"]["totalCount"] == 0:
+        assert time.monotonic() - committed < 10, "not searchable within 10 s"
+        await asyncio.sleep(0.1)

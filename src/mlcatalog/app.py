@@ -14,8 +14,10 @@ from strawberry.asgi import GraphQL
 
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import schema
+from mlcatalog.search.backend import SearchBackend
 from mlcatalog.search.indexer import Indexer, run_forever
 from mlcatalog.search.opensearch import OpenSearchBackend
+from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.settings import Settings
 from mlcatalog.store import schema as migrations
 from mlcatalog.store.database import Database
@@ -26,9 +28,7 @@ class NotMigrated(RuntimeError):
 
 
 class CatalogGraphQL(GraphQL[Context, None]):
-    def __init__(
-        self, database: Database, search: OpenSearchBackend | None, settings: Settings
-    ) -> None:
+    def __init__(self, database: Database, search: SearchBackend, settings: Settings) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self.database = database
         self.search = search
@@ -95,7 +95,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     database = Database(settings.database_url, echo=settings.database_echo)
     url = settings.search.opensearch_url
-    search = OpenSearchBackend(url, timeout=settings.search.timeout_seconds) if url else None
+    search: SearchBackend = (
+        OpenSearchBackend(url, timeout=settings.search.timeout_seconds)
+        if url
+        else SqlSearchBackend(database)
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -104,8 +108,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             raise NotMigrated("the database is not migrated: run `mlcatalog migrate` first")
         stop = asyncio.Event()
         indexing = None
-        if search is not None and settings.search.serve_indexer:
-            indexer = Indexer(database, search, name="opensearch")
+        if settings.search.serve_indexer:
+            indexer = Indexer(database, search, name="opensearch" if url else "embedded")
             indexing = asyncio.create_task(
                 run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
             )
@@ -113,8 +117,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         stop.set()
         if indexing is not None:
             await indexing
-        if search is not None:
-            await search.close()
+        await search.close()
         await database.dispose()
 
     async def healthz(_: Request) -> Response:

@@ -20,7 +20,7 @@ class AuthSettings(BaseModel):
 
 
 class SearchSettings(BaseModel):
-    # With no URL, search answers SEARCH_UNAVAILABLE until the embedded backend lands.
+    # With no URL, search is answered by the embedded backend in the catalog's own database.
     opensearch_url: str | None = None
     timeout_seconds: float = 2.0
     # API replicas behind a dedicated `mlcatalog indexer` turn this off.

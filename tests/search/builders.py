@@ -2,14 +2,14 @@
 
 from typing import Any
 
+from mlcatalog.search.backend import SearchBackend
 from mlcatalog.search.indexer import Indexer
-from mlcatalog.search.opensearch import OpenSearchBackend
 from mlcatalog.store.database import Database
 from tests import factories
 from tests.conftest import Api
 
 
-async def index(database: Database, backend: OpenSearchBackend) -> None:
+async def index(database: Database, backend: SearchBackend) -> None:
     await Indexer(database, backend, name="opensearch").catch_up()
     await backend.refresh()
 

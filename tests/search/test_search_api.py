@@ -1,5 +1,7 @@
 """The search query end to end: a mutation, the indexer, GraphQL search with hydrated hits."""
 
+from typing import Any
+
 import pytest
 
 from mlcatalog.search.opensearch import OpenSearchBackend
@@ -21,7 +23,7 @@ query($input: SearchInput!) {
 
 
 async def test_search_returns_hydrated_versions_with_facets(
-    api: Api, database: Database, backend: OpenSearchBackend
+    api: Api, database: Database, backend: Any
 ) -> None:
     await catalog(api)
     await index(database, backend)
@@ -56,7 +58,7 @@ async def test_search_returns_hydrated_versions_with_facets(
 
 
 async def test_pages_follow_their_cursor_and_refuse_another_query(
-    api: Api, database: Database, backend: OpenSearchBackend
+    api: Api, database: Database, backend: Any
 ) -> None:
     await catalog(api)
     await index(database, backend)
@@ -84,9 +86,7 @@ async def test_pages_follow_their_cursor_and_refuse_another_query(
         {"text": "x" * 10_000},
     ],
 )
-async def test_bad_search_input_is_invalid(
-    api: Api, backend: OpenSearchBackend, bad: dict[str, object]
-) -> None:
+async def test_bad_search_input_is_invalid(api: Api, backend: Any, bad: dict[str, object]) -> None:
     api.search = backend
     code, _ = await api.error(SEARCH, input=bad)
     assert code == "INVALID_ARGUMENT"
@@ -95,7 +95,7 @@ async def test_bad_search_input_is_invalid(
 async def test_without_a_backend_search_is_unavailable(api: Api) -> None:
     code, message = await api.error(SEARCH, input={"text": "fraud"})
     assert code == "SEARCH_UNAVAILABLE"
-    assert "OPENSEARCH_URL" in message
+    assert "no search backend" in message
 
 
 async def test_an_unreachable_engine_answers_search_unavailable_quickly(api: Api) -> None:
@@ -109,7 +109,7 @@ async def test_an_unreachable_engine_answers_search_unavailable_quickly(api: Api
 
 
 async def test_a_hit_gone_from_the_store_is_not_shown(
-    api: Api, database: Database, backend: OpenSearchBackend
+    api: Api, database: Database, backend: Any
 ) -> None:
     await catalog(api)
     await index(database, backend)

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 
 from mlcatalog.api.loaders import Loaders
-from mlcatalog.search.opensearch import OpenSearchBackend
+from mlcatalog.search.backend import SearchBackend
 from mlcatalog.store.database import Database, UnitOfWork
 
 
@@ -16,7 +16,7 @@ from mlcatalog.store.database import Database, UnitOfWork
 class Context:
     database: Database
     actor: str
-    search: OpenSearchBackend | None = None
+    search: SearchBackend | None = None
     search_timeout: float = 2.0
     loaders: Loaders = field(init=False)
 

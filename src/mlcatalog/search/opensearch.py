@@ -282,6 +282,21 @@ class OpenSearchBackend:
             taken += 1
         return taken
 
+    async def stored_versions(self) -> dict[int, int]:
+        found: dict[int, int] = {}
+        body: dict[str, Any] = {
+            "size": 1000,
+            "version": True,
+            "sort": ["entity_id"],
+            "_source": False,
+        }
+        while True:
+            page = (await self.client.search(index=ALIAS, body=body))["hits"]["hits"]
+            found.update({int(hit["_id"]): hit["_version"] for hit in page})
+            if len(page) < body["size"]:
+                return found
+            body["search_after"] = page[-1]["sort"]
+
     async def refresh(self) -> None:
         await self.client.indices.refresh(index=ALIAS)
 

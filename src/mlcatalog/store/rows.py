@@ -335,3 +335,47 @@ class SearchCheckpointRow(Base):
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SearchDocumentRow(Base):
+    """The embedded search backend's copy of one search document (written by the indexer)."""
+
+    __tablename__ = "search_documents"
+    __table_args__ = (Index("ix_search_documents_entity", "entity_type", "entity_id"),)
+
+    doc_key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(30))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    project_id: Mapped[int | None] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # " word word … ": lowercase alphanumeric tokens of every searchable text, space-delimited so
+    # that a word, a prefix and a phrase are each one LIKE on both SQLite and PostgreSQL.
+    tokens: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class SearchFacetRow(Base):
+    __tablename__ = "search_facets"
+    __table_args__ = (Index("ix_search_facets_facet_value", "facet", "value"),)
+
+    doc_key: Mapped[str] = mapped_column(
+        ForeignKey("search_documents.doc_key", ondelete="CASCADE"), primary_key=True
+    )
+    facet: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(String(1000), primary_key=True)
+
+
+class SearchMetricRow(Base):
+    __tablename__ = "search_metrics"
+    __table_args__ = (Index("ix_search_metrics_name_dataset_value", "name", "dataset", "value"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    doc_key: Mapped[str] = mapped_column(
+        ForeignKey("search_documents.doc_key", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    dataset: Mapped[str | None] = mapped_column(String(300))
+    value: Mapped[float] = mapped_column(Float)

@@ -1,4 +1,5 @@
-"""The OpenSearch mirror on a real node: indexing from the journal and the search semantics."""
+"""The search contract, on every backend: OpenSearch on a real node, and the embedded backend
+on SQLite and on PostgreSQL. Relevance order is engine-specific and never asserted."""
 
 from typing import Any
 
@@ -32,7 +33,7 @@ def names(result: Any, versions: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-async def indexed(api: Api, database: Database, backend: OpenSearchBackend) -> dict[str, Any]:
+async def indexed(api: Api, database: Database, backend: Any) -> dict[str, Any]:
     versions = await catalog(api)
     await index(database, backend)
     return {
@@ -41,9 +42,7 @@ async def indexed(api: Api, database: Database, backend: OpenSearchBackend) -> d
     }
 
 
-async def test_text_finds_words_prefixes_and_phrases(
-    backend: OpenSearchBackend, indexed: dict[str, Any]
-) -> None:
+async def test_text_finds_words_prefixes_and_phrases(backend: Any, indexed: dict[str, Any]) -> None:
     assert names(await backend.search(SearchRequest(text="fraud")), indexed) == ["fraud-detector"]
     assert names(await backend.search(SearchRequest(text="spa")), indexed) == ["spam-filter"]
     phrase = await backend.search(SearchRequest(text='"churn model"'))
@@ -51,16 +50,12 @@ async def test_text_finds_words_prefixes_and_phrases(
 
 
 @pytest.mark.parametrize("text", ['fraud* OR (auc:>1) AND "', "\\/[]{}~^:!", "x" * 999])
-async def test_query_syntax_is_plain_text(
-    backend: OpenSearchBackend, indexed: dict[str, Any], text: str
-) -> None:
+async def test_query_syntax_is_plain_text(backend: Any, indexed: dict[str, Any], text: str) -> None:
     result = await backend.search(SearchRequest(text=text))
     assert result.total == 0
 
 
-async def test_facet_counts_are_disjunctive(
-    backend: OpenSearchBackend, indexed: dict[str, Any]
-) -> None:
+async def test_facet_counts_are_disjunctive(backend: Any, indexed: dict[str, Any]) -> None:
     result = await backend.search(
         SearchRequest(
             filters=(("framework", ("pytorch",)),), facets=("framework", "stage", "tag:team")
@@ -75,7 +70,7 @@ async def test_facet_counts_are_disjunctive(
 
 
 async def test_one_metric_entry_must_match_name_dataset_and_range(
-    backend: OpenSearchBackend, indexed: dict[str, Any]
+    backend: Any, indexed: dict[str, Any]
 ) -> None:
     holdout = await backend.search(SearchRequest(metrics=(MetricRange("auc", "holdout", gte=0.9),)))
     assert sorted(names(holdout, indexed)) == ["fraud-detector", "spam-filter"]
@@ -86,18 +81,14 @@ async def test_one_metric_entry_must_match_name_dataset_and_range(
     assert names(narrow, indexed) == ["spam-filter"]
 
 
-async def test_sort_by_a_metric_on_a_dataset(
-    backend: OpenSearchBackend, indexed: dict[str, Any]
-) -> None:
+async def test_sort_by_a_metric_on_a_dataset(backend: Any, indexed: dict[str, Any]) -> None:
     result = await backend.search(SearchRequest(sort=Sort(SortBy.METRIC, True, "auc", "holdout")))
     assert names(result, indexed) == ["fraud-detector", "spam-filter", "churn-model"]
     ascending = await backend.search(SearchRequest(sort=Sort(SortBy.METRIC, False, "auc", "train")))
     assert names(ascending, indexed) == ["fraud-detector", "spam-filter", "churn-model"]
 
 
-async def test_trained_on_data_carrying_a_tag(
-    backend: OpenSearchBackend, indexed: dict[str, Any]
-) -> None:
+async def test_trained_on_data_carrying_a_tag(backend: Any, indexed: dict[str, Any]) -> None:
     result = await backend.search(
         SearchRequest(
             trained_on=TrainedOn(tag=("pii", "true")), filters=(("stage", ("PRODUCTION",)),)
@@ -106,9 +97,7 @@ async def test_trained_on_data_carrying_a_tag(
     assert names(result, indexed) == ["spam-filter"]
 
 
-async def test_metric_stats_over_the_filtered_set(
-    backend: OpenSearchBackend, indexed: dict[str, Any]
-) -> None:
+async def test_metric_stats_over_the_filtered_set(backend: Any, indexed: dict[str, Any]) -> None:
     result = await backend.search(
         SearchRequest(
             filters=(("tag:team", ("risk",)),), metric_stats=(MetricStatsRequest("auc", "holdout"),)
@@ -119,7 +108,7 @@ async def test_metric_stats_over_the_filtered_set(
     assert stats.avg == pytest.approx(0.93)
 
 
-async def test_pages_with_search_after(backend: OpenSearchBackend, indexed: dict[str, Any]) -> None:
+async def test_pages_with_search_after(backend: Any, indexed: dict[str, Any]) -> None:
     seen: list[str] = []
     after = None
     while True:
@@ -134,7 +123,7 @@ async def test_pages_with_search_after(backend: OpenSearchBackend, indexed: dict
 
 
 async def test_a_replayed_journal_changes_nothing_and_deletes_stay_deleted(
-    api: Api, database: Database, backend: OpenSearchBackend, indexed: dict[str, Any]
+    api: Api, database: Database, backend: Any, indexed: dict[str, Any]
 ) -> None:
     model = await api('{ model(project: "fraud", name: "churn-model") { id } }')
     await api(
@@ -146,26 +135,23 @@ async def test_a_replayed_journal_changes_nothing_and_deletes_stay_deleted(
         "fraud-detector",
         "spam-filter",
     ]
-    before = await backend.client.search(
-        index=ALIAS, body={"size": 10, "version": True, "query": {"match_all": {}}}
-    )
+    before = await backend.stored_versions()
+    assert len(before) == 3  # two documents and the deleted version's tombstone
     # Replay the whole journal from the start, as a rebuilt checkpoint would.
     async with database.unit_of_work("test") as uow:
         await uow.session.execute(update(SearchCheckpointRow).values(seq=0))
     await index(database, backend)
-    after = await backend.client.search(
-        index=ALIAS, body={"size": 10, "version": True, "query": {"match_all": {}}}
-    )
-    assert [(h["_id"], h["_version"]) for h in after["hits"]["hits"]] == [
-        (h["_id"], h["_version"]) for h in before["hits"]["hits"]
-    ]
+    assert await backend.stored_versions() == before
     result = await backend.search(SearchRequest(text="churn"))
     assert result.total == 0
 
 
 async def test_metric_names_add_no_mapping_fields(
-    api: Api, database: Database, backend: OpenSearchBackend, indexed: dict[str, Any]
+    api: Api, database: Database, backend: Any, indexed: dict[str, Any]
 ) -> None:
+    if not isinstance(backend, OpenSearchBackend):
+        pytest.skip("a mapping is OpenSearch's")
+
     async def field_count() -> int:
         mapping = await backend.client.indices.get_mapping(index=ALIAS)
         return str(mapping).count("'type'")
@@ -185,9 +171,7 @@ async def test_metric_names_add_no_mapping_fields(
     assert names(found, indexed) == ["fraud-detector"]
 
 
-async def test_a_second_indexer_waits_for_the_lease(
-    database: Database, backend: OpenSearchBackend
-) -> None:
+async def test_a_second_indexer_waits_for_the_lease(database: Database, backend: Any) -> None:
     await Indexer(database, backend, name="opensearch").run_once()
     with pytest.raises(LeaseHeld):
         await Indexer(database, backend, name="opensearch").run_once()

@@ -1,0 +1,314 @@
+"""The embedded search backend: the same contract as OpenSearch, answered by the relational
+database the catalog already has (SQLite or PostgreSQL), from tables the indexer fills."""
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, delete, exists, false, func, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
+
+from mlcatalog.search.documents import Document, document_id
+from mlcatalog.search.request import (
+    KEYWORD_FACETS,
+    TAG_FACET,
+    Bucket,
+    EntityType,
+    Hit,
+    MetricStats,
+    SearchRequest,
+    SearchResult,
+    SortBy,
+)
+from mlcatalog.store.database import Database
+from mlcatalog.store.rows import SearchDocumentRow, SearchFacetRow, SearchMetricRow
+
+Doc = SearchDocumentRow
+TOKEN = re.compile(r"[a-z0-9]+")
+TEXT_FIELDS = ("name", "description", "card", "tag_text")
+SortKey = tuple[Any, bool]  # (expression, descending)
+
+
+def tokens(text: str) -> list[str]:
+    return TOKEN.findall(text.lower())
+
+
+def facet_values(document: Document) -> set[tuple[str, str]]:
+    """The (facet, value) pairs a document can be filtered and counted by."""
+    pairs = {
+        (facet, str(document[facet])) for facet in KEYWORD_FACETS if document.get(facet) is not None
+    }
+    for tag in document.get("tags", []):
+        key, _, value = tag.partition("=")
+        pairs.add((f"{TAG_FACET}{key}", value))
+    pairs.update(("trained_on", d) for d in document.get("trained_on", []))
+    pairs.update(("trained_on_tags", t) for t in document.get("trained_on_tags", []))
+    return pairs
+
+
+def _text_condition(text: str) -> ColumnElement[bool] | None:
+    """Quoted parts are phrases, other words must all occur, the last one as a prefix."""
+    parts = text.split('"')
+    words = tokens(" ".join(parts[0::2]))
+    conditions = [Doc.tokens.contains(f" {word} ", autoescape=True) for word in words[:-1]]
+    if words:
+        conditions.append(Doc.tokens.contains(f" {words[-1]}", autoescape=True))
+    for phrase in parts[1::2]:
+        if phrase_tokens := tokens(phrase):
+            conditions.append(Doc.tokens.contains(f" {' '.join(phrase_tokens)} ", autoescape=True))
+    return and_(*conditions) if conditions else None
+
+
+def _metric_exists(name: str, dataset: str | None, bounds: dict[str, float]) -> ColumnElement[bool]:
+    m = aliased(SearchMetricRow)  # the outer query may read search_metrics too
+    conditions = [m.doc_key == Doc.doc_key, m.name == name]
+    if dataset is not None:
+        conditions.append(m.dataset == dataset)
+    for bound, value in bounds.items():
+        conditions.append(BOUNDS[bound](m.value, value))
+    return exists().where(*conditions)
+
+
+BOUNDS: dict[str, Callable[[Any, float], ColumnElement[bool]]] = {
+    "gte": lambda column, value: column >= value,
+    "gt": lambda column, value: column > value,
+    "lte": lambda column, value: column <= value,
+    "lt": lambda column, value: column < value,
+}
+
+
+def _facet_exists(facet: str, values: Sequence[str]) -> ColumnElement[bool]:
+    f = aliased(SearchFacetRow)  # the outer query may read search_facets too
+    return exists().where(f.doc_key == Doc.doc_key, f.facet == facet, f.value.in_(list(values)))
+
+
+HIGHLIGHTED = ("name", "description", "card")
+
+
+def highlights(body: Document, words: list[str]) -> dict[str, list[str]]:
+    """Per text field, a fragment with the words (or word prefixes) asked for in <em>."""
+    if not words:
+        return {}
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\w*", re.IGNORECASE)
+    found: dict[str, list[str]] = {}
+    for field in HIGHLIGHTED:
+        text = str(body.get(field) or "")
+        match = pattern.search(text)
+        if match:
+            start = max(0, match.start() - 60)
+            fragment = text[start : match.end() + 90]
+            found[field] = [pattern.sub(lambda m: f"<em>{m.group(0)}</em>", fragment)]
+    return found
+
+
+class SqlSearchBackend:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def close(self) -> None:
+        """Nothing to close: the catalog owns the database."""
+
+    async def write(self, documents: dict[int, tuple[Document | None, int]]) -> int:
+        """Store each document unless a newer one (a higher journal sequence) is there already."""
+        keys = {
+            document_id(EntityType.MODEL_VERSION, i): (i, d, seq)
+            for i, (d, seq) in documents.items()
+        }
+        taken = 0
+        async with self.database.unit_of_work("indexer") as uow:
+            session = uow.session
+            stored_rows = await session.execute(
+                select(Doc.doc_key, Doc.seq).where(Doc.doc_key.in_(list(keys)))
+            )
+            stored = {key: seq for key, seq in stored_rows}
+            fresh = [k for k, (_, _, seq) in keys.items() if stored.get(k, -1) < seq]
+            if not fresh:
+                return 0
+            await session.execute(delete(SearchFacetRow).where(SearchFacetRow.doc_key.in_(fresh)))
+            await session.execute(delete(SearchMetricRow).where(SearchMetricRow.doc_key.in_(fresh)))
+            await session.execute(delete(Doc).where(Doc.doc_key.in_(fresh)))
+            for key in fresh:
+                entity_id, document, seq = keys[key]
+                body = document or {}
+                text = " ".join(str(body.get(f) or "") for f in TEXT_FIELDS)
+                session.add(
+                    Doc(
+                        doc_key=key,
+                        entity_type=EntityType.MODEL_VERSION.value,
+                        entity_id=entity_id,
+                        project_id=body.get("project_id"),
+                        seq=seq,
+                        deleted=document is None,
+                        name=body.get("name", ""),
+                        updated_at=_parse_time(body.get("updated_at")),
+                        tokens=f" {' '.join(tokens(text))} ",
+                        body=body,
+                    )
+                )
+                await session.flush()
+                session.add_all(
+                    SearchFacetRow(doc_key=key, facet=f, value=v) for f, v in facet_values(body)
+                )
+                session.add_all(
+                    SearchMetricRow(
+                        doc_key=key, name=m["name"], dataset=m["dataset"], value=m["value"]
+                    )
+                    for m in body.get("metrics", [])
+                )
+                taken += 1
+        return taken
+
+    async def refresh(self) -> None:
+        """Writes are visible once committed."""
+
+    async def stored_versions(self) -> dict[int, int]:
+        async with self.database.read() as session:
+            rows = await session.execute(select(Doc.entity_id, Doc.seq))
+            return {entity_id: seq for entity_id, seq in rows}
+
+    def _filters(
+        self, request: SearchRequest, skip_facet: str | None = None
+    ) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [Doc.deleted.is_(False)]
+        if request.entity_types:
+            conditions.append(Doc.entity_type.in_([t.value for t in request.entity_types]))
+        if request.visible_projects is not None:
+            conditions.append(Doc.project_id.in_(sorted(request.visible_projects)))
+        if request.updated_after:
+            conditions.append(Doc.updated_at >= request.updated_after)
+        if request.updated_before:
+            conditions.append(Doc.updated_at < request.updated_before)
+        if request.text and request.text.strip():
+            # Text with no searchable word (only punctuation) matches nothing, as in OpenSearch.
+            text = _text_condition(request.text)
+            conditions.append(false() if text is None else text)
+        for bounds in request.metrics:
+            limits = {
+                k: v for k in ("gte", "gt", "lte", "lt") if (v := getattr(bounds, k)) is not None
+            }
+            conditions.append(_metric_exists(bounds.name, bounds.dataset, limits))
+        if request.trained_on is not None:
+            if request.trained_on.dataset_id is not None:
+                conditions.append(_facet_exists("trained_on", [str(request.trained_on.dataset_id)]))
+            if request.trained_on.tag is not None:
+                conditions.append(
+                    _facet_exists("trained_on_tags", ["=".join(request.trained_on.tag)])
+                )
+        for facet, values in request.filters:
+            if values and facet != skip_facet:
+                conditions.append(_facet_exists(facet, values))
+        return conditions
+
+    def _sort(self, request: SearchRequest) -> list[SortKey]:
+        """(expression, descending) pairs, ending with the unique entity id."""
+        desc = request.sort.descending
+        by = request.sort.by
+        if by == SortBy.METRIC:
+            m = SearchMetricRow
+            conditions = [m.doc_key == Doc.doc_key, m.name == request.sort.metric]
+            if request.sort.dataset is not None:
+                conditions.append(m.dataset == request.sort.dataset)
+            best = (
+                select(func.max(m.value) if desc else func.min(m.value))
+                .where(*conditions)
+                .scalar_subquery()
+            )
+            # Items without the metric sort last in either direction.
+            return [
+                (case((best.is_(None), 1), else_=0), False),
+                (func.coalesce(best, 0.0), desc),
+                (Doc.entity_id, False),
+            ]
+        column = {SortBy.NAME: Doc.name, SortBy.UPDATED_AT: Doc.updated_at}.get(by)
+        if column is None:  # relevance: the engines rank differently; here the newest first
+            return [(Doc.updated_at, True), (Doc.entity_id, False)]
+        return [(column, desc), (Doc.entity_id, False)]
+
+    async def search(self, request: SearchRequest) -> SearchResult:
+        base = self._filters(request)
+        sort = self._sort(request)
+        columns = (Doc.entity_type, Doc.entity_id, Doc.body, *(e for e, _ in sort))
+        stmt: Select[Any] = select(*columns).where(*base)
+        if request.after is not None:
+            stmt = stmt.where(_after(sort, request.after))
+        stmt = stmt.order_by(*(e.desc() if d else e.asc() for e, d in sort)).limit(request.first)
+        async with self.database.read() as session:
+            rows = (await session.execute(stmt)).all()
+            total = await session.scalar(select(func.count()).select_from(Doc).where(*base)) or 0
+            facets = {f: await self._facet(session, request, f) for f in request.facets}
+            stats = [await self._stats(session, request, wanted) for wanted in request.metric_stats]
+        words = tokens(request.text or "")
+        hits = [
+            Hit(
+                entity_type=EntityType(row[0]),
+                entity_id=row[1],
+                score=None,
+                highlights=highlights(row[2], words),
+                sort_key=tuple(_plain(v) for v in row[3:]),
+            )
+            for row in rows
+        ]
+        return SearchResult(hits=hits, total=total, facets=facets, metric_stats=stats)
+
+    async def _facet(self, session: Any, request: SearchRequest, facet: str) -> list[Bucket]:
+        f = SearchFacetRow
+        counted = (
+            select(f.value, func.count())
+            .join(Doc, Doc.doc_key == f.doc_key)
+            .where(f.facet == facet, *self._filters(request, skip_facet=facet))
+            .group_by(f.value)
+            .order_by(func.count().desc(), f.value)
+            .limit(100)
+        )
+        selected = {v for name, values in request.filters if name == facet for v in values}
+        return [
+            Bucket(value=v, count=n, selected=v in selected)
+            for v, n in await session.execute(counted)
+        ]
+
+    async def _stats(self, session: Any, request: SearchRequest, wanted: Any) -> MetricStats:
+        m = SearchMetricRow
+        conditions = [m.name == wanted.name, *self._filters(request)]
+        if wanted.dataset is not None:
+            conditions.append(m.dataset == wanted.dataset)
+        row = (
+            await session.execute(
+                select(func.count(m.value), func.min(m.value), func.max(m.value), func.avg(m.value))
+                .join(Doc, Doc.doc_key == m.doc_key)
+                .where(*conditions)
+            )
+        ).one()
+        return MetricStats(
+            name=wanted.name,
+            dataset=wanted.dataset,
+            count=row[0],
+            min=row[1],
+            max=row[2],
+            avg=float(row[3]) if row[3] is not None else None,
+        )
+
+
+def _after(sort: list[SortKey], key: tuple[object, ...]) -> ColumnElement[bool]:
+    if len(key) != len(sort):
+        raise ValueError("cursor does not fit this sort")
+    # Timestamps travel in cursors as ISO strings.
+    values = [
+        datetime.fromisoformat(v) if e is Doc.updated_at and isinstance(v, str) else v
+        for (e, _), v in zip(sort, key, strict=True)
+    ]
+    clauses = []
+    for i, (expression, desc) in enumerate(sort):
+        beyond = expression < values[i] if desc else expression > values[i]
+        equal = [e == v for (e, _), v in zip(sort[:i], values[:i], strict=True)]
+        clauses.append(and_(*equal, beyond))
+    return or_(*clauses)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
