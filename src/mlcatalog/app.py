@@ -14,10 +14,8 @@ from strawberry.asgi import GraphQL
 
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import schema
-from mlcatalog.search.backend import SearchBackend
+from mlcatalog.search.backend import SearchBackend, open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
-from mlcatalog.search.opensearch import OpenSearchBackend
-from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.settings import Settings
 from mlcatalog.store import schema as migrations
 from mlcatalog.store.database import Database
@@ -94,12 +92,7 @@ class TooLarge(Exception):
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     database = Database(settings.database_url, echo=settings.database_echo)
-    url = settings.search.opensearch_url
-    search: SearchBackend = (
-        OpenSearchBackend(url, timeout=settings.search.timeout_seconds)
-        if url
-        else SqlSearchBackend(database)
-    )
+    search, checkpoint = open_backend(settings.search, database)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -109,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         stop = asyncio.Event()
         indexing = None
         if settings.search.serve_indexer:
-            indexer = Indexer(database, search, name="opensearch" if url else "embedded")
+            indexer = Indexer(database, search, name=checkpoint)
             indexing = asyncio.create_task(
                 run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
             )

@@ -2,7 +2,7 @@
 
 import typer
 
-from mlcatalog.cli import db, demo, serve
+from mlcatalog.cli import db, demo, search, serve
 
 app = typer.Typer(
     help="mlcatalog: ML models, datasets, runs and model cards behind one GraphQL API.",
@@ -13,6 +13,9 @@ app.command("serve")(serve.serve)
 app.command("migrate")(db.migrate)
 app.command("export-schema")(db.export_schema)
 app.command("demo")(demo.demo)
+app.command("indexer")(search.indexer)
+app.command("reindex")(search.reindex_command)
+app.command("search-check")(search.search_check)
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """The OpenSearch backend: one index per entity type behind an alias, written with the journal
 sequence as external version, queried with disjunctive facets and nested metric filters."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from opensearchpy import AsyncOpenSearch
@@ -236,7 +237,7 @@ class OpenSearchBackend:
         return ALIAS
 
     async def write(
-        self, documents: dict[int, tuple[Document | None, int]], index: str = ALIAS
+        self, documents: dict[int, tuple[Document | None, int]], target: str | None = None
     ) -> int:
         """Index (or tombstone, for None) each version's document at its journal sequence.
 
@@ -260,7 +261,7 @@ class OpenSearchBackend:
             lines.append(
                 {
                     "index": {
-                        "_index": index,
+                        "_index": target or ALIAS,
                         "_id": str(entity_id),
                         "version": version,
                         "version_type": "external",
@@ -281,6 +282,38 @@ class OpenSearchBackend:
                 raise SearchUnavailable(f"OpenSearch refused a document: {result['error']}")
             taken += 1
         return taken
+
+    async def start_rebuild(self) -> str | None:
+        """A new index version beside the live one; the alias moves to it when it is full."""
+        existing = await self.client.indices.get(index=f"{ALIAS}-v*", ignore_unavailable=True)
+        numbers = [int(name.rsplit("-v", 1)[1]) for name in existing]
+        target = f"{ALIAS}-v{max(numbers, default=0) + 1}"
+        await self.client.indices.create(
+            index=target, body={"settings": SETTINGS, "mappings": MAPPING}
+        )
+        return target
+
+    async def finish_rebuild(self, target: str | None, seq: int) -> None:
+        """Swap the alias in one atomic action, so search never finds nothing; drop the old."""
+        assert target is not None
+        current = list(await self.client.indices.get_alias(name=ALIAS, ignore_unavailable=True))
+        actions: list[dict[str, Any]] = [{"add": {"index": target, "alias": ALIAS}}]
+        actions += [{"remove": {"index": old, "alias": ALIAS}} for old in current]
+        await self.client.indices.update_aliases(body={"actions": actions})
+        for old in current:
+            await self.client.indices.delete(index=old)
+
+    async def stored_documents(self, ids: Sequence[int]) -> dict[int, Document | None]:
+        if not ids:
+            return {}
+        response = await self.client.mget(index=ALIAS, body={"ids": [str(i) for i in ids]})
+        found: dict[int, Document | None] = {}
+        for doc in response["docs"]:
+            if doc.get("found"):
+                source = dict(doc["_source"])
+                deleted = source.pop("deleted", False)
+                found[int(doc["_id"])] = None if deleted else source
+        return found
 
     async def stored_versions(self) -> dict[int, int]:
         found: dict[int, int] = {}

@@ -110,7 +110,9 @@ class SqlSearchBackend:
     async def close(self) -> None:
         """Nothing to close: the catalog owns the database."""
 
-    async def write(self, documents: dict[int, tuple[Document | None, int]]) -> int:
+    async def write(
+        self, documents: dict[int, tuple[Document | None, int]], target: str | None = None
+    ) -> int:
         """Store each document unless a newer one (a higher journal sequence) is there already."""
         keys = {
             document_id(EntityType.MODEL_VERSION, i): (i, d, seq)
@@ -162,6 +164,24 @@ class SqlSearchBackend:
 
     async def refresh(self) -> None:
         """Writes are visible once committed."""
+
+    async def start_rebuild(self) -> str | None:
+        """Rebuilding rewrites the rows in place: searches see the old rows until each commit."""
+        return None
+
+    async def finish_rebuild(self, target: str | None, seq: int) -> None:
+        """Rows the rebuild did not rewrite belong to entities that no longer exist."""
+        async with self.database.unit_of_work("indexer") as uow:
+            await uow.session.execute(delete(Doc).where(Doc.seq < seq))
+
+    async def stored_documents(self, ids: Sequence[int]) -> dict[int, Document | None]:
+        async with self.database.read() as session:
+            rows = await session.execute(
+                select(Doc.entity_id, Doc.deleted, Doc.body).where(
+                    Doc.entity_type == EntityType.MODEL_VERSION.value, Doc.entity_id.in_(list(ids))
+                )
+            )
+            return {entity_id: None if deleted else body for entity_id, deleted, body in rows}
 
     async def stored_versions(self) -> dict[int, int]:
         async with self.database.read() as session:
