@@ -108,6 +108,22 @@ async def test_metric_stats_over_the_filtered_set(backend: Any, indexed: dict[st
     assert stats.avg == pytest.approx(0.93)
 
 
+async def test_a_histogram_has_equal_buckets_from_min_to_max(
+    backend: Any, indexed: dict[str, Any]
+) -> None:
+    result = await backend.search(
+        SearchRequest(metric_stats=(MetricStatsRequest("auc", "holdout", buckets=4),))
+    )
+    histogram = result.metric_stats[0].histogram
+    assert [count for _, count in histogram] == [1, 0, 1, 1]  # 0.85 | - | 0.91 | 0.95
+    assert [round(start, 4) for start, _ in histogram] == [0.85, 0.875, 0.9, 0.925]
+    nothing = await backend.search(
+        SearchRequest(text="nothing-matches", metric_stats=(MetricStatsRequest("auc", "holdout"),))
+    )
+    assert nothing.metric_stats[0].count == 0
+    assert nothing.metric_stats[0].histogram == []
+
+
 async def test_pages_with_search_after(backend: Any, indexed: dict[str, Any]) -> None:
     seen: list[str] = []
     after = None

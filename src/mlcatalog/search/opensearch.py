@@ -19,6 +19,7 @@ from mlcatalog.search.request import (
     SearchResult,
     SearchUnavailable,
     SortBy,
+    bucket_ranges,
 )
 
 ALIAS = "mlcatalog-model-versions"
@@ -334,8 +335,9 @@ class OpenSearchBackend:
         await self.client.indices.refresh(index=ALIAS)
 
     async def search(self, request: SearchRequest) -> SearchResult:
+        body = build_query(request)
         try:
-            response = await self.client.search(index=ALIAS, body=build_query(request))
+            response = await self.client.search(index=ALIAS, body=body)
         except NotFoundError:
             return SearchResult(hits=[], total=0, facets={}, metric_stats=[])
         except (OpenSearchConnectionError, ConnectionTimeout) as error:
@@ -366,10 +368,16 @@ class OpenSearchBackend:
                 )
                 for b in buckets
             ]
-        stats = []
-        for i, wanted in enumerate(request.metric_stats):
-            values = aggregations[f"stats:{i}"]["metrics"]["entry"]["values"]
-            stats.append(
+        stats = [
+            aggregations[f"stats:{i}"]["metrics"]["entry"]["values"]
+            for i in range(len(request.metric_stats))
+        ]
+        histograms = await self._histograms(request, body, stats)
+        return SearchResult(
+            hits=hits,
+            total=response["hits"]["total"]["value"],
+            facets=facets,
+            metric_stats=[
                 MetricStats(
                     name=wanted.name,
                     dataset=wanted.dataset,
@@ -377,8 +385,54 @@ class OpenSearchBackend:
                     min=values["min"],
                     max=values["max"],
                     avg=values["avg"],
+                    histogram=histogram,
                 )
-            )
-        return SearchResult(
-            hits=hits, total=response["hits"]["total"]["value"], facets=facets, metric_stats=stats
+                for wanted, values, histogram in zip(
+                    request.metric_stats, stats, histograms, strict=True
+                )
+            ],
         )
+
+    async def _histograms(
+        self, request: SearchRequest, body: dict[str, Any], stats: list[dict[str, Any]]
+    ) -> list[list[tuple[float, int]]]:
+        """Bucket counts over each metric's [min, max], in a second request once both are known."""
+        aggregations: dict[str, Any] = {}
+        ranges: dict[int, list[tuple[float, float | None]]] = {}
+        for i, (wanted, values) in enumerate(zip(request.metric_stats, stats, strict=True)):
+            if not values["count"]:
+                continue
+            ranges[i] = bucket_ranges(values["min"], values["max"], wanted.buckets)
+            bounds = [
+                {"from": lo} if hi is None else {"from": lo, "to": hi} for lo, hi in ranges[i]
+            ]
+            aggregations[f"histogram:{i}"] = {
+                "nested": {"path": "metrics"},
+                "aggs": {
+                    "entry": {
+                        "filter": _metric_entry(wanted.name, wanted.dataset),
+                        "aggs": {"values": {"range": {"field": "metrics.value", "ranges": bounds}}},
+                    }
+                },
+            }
+        if not aggregations:
+            return [[] for _ in request.metric_stats]
+        filtered = {"bool": {"filter": [body["query"], body["post_filter"]]}}
+        try:
+            response = await self.client.search(
+                index=ALIAS, body={"size": 0, "query": filtered, "aggs": aggregations}
+            )
+        except (OpenSearchConnectionError, ConnectionTimeout) as error:
+            raise SearchUnavailable("the search engine does not answer") from error
+        found = response["aggregations"]
+        return [
+            [
+                (lo, bucket["doc_count"])
+                for (lo, _), bucket in zip(
+                    ranges[i], found[f"histogram:{i}"]["entry"]["values"]["buckets"], strict=True
+                )
+            ]
+            if i in ranges
+            else []
+            for i in range(len(request.metric_stats))
+        ]

@@ -146,3 +146,13 @@ class SearchResult:
     total: int
     facets: dict[str, list[Bucket]]
     metric_stats: list[MetricStats]
+
+
+def bucket_ranges(low: float, high: float, buckets: int) -> list[tuple[float, float | None]]:
+    """Equal-width histogram buckets over [low, high], as [from, to) with the last one open, so
+    that every backend counts the same values into the same buckets."""
+    if high <= low:
+        return [(low, None)]
+    width = (high - low) / buckets
+    starts = [low + i * width for i in range(buckets)]
+    return [(start, starts[i + 1] if i + 1 < buckets else None) for i, start in enumerate(starts)]

@@ -21,6 +21,7 @@ from mlcatalog.search.request import (
     SearchRequest,
     SearchResult,
     SortBy,
+    bucket_ranges,
 )
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import SearchDocumentRow, SearchFacetRow, SearchMetricRow
@@ -300,6 +301,32 @@ class SqlSearchBackend:
                 .where(*conditions)
             )
         ).one()
+        histogram: list[tuple[float, int]] = []
+        if row[0]:
+            ranges = bucket_ranges(row[1], row[2], wanted.buckets)
+            counts = (
+                await session.execute(
+                    select(
+                        *(
+                            func.sum(
+                                case(
+                                    (
+                                        m.value >= lo
+                                        if hi is None
+                                        else and_(m.value >= lo, m.value < hi),
+                                        1,
+                                    ),
+                                    else_=0,
+                                )
+                            )
+                            for lo, hi in ranges
+                        )
+                    )
+                    .join(Doc, Doc.doc_key == m.doc_key)
+                    .where(*conditions)
+                )
+            ).one()
+            histogram = [(lo, int(n or 0)) for (lo, _), n in zip(ranges, counts, strict=True)]
         return MetricStats(
             name=wanted.name,
             dataset=wanted.dataset,
@@ -307,6 +334,7 @@ class SqlSearchBackend:
             min=row[1],
             max=row[2],
             avg=float(row[3]) if row[3] is not None else None,
+            histogram=histogram,
         )
 
 
