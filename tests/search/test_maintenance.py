@@ -84,3 +84,13 @@ async def test_writes_go_on_while_the_engine_is_down_and_the_mirror_catches_up(
     assert drift.unread_entries > 0 and len(drift.missing) == 3
     await index(database, backend)
     assert (await check(database, backend, name="opensearch")).clean
+
+
+async def test_reindex_into_an_empty_engine(api: Api, database: Database, backend: Any) -> None:
+    if not isinstance(backend, OpenSearchBackend):
+        pytest.skip("the embedded backend's tables always exist")
+    await catalog(api)
+    await backend.client.indices.delete(index=f"{ALIAS}-*")
+    assert await reindex(database, backend, name="opensearch") == 3
+    await backend.refresh()
+    assert (await backend.search(SearchRequest())).total == 3

@@ -249,7 +249,7 @@ class OpenSearchBackend:
             return 0
         lines: list[dict[str, Any]] = []
         try:
-            if not self._index_ready:
+            if target is None and not self._index_ready:  # a rebuild's target exists already
                 await self.ensure_index()
                 self._index_ready = True
         except (OpenSearchConnectionError, ConnectionTimeout) as error:
@@ -297,7 +297,10 @@ class OpenSearchBackend:
     async def finish_rebuild(self, target: str | None, seq: int) -> None:
         """Swap the alias in one atomic action, so search never finds nothing; drop the old."""
         assert target is not None
-        current = list(await self.client.indices.get_alias(name=ALIAS, ignore_unavailable=True))
+        try:
+            current = list(await self.client.indices.get_alias(name=ALIAS))
+        except NotFoundError:  # the first build: no alias yet
+            current = []
         actions: list[dict[str, Any]] = [{"add": {"index": target, "alias": ALIAS}}]
         actions += [{"remove": {"index": old, "alias": ALIAS}} for old in current]
         await self.client.indices.update_aliases(body={"actions": actions})

@@ -1,0 +1,262 @@
+"""Search benchmark: a generated catalog, then each backend side by side in one run.
+
+    python bench/search.py [--versions 20000] [--duration 10] [--backends embedded,opensearch]
+
+Seeds a realistic catalog through the catalog's rules (skewed framework and tag distributions,
+12 metrics on 3 datasets per version, training lineage to datasets of which some are tagged pii;
+deterministic seed) into SQLite, indexes it into each backend with `reindex` (documents/s), runs
+five request types at concurrency 16 against the backend in process (p50/p99, requests/s), and
+measures the lag from a commit to its being searchable with the indexer running (p50/p99).
+Prints a Markdown table and writes bench/out/search.json.
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.realservers import start_opensearch  # noqa: E402
+
+from mlcatalog.catalog import datasets, models, projects, versions  # noqa: E402
+from mlcatalog.catalog.versions import MetricValue, Stage  # noqa: E402
+from mlcatalog.search.backend import SearchBackend  # noqa: E402
+from mlcatalog.search.indexer import Indexer, run_forever  # noqa: E402
+from mlcatalog.search.maintenance import reindex  # noqa: E402
+from mlcatalog.search.opensearch import OpenSearchBackend  # noqa: E402
+from mlcatalog.search.request import (  # noqa: E402
+    MetricRange,
+    MetricStatsRequest,
+    SearchRequest,
+    Sort,
+    SortBy,
+    TrainedOn,
+)
+from mlcatalog.search.sql import SqlSearchBackend  # noqa: E402
+from mlcatalog.store import schema as migrations  # noqa: E402
+from mlcatalog.store.database import Database  # noqa: E402
+from mlcatalog.store.rows import ModelVersionRow  # noqa: E402
+
+FRAMEWORKS = ["pytorch", "xgboost", "sklearn", "lightgbm", "tensorflow", "jax", "catboost"]
+WEIGHTS = [40, 25, 15, 10, 6, 3, 1]  # skewed, as real catalogs are
+TEAMS = ["risk", "growth", "search", "vision", "ads", "ops", "research"]
+METRICS = [
+    "accuracy",
+    "auc",
+    "f1",
+    "precision",
+    "recall",
+    "latency_ms",
+    "logloss",
+    "mae",
+    "rmse",
+    "ndcg",
+    "coverage",
+    "calibration",
+]
+SPLITS = ["train", "validation", "holdout"]
+PER_MODEL = 5
+
+REQUESTS = {
+    "text": SearchRequest(text="fraud detector"),
+    "two_facets": SearchRequest(
+        filters=(("framework", ("pytorch", "xgboost")), ("tag:team", ("risk",))),
+        facets=("framework", "stage", "tag:team"),
+    ),
+    "metric_range_sorted": SearchRequest(
+        metrics=(MetricRange("auc", "holdout", gte=0.9),),
+        sort=Sort(SortBy.METRIC, True, "auc", "holdout"),
+    ),
+    "histogram": SearchRequest(metric_stats=(MetricStatsRequest("auc", "holdout", buckets=20),)),
+    "combined_lineage": SearchRequest(
+        text="model",
+        filters=(("stage", ("PRODUCTION",)),),
+        metrics=(MetricRange("latency_ms", "holdout", lt=20),),
+        trained_on=TrainedOn(tag=("pii", "true")),
+        facets=("framework",),
+        metric_stats=(MetricStatsRequest("auc", "holdout"),),
+        sort=Sort(SortBy.METRIC, True, "auc", "holdout"),
+    ),
+}
+
+
+async def seed(database: Database, total: int, rng: random.Random) -> float:
+    started = time.perf_counter()
+    async with database.unit_of_work("bench") as uow:
+        project = await projects.create_project(uow, name="search-bench", description=None)
+        data_versions = []
+        for i in range(20):
+            dataset = await datasets.create_dataset(
+                uow,
+                project_id=project.id,
+                name=f"data-{i}",
+                tags={"pii": "true" if i % 4 == 0 else "false"},
+            )
+            version = await datasets.create_dataset_version(
+                uow, dataset_id=dataset.id, label="v1", uri=f"s3://d/{i}"
+            )
+            data_versions.append(version.id)
+    words = [
+        "fraud",
+        "detector",
+        "churn",
+        "ranker",
+        "vision",
+        "forecast",
+        "spam",
+        "classifier",
+        "model",
+    ]
+    for m in range(total // PER_MODEL):
+        async with database.unit_of_work("bench") as uow:
+            model = await models.register_model(
+                uow,
+                project_id=project.id,
+                name=f"{rng.choice(words)}-{rng.choice(words)}-{m}",
+                description=" ".join(rng.choices(words, k=8)),
+                task="classification",
+                tags={
+                    "team": rng.choices(TEAMS, weights=WEIGHTS)[0],
+                    "pii": rng.choice(["true", "false"]),
+                },
+            )
+            for n in range(PER_MODEL):
+                quality = rng.betavariate(8, 2)
+                await versions.create_model_version(
+                    uow,
+                    model_id=model.id,
+                    stage=Stage.PRODUCTION if n == PER_MODEL - 1 else rng.choice(list(Stage)),
+                    framework=rng.choices(FRAMEWORKS, weights=WEIGHTS)[0],
+                    metrics=[
+                        MetricValue(
+                            name, quality * 40 if name == "latency_ms" else quality, dataset=split
+                        )
+                        for name in METRICS
+                        for split in SPLITS
+                    ],
+                    training_dataset_version_ids=[rng.choice(data_versions)],
+                )
+    return total / (time.perf_counter() - started)
+
+
+async def load(backend: SearchBackend, request: SearchRequest, duration: float) -> dict[str, float]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + duration
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await backend.search(request)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    await asyncio.gather(*(worker() for _ in range(16)))
+    latencies.sort()
+    return {
+        "rps": len(latencies) / duration,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+    }
+
+
+async def lag(
+    database: Database, backend: SearchBackend, name: str, samples: int
+) -> dict[str, float]:
+    """Commit → searchable, with the indexer running as `serve` runs it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_forever(Indexer(database, backend, name=name), poll_seconds=0.1, stop=stop)
+    )
+    delays = []
+    try:
+        async with database.read() as session:
+            version_id = await session.scalar(select(ModelVersionRow.id).limit(1))
+        assert version_id is not None
+        for i in range(samples):
+            marker = 1000.0 + i
+            async with database.unit_of_work("bench") as uow:
+                await versions.log_metrics(
+                    uow, version_id=version_id, metrics=[MetricValue("lag_probe", marker)]
+                )
+            committed = time.perf_counter()
+            probe = SearchRequest(metrics=(MetricRange("lag_probe", gte=marker, lte=marker),))
+            while (await backend.search(probe)).total == 0:
+                await backend.refresh()
+                await asyncio.sleep(0.02)
+            delays.append((time.perf_counter() - committed) * 1000)
+    finally:
+        stop.set()
+        await task
+    delays.sort()
+    return {
+        "lag_p50_ms": statistics.median(delays),
+        "lag_p99_ms": delays[int(len(delays) * 0.99) - 1],
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--versions", type=int, default=20_000)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--backends", default="embedded,opensearch")
+    args = parser.parse_args()
+    database = Database(
+        f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='mlcatalog-search-')}/bench.db"
+    )
+    await migrations.upgrade(database)
+    rate = await seed(database, args.versions, random.Random(42))
+    print(f"seeded {args.versions} versions at {rate:.0f}/s", flush=True)
+    results: dict[str, Any] = {"versions": args.versions, "seed_rate": rate}
+    for kind in args.backends.split(","):
+        server = None
+        if kind == "opensearch":
+            server = start_opensearch()
+            backend: SearchBackend = OpenSearchBackend(server.url, timeout=30)
+        else:
+            backend = SqlSearchBackend(database)
+        try:
+            started = time.perf_counter()
+            written = await reindex(database, backend, name=kind)
+            await backend.refresh()
+            row: dict[str, Any] = {"reindex_docs_per_s": written / (time.perf_counter() - started)}
+            for label, request in REQUESTS.items():
+                await backend.search(request)  # warm
+                row[label] = await load(backend, request, args.duration)
+                print(kind, label, row[label], flush=True)
+            row.update(await lag(database, backend, kind, samples=50))
+            results[kind] = row
+            print(
+                kind, {k: v for k, v in row.items() if k.startswith(("reindex", "lag"))}, flush=True
+            )
+        finally:
+            await backend.close()
+            if server is not None:
+                server.stop()
+    await database.dispose()
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "search.json").write_text(json.dumps(results, indent=1))
+    print("\n| backend | request | req/s (c=16) | p50 ms | p99 ms |\n|---|---|---:|---:|---:|")
+    for kind in args.backends.split(","):
+        for label in REQUESTS:
+            r = results[kind][label]
+            print(f"| {kind} | {label} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
+    for kind in args.backends.split(","):
+        r = results[kind]
+        lag_ms = f"lag p50 {r['lag_p50_ms']:.0f} ms, p99 {r['lag_p99_ms']:.0f} ms"
+        print(f"{kind}: reindex {r['reindex_docs_per_s']:.0f} docs/s; {lag_ms}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
