@@ -10,6 +10,8 @@ from sqlalchemy import select
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import schema
 from mlcatalog.demo import load_demo
+from mlcatalog.search.maintenance import reindex
+from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.store import schema as migrations
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import MetricRow, ModelRow, ModelVersionRow, ModelVersionTagRow
@@ -101,12 +103,13 @@ def tour() -> list[str]:
 
 async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     queries = tour()
-    assert len(queries) == 4
+    assert len(queries) == 5
+    search = SqlSearchBackend(demo)
+    await reindex(demo, search, name="embedded")
 
     async def run(query: str, **variables: Any) -> Any:
-        result = await schema.execute(
-            query, variable_values=variables, context_value=Context(database=demo, actor="t")
-        )
+        context = Context(database=demo, actor="t", search=search)
+        result = await schema.execute(query, variable_values=variables, context_value=context)
         assert not result.errors, result.errors
         return result.data
 
@@ -127,3 +130,7 @@ async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     dataset = await run(queries[3])
     trained = [m for e in dataset["dataset"]["versions"]["edges"] for m in e["node"]["models"]]
     assert trained
+    found = (await run(queries[4]))["search"]
+    assert found["totalCount"] >= 1
+    assert all(e["node"]["model"]["name"].startswith("fraud") for e in found["edges"])
+    assert {f["facet"] for f in found["facets"]} == {"framework", "stage", "tag:team"}
