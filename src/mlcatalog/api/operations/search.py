@@ -12,6 +12,7 @@ from strawberry import relay
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode
 from mlcatalog.api.pagination import PageInfo
+from mlcatalog.api.types.common import OrderDirection
 from mlcatalog.api.types.models import ModelVersion
 from mlcatalog.api.types.search import (
     Facet,
@@ -23,7 +24,6 @@ from mlcatalog.api.types.search import (
     SearchHit,
     SearchInput,
     SearchResult,
-    SortDirection,
 )
 from mlcatalog.search import request as contract
 from mlcatalog.search.request import EntityType, InvalidSearch, SearchUnavailable
@@ -78,7 +78,7 @@ def to_request(input: SearchInput, fingerprint: str) -> contract.SearchRequest:
         trained_on=trained_on,
         sort=contract.Sort(
             by=sort.by,
-            descending=sort.direction == SortDirection.DESC,
+            descending=sort.direction == OrderDirection.DESC,
             metric=sort.metric,
             dataset=sort.dataset,
         )

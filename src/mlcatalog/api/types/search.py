@@ -1,12 +1,12 @@
 """The search contract in GraphQL (ARCHITECTURE.md, "Search")."""
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
 
 from mlcatalog.api.pagination import PageInfo
+from mlcatalog.api.types.common import OrderDirection
 from mlcatalog.api.types.datasets import Dataset
 from mlcatalog.api.types.experiments import Experiment, Run
 from mlcatalog.api.types.models import Model, ModelVersion
@@ -14,12 +14,6 @@ from mlcatalog.search.request import EntityType, SortBy
 
 strawberry.enum(EntityType, description="What a search hit can be.")
 strawberry.enum(SortBy)
-
-
-@strawberry.enum
-class SortDirection(Enum):
-    ASC = "ASC"
-    DESC = "DESC"
 
 
 @strawberry.input(description='{facet: "framework", values: ["pytorch"]}; "tag:team" for a tag.')
@@ -55,7 +49,7 @@ class SearchSortInput:
     by: SortBy = SortBy.RELEVANCE
     metric: str | None = None
     dataset: str | None = None
-    direction: SortDirection = SortDirection.DESC
+    direction: OrderDirection = OrderDirection.DESC
 
 
 @strawberry.input
