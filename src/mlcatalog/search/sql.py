@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, delete, exists, false, func, insert, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
@@ -119,7 +119,6 @@ class SqlSearchBackend:
             document_id(EntityType.MODEL_VERSION, i): (i, d, seq)
             for i, (d, seq) in documents.items()
         }
-        taken = 0
         async with self.database.unit_of_work("indexer") as uow:
             session = uow.session
             stored_rows = await session.execute(
@@ -132,36 +131,46 @@ class SqlSearchBackend:
             await session.execute(delete(SearchFacetRow).where(SearchFacetRow.doc_key.in_(fresh)))
             await session.execute(delete(SearchMetricRow).where(SearchMetricRow.doc_key.in_(fresh)))
             await session.execute(delete(Doc).where(Doc.doc_key.in_(fresh)))
+            documents_rows: list[dict[str, Any]] = []
+            facet_rows: list[dict[str, Any]] = []
+            metric_rows: list[dict[str, Any]] = []
             for key in fresh:
                 entity_id, document, seq = keys[key]
                 body = document or {}
                 text = " ".join(str(body.get(f) or "") for f in TEXT_FIELDS)
-                session.add(
-                    Doc(
-                        doc_key=key,
-                        entity_type=EntityType.MODEL_VERSION.value,
-                        entity_id=entity_id,
-                        project_id=body.get("project_id"),
-                        seq=seq,
-                        deleted=document is None,
-                        name=body.get("name", ""),
-                        updated_at=_parse_time(body.get("updated_at")),
-                        tokens=f" {' '.join(tokens(text))} ",
-                        body=body,
-                    )
+                documents_rows.append(
+                    {
+                        "doc_key": key,
+                        "entity_type": EntityType.MODEL_VERSION.value,
+                        "entity_id": entity_id,
+                        "project_id": body.get("project_id"),
+                        "seq": seq,
+                        "deleted": document is None,
+                        "name": body.get("name", ""),
+                        "updated_at": _parse_time(body.get("updated_at")),
+                        "tokens": f" {' '.join(tokens(text))} ",
+                        "body": body,
+                    }
                 )
-                await session.flush()
-                session.add_all(
-                    SearchFacetRow(doc_key=key, facet=f, value=v) for f, v in facet_values(body)
-                )
-                session.add_all(
-                    SearchMetricRow(
-                        doc_key=key, name=m["name"], dataset=m["dataset"], value=m["value"]
-                    )
+                facet_rows += [
+                    {"doc_key": key, "facet": f, "value": v} for f, v in facet_values(body)
+                ]
+                metric_rows += [
+                    {
+                        "doc_key": key,
+                        "name": m["name"],
+                        "dataset": m["dataset"],
+                        "value": m["value"],
+                    }
                     for m in body.get("metrics", [])
-                )
-                taken += 1
-        return taken
+                ]
+            # Bulk inserts (executemany): a rebuild writes thousands of rows per batch.
+            await session.execute(insert(Doc), documents_rows)
+            if facet_rows:
+                await session.execute(insert(SearchFacetRow), facet_rows)
+            if metric_rows:
+                await session.execute(insert(SearchMetricRow), metric_rows)
+        return len(fresh)
 
     async def refresh(self) -> None:
         """Writes are visible once committed."""
