@@ -11,7 +11,6 @@ from mlcatalog.api.ids import decode
 from mlcatalog.search.indexer import Indexer, LeaseHeld
 from mlcatalog.search.opensearch import ALIAS, OpenSearchBackend
 from mlcatalog.search.request import (
-    EntityType,
     InvalidSearch,
     MetricRange,
     MetricStatsRequest,
@@ -205,4 +204,3 @@ def test_bad_requests_are_refused_before_any_engine() -> None:
     ):
         with pytest.raises(InvalidSearch):
             SearchRequest(**bad)  # type: ignore[arg-type]
-    assert EntityType.MODEL_VERSION.value == "MODEL_VERSION"
