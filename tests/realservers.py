@@ -1,25 +1,30 @@
 """Real servers for the tests, started on 127.0.0.1 in temporary directories (no Docker).
 
-PostgreSQL comes from Debian's package (``make test`` installs it). With CI=true a server that
-cannot start fails the run; elsewhere its tests skip with the reason.
+PostgreSQL comes from Debian's package (``make test`` installs it), or is the running server that
+``MLCATALOG_TEST_POSTGRES_URL`` names. With CI=true a server that cannot start fails the run;
+elsewhere its tests skip with the reason.
 """
 
-import glob
+import asyncio
 import os
+import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
+import asyncpg
 import pytest
 
 
 class ServerUnavailable(Exception):
-    pass
+    """Why a real server cannot run here, in one line: the reason a test skips (or fails in CI)."""
 
 
 def free_port() -> int:
@@ -28,133 +33,182 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _bindir() -> Path:
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3])
-    )
-    if not candidates:
-        raise ServerUnavailable(
-            "PostgreSQL server binaries not found; `make test` installs Debian's postgresql package"
-        )
-    return Path(candidates[-1]).parent
-
-
 @dataclass
 class PostgresServer:
+    """A PostgreSQL server: started by us when ``root`` is set, else an external one left alone."""
+
     host: str
     port: int
     user: str = "postgres"
+    password: str | None = None
+    admin_database: str = "postgres"
     bindir: Path | None = None
-    datadir: Path | None = None
-    databases: list[str] = field(default_factory=list)
+    root: Path | None = None
 
-    def psql(self, sql: str) -> None:
-        assert self.bindir is not None
-        subprocess.run(
-            [
-                str(self.bindir / "psql"),
-                "-h",
-                self.host,
-                "-p",
-                str(self.port),
-                "-U",
-                self.user,
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-q",
-                "-c",
-                sql,
-            ],
-            check=True,
-            capture_output=True,
-        )
+    def url(self, database: str) -> str:
+        auth = quote(self.user, safe="")
+        if self.password is not None:
+            auth += ":" + quote(self.password, safe="")
+        return f"postgresql+asyncpg://{auth}@{self.host}:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        self.psql(f'DROP DATABASE IF EXISTS "{name}"')
-        self.psql(f'CREATE DATABASE "{name}"')
-        self.databases.append(name)
-        return f"postgresql+asyncpg://{self.user}@{self.host}:{self.port}/{name}"
+        """A fresh, empty database (a leftover of the same name is dropped); its SQLAlchemy URL."""
+        self.drop_database(name)
+        self.execute(f"CREATE DATABASE {_identifier(name)}")
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        # FORCE: an engine a test forgot to dispose must not block the cleanup.
+        self.execute(f"DROP DATABASE IF EXISTS {_identifier(name)} WITH (FORCE)")
+
+    def execute(self, sql: str) -> None:
+        """Run one statement on the maintenance database; safe inside a running event loop."""
+        # asyncio.run cannot nest in the caller's loop (pytest-asyncio's); a fresh thread has none.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, self._execute(sql)).result()
+
+    async def _execute(self, sql: str) -> None:
+        connection = await asyncpg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=self.admin_database,
+            timeout=10,
+        )
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
 
     def stop(self) -> None:
-        if self.datadir is None or self.bindir is None:
-            return
-        _as_postgres(
-            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"]
-        )
-        shutil.rmtree(self.datadir.parent, ignore_errors=True)
-        self.datadir = None
+        if self.root is None or self.bindir is None:
+            return  # an external server is not ours to stop
+        _pg_ctl(self.bindir, self.root, "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root = None
 
 
-def _as_postgres(command: list[str]) -> subprocess.CompletedProcess[str]:
-    # initdb and the server refuse to run as root: drop to the postgres user the package creates.
-    if os.geteuid() == 0:
-        command = ["runuser", "-u", "postgres", "--", *command]
-    return subprocess.run(command, capture_output=True, text=True)
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def start_postgres() -> PostgresServer:
-    bindir = _bindir()
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        raise ServerUnavailable("running as root without runuser: cannot drop to the postgres user")
-    root = Path(tempfile.mkdtemp(prefix="mlcatalog-pg-"))
-    datadir = root / "data"
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    init = _as_postgres(
-        [
-            str(bindir / "initdb"),
-            "-D",
-            str(datadir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-        ]
+    """The server MLCATALOG_TEST_POSTGRES_URL names, else a new one in a temporary directory."""
+    external = os.environ.get("MLCATALOG_TEST_POSTGRES_URL")
+    server = _external(external) if external else _start_local()
+    try:
+        _wait_until_accepting(server)
+    except ServerUnavailable:
+        server.stop()
+        raise
+    return server
+
+
+def _external(url: str) -> PostgresServer:
+    parts = urlsplit(url)
+    return PostgresServer(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=unquote(parts.username or "postgres"),
+        password=None if parts.password is None else unquote(parts.password),
+        admin_database=parts.path.lstrip("/") or "postgres",
     )
+
+
+def _bindir() -> Path:
+    # Debian installs each major version side by side and puts none of them on PATH.
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("[0-9]*/bin/initdb"),
+        key=lambda initdb: tuple(map(int, initdb.parts[-3].split("."))),
+    )
+    if debian:
+        return debian[-1].parent
+    if shutil.which("pg_config"):
+        bindir = subprocess.run(
+            ["pg_config", "--bindir"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        # pg_config also ships with the client library alone, without the server.
+        if bindir and (Path(bindir) / "initdb").exists():
+            return Path(bindir)
+    raise ServerUnavailable(
+        "PostgreSQL server binaries not found; `make test` installs Debian's postgresql package"
+    )
+
+
+def _start_local() -> PostgresServer:
+    bindir = _bindir()
+    root = Path(tempfile.mkdtemp(prefix="mlcatalog-pg-"))
+    try:
+        return _init_and_start(bindir, root)
+    except BaseException:
+        _pg_ctl(bindir, root, "-m", "immediate", "stop")  # pg_ctl -w may time out on a live server
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _init_and_start(bindir: Path, root: Path) -> PostgresServer:
+    if os.geteuid() == 0:
+        try:
+            shutil.chown(root, "postgres")
+        except LookupError:
+            raise ServerUnavailable("running as root, and there is no postgres user") from None
+    # No fsync, here and in the server: the data lives as long as the test run.
+    initdb = [bindir / "initdb", "-D", root / "data", "-U", "postgres", "--auth=trust", "-N"]
+    init = _as_postgres([*initdb, "--encoding=UTF8", "--locale=C"])
     if init.returncode != 0:
-        raise ServerUnavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
+        raise ServerUnavailable(f"initdb failed: {_tail(init.stderr)}")
     for _ in range(3):
         port = free_port()
         options = (
             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
             " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        started = _as_postgres(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(datadir),
-                "-o",
-                options,
-                "-l",
-                str(root / "log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ]
+        started = _pg_ctl(
+            bindir, root, "-o", options, "-l", root / "log", "-w", "-t", "60", "start"
         )
         if started.returncode == 0:
-            server = PostgresServer("127.0.0.1", port, bindir=bindir, datadir=datadir)
-            _wait_until_accepting(server)
-            return server
-    log = (root / "log").read_text()[-1000:] if (root / "log").exists() else started.stderr
-    shutil.rmtree(root, ignore_errors=True)
-    raise ServerUnavailable(f"PostgreSQL did not start: {log}")
+            return PostgresServer("127.0.0.1", port, bindir=bindir, root=root)
+        log = (root / "log").read_text() if (root / "log").exists() else started.stderr
+        # Another process can take the free port before the server binds it: try another.
+        if "already in use" not in log:
+            break
+    raise ServerUnavailable(f"PostgreSQL did not start: {_tail(log)}")
 
 
-def _wait_until_accepting(server: PostgresServer) -> None:
-    deadline = time.monotonic() + 30
+def _pg_ctl(bindir: Path, root: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return _as_postgres([bindir / "pg_ctl", "-D", root / "data", *args])
+
+
+def _as_postgres(command: list[str | Path]) -> subprocess.CompletedProcess[str]:
+    argv = [str(part) for part in command]
+    # initdb and the server refuse to run as root: drop to the postgres user the package creates.
+    if os.geteuid() == 0:
+        if shutil.which("runuser"):
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        else:
+            argv = ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(argv)]
+    return subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+    )
+
+
+def _tail(output: str, lines: int = 5) -> str:
+    return " | ".join([line for line in output.strip().splitlines() if line.strip()][-lines:])
+
+
+def _wait_until_accepting(server: PostgresServer, seconds: float = 30) -> None:
+    # pg_ctl -w trusts postmaster.pid; a real login also proves the TCP listener and the auth.
+    deadline = time.monotonic() + seconds
     while True:
         try:
-            server.psql("SELECT 1")
+            server.execute("SELECT 1")
             return
-        except subprocess.CalledProcessError:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             if time.monotonic() > deadline:
-                raise ServerUnavailable("PostgreSQL started but accepts no connections") from None
+                raise ServerUnavailable(
+                    f"PostgreSQL on {server.host}:{server.port} accepts no connections: {error}"
+                ) from None
             time.sleep(0.2)
 
 

@@ -210,6 +210,9 @@ async def run_forever(indexer: Indexer, *, poll_seconds: float, stop: asyncio.Ev
         except SearchUnavailable as error:
             log.warning("search index not updated, retrying: %s", error)
             delay = min(max(delay * 2, poll_seconds), 30.0)
+        except Exception:  # a bug or a lost database must not stop indexing for good
+            log.exception("indexing failed, retrying")
+            delay = min(max(delay * 2, poll_seconds), 30.0)
         if delay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)

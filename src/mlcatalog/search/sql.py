@@ -231,36 +231,42 @@ class SqlSearchBackend:
                 conditions.append(_facet_exists(facet, values))
         return conditions
 
-    def _sort(self, request: SearchRequest) -> list[SortKey]:
-        """(expression, descending) pairs, ending with the unique entity id."""
+    def _sort(self, request: SearchRequest) -> tuple[list[SortKey], Any]:
+        """(expression, descending) pairs ending with the unique entity id, and the subquery
+        to outer-join for a metric sort (None otherwise)."""
         desc = request.sort.descending
         by = request.sort.by
         if by == SortBy.METRIC:
             m = SearchMetricRow
-            conditions = [m.doc_key == Doc.doc_key, m.name == request.sort.metric]
+            conditions = [m.name == request.sort.metric]
             if request.sort.dataset is not None:
                 conditions.append(m.dataset == request.sort.dataset)
+            # One aggregate over the metric's entries, joined once (not a subquery per row).
             best = (
-                select(func.max(m.value) if desc else func.min(m.value))
+                select(m.doc_key, (func.max(m.value) if desc else func.min(m.value)).label("value"))
                 .where(*conditions)
-                .scalar_subquery()
+                .group_by(m.doc_key)
+                .subquery("best")
             )
             # Items without the metric sort last in either direction.
-            return [
-                (case((best.is_(None), 1), else_=0), False),
-                (func.coalesce(best, 0.0), desc),
+            keys: list[SortKey] = [
+                (case((best.c.value.is_(None), 1), else_=0), False),
+                (func.coalesce(best.c.value, 0.0), desc),
                 (Doc.entity_id, False),
             ]
+            return keys, best
         column = {SortBy.NAME: Doc.name, SortBy.UPDATED_AT: Doc.updated_at}.get(by)
         if column is None:  # relevance: the engines rank differently; here the newest first
-            return [(Doc.updated_at, True), (Doc.entity_id, False)]
-        return [(column, desc), (Doc.entity_id, False)]
+            return [(Doc.updated_at, True), (Doc.entity_id, False)], None
+        return [(column, desc), (Doc.entity_id, False)], None
 
     async def search(self, request: SearchRequest) -> SearchResult:
         base = self._filters(request)
-        sort = self._sort(request)
+        sort, joined = self._sort(request)
         columns = (Doc.entity_type, Doc.entity_id, Doc.body, *(e for e, _ in sort))
-        stmt: Select[Any] = select(*columns).where(*base)
+        stmt: Select[Any] = select(*columns).select_from(Doc).where(*base)
+        if joined is not None:
+            stmt = stmt.outerjoin(joined, joined.c.doc_key == Doc.doc_key)
         if request.after is not None:
             stmt = stmt.where(_after(sort, request.after))
         stmt = stmt.order_by(*(e.desc() if d else e.asc() for e, d in sort)).limit(request.first)

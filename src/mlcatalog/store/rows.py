@@ -370,12 +370,15 @@ class SearchFacetRow(Base):
 
 class SearchMetricRow(Base):
     __tablename__ = "search_metrics"
-    __table_args__ = (Index("ix_search_metrics_name_dataset_value", "name", "dataset", "value"),)
+    __table_args__ = (
+        Index("ix_search_metrics_name_dataset_value", "name", "dataset", "value"),
+        # Per-document lookups (a metric filter or sort on each candidate) must use this one,
+        # not the one above, which would scan every document's entry for the name.
+        Index("ix_search_metrics_doc_key_name", "doc_key", "name", "dataset", "value"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    doc_key: Mapped[str] = mapped_column(
-        ForeignKey("search_documents.doc_key", ondelete="CASCADE"), index=True
-    )
+    doc_key: Mapped[str] = mapped_column(ForeignKey("search_documents.doc_key", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     dataset: Mapped[str | None] = mapped_column(String(300))
     value: Mapped[float] = mapped_column(Float)
