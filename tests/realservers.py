@@ -154,8 +154,8 @@ def _init_and_start(bindir: Path, root: Path) -> PostgresServer:
         except LookupError:
             raise ServerUnavailable("running as root, and there is no postgres user") from None
     # No fsync, here and in the server: the data lives as long as the test run.
-    initdb = [bindir / "initdb", "-D", root / "data", "-U", "postgres", "--auth=trust", "-N"]
-    init = _as_postgres([*initdb, "--encoding=UTF8", "--locale=C"])
+    initdb: list[str | Path] = [bindir / "initdb", "-D", root / "data", "--auth=trust", "-N"]
+    init = _as_postgres([*initdb, "-U", "postgres", "--encoding=UTF8", "--locale=C"])
     if init.returncode != 0:
         raise ServerUnavailable(f"initdb failed: {_tail(init.stderr)}")
     for _ in range(3):
