@@ -251,7 +251,8 @@ class OpenSearchServer:
     process: subprocess.Popen[bytes] | None = None
     home: Path | None = None
 
-    def stop(self) -> None:
+    def stop(self, *, keep_data: bool = False) -> None:
+        """Stop the node; with ``keep_data`` its directory stays, to start it again."""
         if self.process is not None:
             if self.process.stdin is not None:
                 self.process.stdin.close()
@@ -262,7 +263,7 @@ class OpenSearchServer:
                 self.process.kill()
                 self.process.wait()
             self.process = None
-        if self.home is not None:
+        if self.home is not None and not keep_data:
             shutil.rmtree(self.home, ignore_errors=True)
 
 
@@ -307,11 +308,12 @@ def _runner_jars(java: Path, version: str) -> str:
     return f"{lib}/*"
 
 
-def start_opensearch() -> OpenSearchServer:
-    if os.environ.get("MLCATALOG_TEST_OPENSEARCH_URL"):
+def start_opensearch(home: Path | None = None) -> OpenSearchServer:
+    """Start a node (in ``home``, to restart one stopped with keep_data)."""
+    if os.environ.get("MLCATALOG_TEST_OPENSEARCH_URL") and home is None:
         return OpenSearchServer(os.environ["MLCATALOG_TEST_OPENSEARCH_URL"])
     java, classpath = _runner_classpath()
-    home = Path(tempfile.mkdtemp(prefix="mlcatalog-os-"))
+    home = home or Path(tempfile.mkdtemp(prefix="mlcatalog-os-"))
     # The runner scans ports base+1 … 9299 only (and moves up silently when one is taken).
     log = home / "runner.log"
     with log.open("wb") as output:

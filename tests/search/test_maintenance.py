@@ -1,5 +1,6 @@
 """Keeping the mirror honest: reindex, search-check, a crash mid-batch, an engine that is down."""
 
+import os
 from typing import Any
 
 import pytest
@@ -9,7 +10,9 @@ from mlcatalog.search.maintenance import check, reindex
 from mlcatalog.search.opensearch import ALIAS, OpenSearchBackend
 from mlcatalog.search.request import SearchRequest, SearchUnavailable
 from mlcatalog.store.database import Database
+from tests import factories
 from tests.conftest import Api
+from tests.realservers import OpenSearchServer, start_opensearch
 from tests.search.builders import catalog, index, metric
 
 
@@ -94,3 +97,38 @@ async def test_reindex_into_an_empty_engine(api: Api, database: Database, backen
     assert await reindex(database, backend, name="opensearch") == 3
     await backend.refresh()
     assert (await backend.search(SearchRequest())).total == 3
+
+
+async def test_the_mirror_catches_up_after_the_node_stops_and_restarts_mid_stream(
+    api: Api, database: Database, opensearch: OpenSearchServer
+) -> None:
+    if os.environ.get("MLCATALOG_TEST_OPENSEARCH_URL"):
+        pytest.skip("needs a node of its own to stop")
+    node = start_opensearch()  # its own node: the shared one stays up for the other tests
+    try:
+        backend = OpenSearchBackend(node.url, timeout=2.0)
+        indexer = Indexer(database, backend, name="opensearch")
+        versions = await catalog(api)
+        await indexer.run_once()
+        node.stop(keep_data=True)
+        # Writes go on while the node is down: the journal grows, indexing fails softly.
+        model = await factories.model(api, name="written-while-down")
+        for _ in range(3):
+            await factories.version(api, model["id"])
+        await api(
+            "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { modelVersion { id } } }",
+            input={"id": versions["churn-model"]["id"], "metrics": [metric("f1", 0.7, "holdout")]},
+        )
+        with pytest.raises(SearchUnavailable):
+            await indexer.run_once()
+        await indexer.release()
+        await backend.close()
+        node = start_opensearch(node.home)
+        backend = OpenSearchBackend(node.url)
+        await Indexer(database, backend, name="opensearch").catch_up()
+        drift = await check(database, backend, name="opensearch")
+        assert drift.clean, drift
+        assert (await backend.search(SearchRequest())).total == 6
+        await backend.close()
+    finally:
+        node.stop()
