@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mlcatalog.search.documents import Document, version_documents
 from mlcatalog.search.request import SearchUnavailable
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, UnitOfWork
 from mlcatalog.store.rows import (
     DatasetVersionRow,
     JournalRow,
@@ -99,6 +99,16 @@ async def affected_versions(database: Database, entries: Iterable[JournalRow]) -
     return versions
 
 
+async def ensure_checkpoint(uow: UnitOfWork, name: str) -> None:
+    """Create the checkpoint row (at sequence 0) unless it exists."""
+    insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
+    await uow.session.execute(
+        insert(SearchCheckpointRow)
+        .values(name=name, seq=0, owner=None, lease_until=None)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+
+
 class Indexer:
     def __init__(self, database: Database, sink: Sink, *, name: str, batch: int = 500) -> None:
         self.database = database
@@ -118,12 +128,7 @@ class Indexer:
         """Hold the lease for LEASE from now (or fail with LeaseHeld); returns the checkpoint."""
         now = utcnow()
         async with self.database.unit_of_work(self.owner) as uow:
-            insert = pg_insert if uow.dialect == "postgresql" else sqlite_insert
-            await uow.session.execute(
-                insert(SearchCheckpointRow)
-                .values(name=self.name, seq=0, owner=None, lease_until=None)
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
+            await ensure_checkpoint(uow, self.name)
             taken = await uow.session.execute(
                 update(SearchCheckpointRow)
                 .where(

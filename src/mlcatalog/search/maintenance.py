@@ -7,6 +7,7 @@ from sqlalchemy import func, select, update
 
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.search.documents import version_documents
+from mlcatalog.search.indexer import ensure_checkpoint
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import JournalRow, ModelVersionRow, SearchCheckpointRow
 
@@ -49,6 +50,7 @@ async def reindex(
             progress(min(start + BATCH, len(ids)), len(ids))
     await backend.finish_rebuild(target, head)
     async with database.unit_of_work("indexer") as uow:
+        await ensure_checkpoint(uow, name)
         await uow.session.execute(
             update(SearchCheckpointRow).where(SearchCheckpointRow.name == name).values(seq=head)
         )
