@@ -67,6 +67,9 @@ async def test_pages_follow_their_cursor_and_refuse_another_query(
     first = (await api(SEARCH, input=query))["search"]
     assert first["pageInfo"]["hasNextPage"]
     second = (await api(SEARCH, input={**query, "after": first["pageInfo"]["endCursor"]}))["search"]
+    assert not second["pageInfo"]["hasNextPage"]
+    exact = (await api(SEARCH, input={**query, "first": 3}))["search"]
+    assert len(exact["edges"]) == 3 and not exact["pageInfo"]["hasNextPage"]
     names = [e["node"]["model"]["name"] for e in first["edges"] + second["edges"]]
     assert names == ["churn-model", "fraud-detector", "spam-filter"]
     code, _ = await api.error(

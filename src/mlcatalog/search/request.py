@@ -97,7 +97,8 @@ class SearchRequest:
     def __post_init__(self) -> None:
         if self.text is not None and len(self.text) > MAX_TEXT:
             raise InvalidSearch(f"text is longer than {MAX_TEXT} characters")
-        if not 0 <= self.first <= MAX_PAGE:
+        # One more than a page is allowed: callers ask for it to learn whether a next page exists.
+        if not 0 <= self.first <= MAX_PAGE + 1:
             raise InvalidSearch(f"first must be between 0 and {MAX_PAGE}")
         for facet, _ in self.filters:
             check_facet(facet)

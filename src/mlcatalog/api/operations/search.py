@@ -54,6 +54,13 @@ def _after(fingerprint: str, cursor: str | None) -> tuple[object, ...] | None:
     return tuple(key)
 
 
+def page_size(input: SearchInput) -> int:
+    size = 20 if input.first is None else input.first
+    if not 0 <= size <= contract.MAX_PAGE:
+        raise InvalidSearch(f"first must be between 0 and {contract.MAX_PAGE}")
+    return size
+
+
 def to_request(input: SearchInput, fingerprint: str) -> contract.SearchRequest:
     sort = input.sort[0] if input.sort else None
     trained_on = None
@@ -89,7 +96,7 @@ def to_request(input: SearchInput, fingerprint: str) -> contract.SearchRequest:
             contract.MetricStatsRequest(s.name, s.dataset, s.buckets)
             for s in input.metric_stats or ()
         ),
-        first=20 if input.first is None else input.first,
+        first=page_size(input) + 1,  # the extra hit only tells whether a next page exists
         after=_after(fingerprint, input.after),
     )
 
@@ -109,7 +116,9 @@ class SearchQueries:
             found = await asyncio.wait_for(backend.search(request), info.context.search_timeout)
         except TimeoutError:
             raise SearchUnavailable("the search engine did not answer in time") from None
-        version_ids = [h.entity_id for h in found.hits if h.entity_type == EntityType.MODEL_VERSION]
+        size = page_size(input)
+        hits = found.hits[:size]
+        version_ids = [h.entity_id for h in hits if h.entity_type == EntityType.MODEL_VERSION]
         rows = dict(
             zip(
                 version_ids,
@@ -118,7 +127,7 @@ class SearchQueries:
             )
         )
         edges = []
-        for hit in found.hits:
+        for hit in hits:
             row = rows.get(hit.entity_id)
             if row is None:
                 continue  # gone from the store since it was indexed: never show it
@@ -133,12 +142,12 @@ class SearchQueries:
                     node=node,
                 )
             )
-        last = _cursor(fingerprint, found.hits[-1].sort_key) if found.hits else None
+        last = _cursor(fingerprint, hits[-1].sort_key) if hits else None
         return SearchResult(
             total_count=found.total,
             edges=edges,
             page_info=PageInfo(
-                has_next_page=len(found.hits) == request.first and request.first > 0,
+                has_next_page=len(found.hits) > size,
                 end_cursor=last,
             ),
             facets=[
