@@ -99,3 +99,24 @@ async def test_datasets_list_and_filter(api: Api) -> None:
         'query { datasets(filter: {tag: {key: "pii", value: "true"}}) { totalCount edges { node { name } } } }'
     )
     assert data["datasets"] == {"totalCount": 1, "edges": [{"node": {"name": "a"}}]}
+
+
+async def test_create_run_refuses_unknown_experiments_and_wrong_inputs(api: Api) -> None:
+    await factories.project(api)
+    run = await factories.run(api)
+    code, _ = await api.error(factories.CREATE_RUN, input={"experiment": run["id"], "name": "r"})
+    assert code == "INVALID_ARGUMENT"  # the id of a Run where an Experiment is expected
+    experiment = await api(
+        factories.CREATE_EXPERIMENT, input={"project": "fraud", "name": "second"}
+    )
+    experiment_id = experiment["createExperiment"]["experiment"]["id"]
+    code, _ = await api.error(
+        factories.CREATE_RUN,
+        input={"experiment": experiment_id, "name": "r", "inputs": [experiment_id]},
+    )
+    assert code == "INVALID_ARGUMENT"
+    code, _ = await api.error(
+        "mutation($input: RemoveTagsInput!) { removeTags(input: $input) { node { id } } }",
+        input={"id": run["id"], "keys": ["a"]},
+    )
+    assert code == "INVALID_ARGUMENT"
