@@ -8,6 +8,8 @@ from mlcatalog.store.database import Database
 from tests import factories
 from tests.conftest import Api
 
+DOCUMENTS = 9  # 3 models, 3 versions, a dataset, an experiment, a run
+
 
 async def index(database: Database, backend: SearchBackend) -> None:
     await Indexer(database, backend, name="opensearch").catch_up()
@@ -19,7 +21,9 @@ def metric(name: str, value: float, dataset: str) -> dict[str, Any]:
 
 
 async def catalog(api: Api) -> dict[str, Any]:
-    """Three versions of three models with different frameworks, stages, tags and metrics."""
+    """Three versions of three models with different frameworks, stages, tags and metrics, a
+    dataset tagged pii that one of them and a run were trained on, and the run's experiment:
+    DOCUMENTS documents in all."""
     await factories.project(api)
     pii = await factories.dataset(api, "customers", tags=[{"key": "pii", "value": "true"}])
     pii_v1 = await factories.dataset_version(api, pii["id"])
@@ -43,4 +47,18 @@ async def catalog(api: Api) -> dict[str, Any]:
             metrics=[metric("auc", holdout, "holdout"), metric("auc", train, "train")],
             trainingDatasets=[pii_v1["id"]] if name == "spam-filter" else [],
         )
+    # A run that read the pii data and logged a loss curve: the newest step is what search sees.
+    run = await factories.run(
+        api, experiment="spam-tuning", description="tuning the spam filter", inputs=[pii_v1["id"]]
+    )
+    await api(
+        "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { run { id } } }",
+        input={
+            "id": run["id"],
+            "metrics": [
+                {"name": "loss", "value": 0.9, "step": 1},
+                {"name": "loss", "value": 0.2, "step": 2},
+            ],
+        },
+    )
     return made

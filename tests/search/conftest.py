@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from mlcatalog.search.opensearch import ALIAS, OpenSearchBackend
+from mlcatalog.search.opensearch import INDEX_PATTERN, OpenSearchBackend
 from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.store.database import Database
 from tests.realservers import OpenSearchServer, opensearch_or_skip
@@ -33,7 +33,7 @@ async def backend(search_engine: str | None, database: Database) -> AsyncIterato
         yield SqlSearchBackend(database)
         return
     backend = OpenSearchBackend(search_engine)
-    await backend.client.indices.delete(index=f"{ALIAS}-*", ignore_unavailable=True)
+    await backend.client.indices.delete(index=INDEX_PATTERN, ignore_unavailable=True)
     await backend.ensure_index()
     yield backend
     await backend.close()

@@ -9,8 +9,9 @@ from strawberry import relay
 
 from mlcatalog.api.ids import decode
 from mlcatalog.search.indexer import Indexer, LeaseHeld
-from mlcatalog.search.opensearch import ALIAS, OpenSearchBackend
+from mlcatalog.search.opensearch import ALIASES, OpenSearchBackend
 from mlcatalog.search.request import (
+    EntityType,
     InvalidSearch,
     MetricRange,
     MetricStatsRequest,
@@ -25,9 +26,15 @@ from tests.conftest import Api
 from tests.search.builders import catalog, index, metric
 
 
-def names(result: Any, versions: dict[str, Any]) -> list[str]:
-    """The model names of the hits, in order."""
-    ids = {v["entity_id"]: k for k, v in versions.items()}
+def versions(**fields: Any) -> SearchRequest:
+    """A search for model versions only: most cases here are about them."""
+    return SearchRequest(entity_types=(EntityType.MODEL_VERSION,), **fields)
+
+
+def names(result: Any, indexed: dict[str, Any]) -> list[str]:
+    """The model names of the version hits, in order."""
+    assert all(h.entity_type == EntityType.MODEL_VERSION for h in result.hits)
+    ids = {v["entity_id"]: k for k, v in indexed.items()}
     return [ids[h.entity_id] for h in result.hits]
 
 
@@ -42,23 +49,21 @@ async def indexed(api: Api, database: Database, backend: Any) -> dict[str, Any]:
 
 
 async def test_text_finds_words_prefixes_and_phrases(backend: Any, indexed: dict[str, Any]) -> None:
-    assert names(await backend.search(SearchRequest(text="fraud")), indexed) == ["fraud-detector"]
-    assert names(await backend.search(SearchRequest(text="spa")), indexed) == ["spam-filter"]
-    phrase = await backend.search(SearchRequest(text='"churn model"'))
+    assert names(await backend.search(versions(text="fraud")), indexed) == ["fraud-detector"]
+    assert names(await backend.search(versions(text="spa")), indexed) == ["spam-filter"]
+    phrase = await backend.search(versions(text='"churn model"'))
     assert names(phrase, indexed) == ["churn-model"]
 
 
 @pytest.mark.parametrize("text", ['fraud* OR (auc:>1) AND "', "\\/[]{}~^:!", "x" * 999])
 async def test_query_syntax_is_plain_text(backend: Any, indexed: dict[str, Any], text: str) -> None:
-    result = await backend.search(SearchRequest(text=text))
+    result = await backend.search(versions(text=text))
     assert result.total == 0
 
 
 async def test_facet_counts_are_disjunctive(backend: Any, indexed: dict[str, Any]) -> None:
     result = await backend.search(
-        SearchRequest(
-            filters=(("framework", ("pytorch",)),), facets=("framework", "stage", "tag:team")
-        )
+        versions(filters=(("framework", ("pytorch",)),), facets=("framework", "stage", "tag:team"))
     )
     assert names(result, indexed) == ["fraud-detector"]
     assert result.total == 1
@@ -71,34 +76,32 @@ async def test_facet_counts_are_disjunctive(backend: Any, indexed: dict[str, Any
 async def test_one_metric_entry_must_match_name_dataset_and_range(
     backend: Any, indexed: dict[str, Any]
 ) -> None:
-    holdout = await backend.search(SearchRequest(metrics=(MetricRange("auc", "holdout", gte=0.9),)))
+    holdout = await backend.search(versions(metrics=(MetricRange("auc", "holdout", gte=0.9),)))
     assert sorted(names(holdout, indexed)) == ["fraud-detector", "spam-filter"]
     # churn-model has auc 0.97 on train and 0.85 on holdout: no cross-matching.
     narrow = await backend.search(
-        SearchRequest(metrics=(MetricRange("auc", "holdout", gte=0.9, lt=0.93),))
+        versions(metrics=(MetricRange("auc", "holdout", gte=0.9, lt=0.93),))
     )
     assert names(narrow, indexed) == ["spam-filter"]
 
 
 async def test_sort_by_a_metric_on_a_dataset(backend: Any, indexed: dict[str, Any]) -> None:
-    result = await backend.search(SearchRequest(sort=Sort(SortBy.METRIC, True, "auc", "holdout")))
+    result = await backend.search(versions(sort=Sort(SortBy.METRIC, True, "auc", "holdout")))
     assert names(result, indexed) == ["fraud-detector", "spam-filter", "churn-model"]
-    ascending = await backend.search(SearchRequest(sort=Sort(SortBy.METRIC, False, "auc", "train")))
+    ascending = await backend.search(versions(sort=Sort(SortBy.METRIC, False, "auc", "train")))
     assert names(ascending, indexed) == ["fraud-detector", "spam-filter", "churn-model"]
 
 
 async def test_trained_on_data_carrying_a_tag(backend: Any, indexed: dict[str, Any]) -> None:
     result = await backend.search(
-        SearchRequest(
-            trained_on=TrainedOn(tag=("pii", "true")), filters=(("stage", ("PRODUCTION",)),)
-        )
+        versions(trained_on=TrainedOn(tag=("pii", "true")), filters=(("stage", ("PRODUCTION",)),))
     )
     assert names(result, indexed) == ["spam-filter"]
 
 
 async def test_metric_stats_over_the_filtered_set(backend: Any, indexed: dict[str, Any]) -> None:
     result = await backend.search(
-        SearchRequest(
+        versions(
             filters=(("tag:team", ("risk",)),), metric_stats=(MetricStatsRequest("auc", "holdout"),)
         )
     )
@@ -111,13 +114,13 @@ async def test_a_histogram_has_equal_buckets_from_min_to_max(
     backend: Any, indexed: dict[str, Any]
 ) -> None:
     result = await backend.search(
-        SearchRequest(metric_stats=(MetricStatsRequest("auc", "holdout", buckets=4),))
+        versions(metric_stats=(MetricStatsRequest("auc", "holdout", buckets=4),))
     )
     histogram = result.metric_stats[0].histogram
     assert [count for _, count in histogram] == [1, 0, 1, 1]  # 0.85 | - | 0.91 | 0.95
     assert [round(start, 4) for start, _ in histogram] == [0.85, 0.875, 0.9, 0.925]
     nothing = await backend.search(
-        SearchRequest(text="nothing-matches", metric_stats=(MetricStatsRequest("auc", "holdout"),))
+        versions(text="nothing-matches", metric_stats=(MetricStatsRequest("auc", "holdout"),))
     )
     assert nothing.metric_stats[0].count == 0
     assert nothing.metric_stats[0].histogram == []
@@ -127,9 +130,7 @@ async def test_pages_with_search_after(backend: Any, indexed: dict[str, Any]) ->
     seen: list[str] = []
     after = None
     while True:
-        page = await backend.search(
-            SearchRequest(sort=Sort(SortBy.NAME, False), first=1, after=after)
-        )
+        page = await backend.search(versions(sort=Sort(SortBy.NAME, False), first=1, after=after))
         if not page.hits:
             break
         seen += names(page, indexed)
@@ -146,19 +147,24 @@ async def test_a_replayed_journal_changes_nothing_and_deletes_stay_deleted(
         id=model["model"]["id"],
     )
     await index(database, backend)
-    assert sorted(names(await backend.search(SearchRequest()), indexed)) == [
+    assert sorted(names(await backend.search(versions()), indexed)) == [
         "fraud-detector",
         "spam-filter",
     ]
     before = await backend.stored_versions()
-    assert len(before) == 3  # two documents and the deleted version's tombstone
+    stored = [key for key in before if key[0] == EntityType.MODEL_VERSION]
+    assert len(stored) == 3  # two documents and the deleted version's tombstone
+    assert (
+        EntityType.MODEL,
+        decode(relay.GlobalID.from_id(model["model"]["id"]), "Model"),
+    ) in before
     # Replay the whole journal from the start, as a rebuilt checkpoint would.
     async with database.unit_of_work("test") as uow:
         await uow.session.execute(update(SearchCheckpointRow).values(seq=0))
     await index(database, backend)
     assert await backend.stored_versions() == before
     result = await backend.search(SearchRequest(text="churn"))
-    assert result.total == 0
+    assert result.total == 0  # neither the model nor its version
 
 
 async def test_metric_names_add_no_mapping_fields(
@@ -168,7 +174,7 @@ async def test_metric_names_add_no_mapping_fields(
         pytest.skip("a mapping is OpenSearch's")
 
     async def field_count() -> int:
-        mapping = await backend.client.indices.get_mapping(index=ALIAS)
+        mapping = await backend.client.indices.get_mapping(index=ALIASES[EntityType.MODEL_VERSION])
         return str(mapping).count("'type'")
 
     before = await field_count()
@@ -181,7 +187,7 @@ async def test_metric_names_add_no_mapping_fields(
     await index(database, backend)
     assert await field_count() == before
     found = await backend.search(
-        SearchRequest(metrics=(MetricRange("custom_metric_999", "holdout", gt=0.9),))
+        versions(metrics=(MetricRange("custom_metric_999", "holdout", gt=0.9),))
     )
     assert names(found, indexed) == ["fraud-detector"]
 
@@ -192,9 +198,71 @@ async def test_a_second_indexer_waits_for_the_lease(database: Database, backend:
         await Indexer(database, backend, name="opensearch").run_once()
 
 
+def types(result: Any) -> list[str]:
+    return sorted(h.entity_type.value for h in result.hits)
+
+
+async def test_every_entity_type_is_found_and_results_mix(
+    backend: Any, indexed: dict[str, Any]
+) -> None:
+    # The spam-filter model and its version, the experiment "spam-tuning", and its run
+    # "tuning the spam filter"; nothing else says spam.
+    result = await backend.search(SearchRequest(text="spam"))
+    assert types(result) == ["EXPERIMENT", "MODEL", "MODEL_VERSION", "RUN"]
+    assert result.total == 4
+    pii = await backend.search(SearchRequest(filters=(("tag:pii", ("true",)),)))
+    assert types(pii) == ["DATASET"]
+
+
+async def test_type_counts_are_disjunctive_like_any_facet(
+    backend: Any, indexed: dict[str, Any]
+) -> None:
+    runs = await backend.search(
+        SearchRequest(text="spam", entity_types=(EntityType.RUN,), facets=("type",))
+    )
+    assert types(runs) == ["RUN"] and runs.total == 1
+    counts = {b.value: (b.count, b.selected) for b in runs.facets["type"]}
+    assert counts == {
+        "EXPERIMENT": (1, False),
+        "MODEL": (1, False),
+        "MODEL_VERSION": (1, False),
+        "RUN": (1, True),
+    }
+
+
+async def test_a_model_carries_its_versions_stages_and_frameworks(
+    backend: Any, indexed: dict[str, Any]
+) -> None:
+    result = await backend.search(
+        SearchRequest(
+            entity_types=(EntityType.MODEL,),
+            filters=(("stage", ("PRODUCTION",)),),
+            facets=("framework", "stage"),
+        )
+    )
+    assert types(result) == ["MODEL", "MODEL"]
+    assert {b.value: b.count for b in result.facets["framework"]} == {"pytorch": 1, "sklearn": 1}
+    assert {b.value: b.count for b in result.facets["stage"]} == {"PRODUCTION": 2, "STAGING": 1}
+
+
+async def test_a_run_is_found_by_its_newest_metric_and_its_input_data(
+    backend: Any, indexed: dict[str, Any]
+) -> None:
+    pii_runs = SearchRequest(
+        entity_types=(EntityType.RUN,),
+        trained_on=TrainedOn(tag=("pii", "true")),
+        metrics=(MetricRange("loss", lte=0.5),),
+    )
+    assert types(await backend.search(pii_runs)) == ["RUN"]
+    # 0.9 was the loss at step 1; step 2 logged 0.2, and only the newest value counts.
+    old = SearchRequest(entity_types=(EntityType.RUN,), metrics=(MetricRange("loss", gte=0.5),))
+    assert (await backend.search(old)).total == 0
+
+
 def test_bad_requests_are_refused_before_any_engine() -> None:
     for bad in (
         {"facets": ("colour",)},
+        {"filters": (("type", ("MODEL",)),)},
         {"first": -1},
         {"first": 10_000},
         {"text": "x" * 10_000},

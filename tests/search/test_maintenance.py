@@ -7,13 +7,13 @@ import pytest
 
 from mlcatalog.search.indexer import Indexer
 from mlcatalog.search.maintenance import check, reindex
-from mlcatalog.search.opensearch import ALIAS, OpenSearchBackend
-from mlcatalog.search.request import SearchRequest, SearchUnavailable
+from mlcatalog.search.opensearch import ALIASES, INDEX_PATTERN, OpenSearchBackend
+from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
 from mlcatalog.store.database import Database
 from tests import factories
 from tests.conftest import Api
 from tests.realservers import OpenSearchServer, start_opensearch
-from tests.search.builders import catalog, index, metric
+from tests.search.builders import DOCUMENTS, catalog, index, metric
 
 
 async def test_a_fresh_mirror_has_no_drift_and_a_change_shows_until_indexed(
@@ -42,13 +42,13 @@ async def test_reindex_rebuilds_and_swaps_in_one_step(
     before = await backend.search(SearchRequest(facets=("framework",)))
     written = await reindex(database, backend, name="opensearch")
     await backend.refresh()
-    assert written == 3
+    assert written == DOCUMENTS
     after = await backend.search(SearchRequest(facets=("framework",)))
-    assert after.total == before.total == 3
+    assert after.total == before.total == DOCUMENTS
     assert after.facets == before.facets
     if isinstance(backend, OpenSearchBackend):
-        aliases = await backend.client.indices.get_alias(name=ALIAS)
-        assert list(aliases) == [f"{ALIAS}-v2"]
+        for alias in ALIASES.values():
+            assert list(await backend.client.indices.get_alias(name=alias)) == [f"{alias}-v2"]
     assert (await check(database, backend, name="opensearch")).clean
 
 
@@ -84,7 +84,7 @@ async def test_writes_go_on_while_the_engine_is_down_and_the_mirror_catches_up(
         await stalled.release()
         await down.close()
     drift = await check(database, backend, name="opensearch")
-    assert drift.unread_entries > 0 and len(drift.missing) == 3
+    assert drift.unread_entries > 0 and len(drift.missing) == DOCUMENTS
     await index(database, backend)
     assert (await check(database, backend, name="opensearch")).clean
 
@@ -93,10 +93,10 @@ async def test_reindex_into_an_empty_engine(api: Api, database: Database, backen
     if not isinstance(backend, OpenSearchBackend):
         pytest.skip("the embedded backend's tables always exist")
     await catalog(api)
-    await backend.client.indices.delete(index=f"{ALIAS}-*")
-    assert await reindex(database, backend, name="opensearch") == 3
+    await backend.client.indices.delete(index=INDEX_PATTERN)
+    assert await reindex(database, backend, name="opensearch") == DOCUMENTS
     await backend.refresh()
-    assert (await backend.search(SearchRequest())).total == 3
+    assert (await backend.search(SearchRequest())).total == DOCUMENTS
 
 
 async def test_the_mirror_catches_up_after_the_node_stops_and_restarts_mid_stream(
@@ -128,7 +128,70 @@ async def test_the_mirror_catches_up_after_the_node_stops_and_restarts_mid_strea
         await Indexer(database, backend, name="opensearch").catch_up()
         drift = await check(database, backend, name="opensearch")
         assert drift.clean, drift
-        assert (await backend.search(SearchRequest())).total == 6
+        written = SearchRequest(entity_types=(EntityType.MODEL_VERSION,))
+        assert (await backend.search(written)).total == 6
         await backend.close()
     finally:
         node.stop()
+
+
+async def test_every_kind_of_change_reaches_the_documents_that_embed_it(
+    api: Api, database: Database, backend: Any
+) -> None:
+    """search-check compares every document with the store, so one stale embedding fails it."""
+    versions = await catalog(api)
+    await index(database, backend)
+    ids = await api(
+        '{ dataset(project: "fraud", name: "customers") { id }'
+        ' experiment(project: "fraud", name: "spam-tuning") { id runs { edges { node { id } } } }'
+        ' model(project: "fraud", name: "churn-model") { id } }'
+    )
+    dataset, model = ids["dataset"]["id"], ids["model"]["id"]
+    run = ids["experiment"]["runs"]["edges"][0]["node"]["id"]
+    changes = [
+        # a version's stage: its model's stage list
+        (
+            "mutation($input: SetModelVersionStageInput!) { setModelVersionStage(input: $input)"
+            " { modelVersion { id } } }",
+            {"id": versions["churn-model"]["id"], "stage": "PRODUCTION"},
+        ),
+        # a dataset's tags: the version and the run trained on it
+        (
+            "mutation($input: SetTagsInput!) { setTags(input: $input) { __typename } }",
+            {"id": dataset, "tags": [{"key": "pii", "value": "false"}]},
+        ),
+        # a model's card and description: its versions
+        (
+            "mutation($input: UpsertDocumentInput!) { upsertDocument(input: $input)"
+            " { document { id } } }",
+            {"subject": model, "intendedUse": "retention offers"},
+        ),
+        (
+            "mutation($input: UpdateModelInput!) { updateModel(input: $input) { model { id } } }",
+            {"id": model, "description": "who leaves next month"},
+        ),
+        # a lineage edge: the run produced the fraud detector's version
+        (
+            "mutation($input: LinkLineageInput!) { linkLineage(input: $input) { edge { kind } } }",
+            {"kind": "PRODUCED", "upstream": run, "downstream": versions["fraud-detector"]["id"]},
+        ),
+        (
+            "mutation($input: FinishRunInput!) { finishRun(input: $input) { run { id } } }",
+            {"id": run},
+        ),
+        # a version deleted: its model's stage and framework lists
+        (
+            "mutation($input: ModelIdInput!) { deleteModelVersion(input: $input) { deletedId } }",
+            {"id": versions["spam-filter"]["id"]},
+        ),
+    ]
+    # One change per indexer pass, so that no other entry of the batch hides a missed one.
+    for mutation, variables in changes:
+        await api(mutation, input=variables)
+        await index(database, backend)
+        drift = await check(database, backend, name="opensearch")
+        assert drift.clean, (mutation, drift)
+    production = await backend.search(
+        SearchRequest(entity_types=(EntityType.MODEL,), filters=(("stage", ("PRODUCTION",)),))
+    )
+    assert production.total == 2  # churn-model promoted; spam-filter lost its only version

@@ -14,7 +14,17 @@ query($input: SearchInput!) {
   search(input: $input) {
     totalCount
     pageInfo { hasNextPage endCursor }
-    edges { cursor score highlights { field fragments } node { __typename ... on ModelVersion { number model { name } } } }
+    edges {
+      cursor score highlights { field fragments }
+      node {
+        __typename
+        ... on ModelVersion { number model { name } }
+        ... on Model { name }
+        ... on Dataset { name }
+        ... on Experiment { name }
+        ... on Run { name }
+      }
+    }
     facets { facet buckets { value count selected } }
     metricStats { name dataset count min max avg }
   }
@@ -63,7 +73,8 @@ async def test_pages_follow_their_cursor_and_refuse_another_query(
     await catalog(api)
     await index(database, backend)
     api.search = backend
-    query = {"sort": [{"by": "NAME", "direction": "ASC"}], "first": 2}
+    query = {"entityTypes": ["MODEL_VERSION"], "sort": [{"by": "NAME", "direction": "ASC"}]}
+    query["first"] = 2
     first = (await api(SEARCH, input=query))["search"]
     assert first["pageInfo"]["hasNextPage"]
     second = (await api(SEARCH, input={**query, "after": first["pageInfo"]["endCursor"]}))["search"]
@@ -121,6 +132,26 @@ async def test_a_hit_gone_from_the_store_is_not_shown(
         "mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId } }",
         id=model["model"]["id"],
     )
-    api.search = backend  # the index has not caught up yet: the hit is there, its row is not
+    api.search = backend  # the index has not caught up yet: the hits are there, the rows are not
     data = await api(SEARCH, input={"text": "spam"})
-    assert data["search"]["edges"] == []
+    assert data["search"]["totalCount"] == 4
+    assert sorted(e["node"]["__typename"] for e in data["search"]["edges"]) == ["Experiment", "Run"]
+
+
+async def test_mixed_hits_resolve_to_their_types_in_one_statement_per_type(
+    api: Api, database: Database, backend: Any
+) -> None:
+    await catalog(api)
+    await index(database, backend)
+    api.search = backend
+    counter = api.count_statements()
+    data = await api(SEARCH, input={"text": "spam"})
+    nodes = {e["node"]["__typename"]: e["node"] for e in data["search"]["edges"]}
+    assert sorted(nodes) == ["Experiment", "Model", "ModelVersion", "Run"]
+    assert nodes["Model"]["name"] == "spam-filter"
+    assert nodes["ModelVersion"]["model"]["name"] == "spam-filter"
+    assert nodes["Experiment"]["name"] == "spam-tuning"
+    # One statement per hit type (the version's model is the model hit, loaded once); the
+    # embedded backend's own queries come on top.
+    hydrating = [s for s in counter.statements if "search_" not in s]
+    assert len(hydrating) == 4, hydrating

@@ -7,6 +7,7 @@ import typer
 from rich.progress import Progress
 
 from mlcatalog.search.backend import open_backend
+from mlcatalog.search.documents import document_id
 from mlcatalog.search.indexer import Indexer, run_forever
 from mlcatalog.search.maintenance import check, reindex
 from mlcatalog.settings import Settings
@@ -67,9 +68,10 @@ async def _check() -> bool:
     finally:
         await backend.close()
         await database.dispose()
-    for label, ids in (("missing", drift.missing), ("extra", drift.extra), ("stale", drift.stale)):
-        if ids:
-            typer.echo(f"{label}: {len(ids)} model versions, e.g. {ids[:10]}")
+    for label, keys in (("missing", drift.missing), ("extra", drift.extra), ("stale", drift.stale)):
+        if keys:
+            examples = ", ".join(document_id(key) for key in keys[:10])
+            typer.echo(f"{label}: {len(keys)} documents, e.g. {examples}")
     if drift.unread_entries:
         typer.echo(f"journal entries not yet indexed: {drift.unread_entries}")
     typer.echo("no drift" if drift.clean else "drift found")

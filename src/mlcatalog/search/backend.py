@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Protocol
 
-from mlcatalog.search.documents import Document
+from mlcatalog.search.documents import Document, Key
 from mlcatalog.search.request import SearchRequest, SearchResult
 from mlcatalog.settings import SearchSettings
 from mlcatalog.store.database import Database
@@ -15,9 +15,9 @@ class SearchBackend(Protocol):
         ...
 
     async def write(
-        self, documents: dict[int, tuple[Document | None, int]], target: str | None = None
+        self, documents: dict[Key, tuple[Document | None, int]], target: str | None = None
     ) -> int:
-        """Store each model version's document (None: a tombstone) at its journal sequence,
+        """Store each entity's document (None: a tombstone) at its journal sequence,
         unless the backend holds a newer one; returns how many it stored. ``target`` is a
         rebuild's target (None: the live index)."""
         ...
@@ -30,12 +30,12 @@ class SearchBackend(Protocol):
         """Make the rebuilt target live; everything written below ``seq`` is gone."""
         ...
 
-    async def stored_documents(self, ids: Sequence[int]) -> dict[int, Document | None]:
-        """The stored documents of these versions (None: a tombstone; absent: never written)."""
+    async def stored_documents(self, keys: Sequence[Key]) -> dict[Key, Document | None]:
+        """The stored documents of these entities (None: a tombstone; absent: never written)."""
         ...
 
-    async def stored_versions(self) -> dict[int, int]:
-        """Every stored document's entity id and journal sequence, tombstones included."""
+    async def stored_versions(self) -> dict[Key, int]:
+        """Every stored document's key and journal sequence, tombstones included."""
         ...
 
     async def refresh(self) -> None:

@@ -1,7 +1,7 @@
 """The indexer: tails the journal from a stored checkpoint into a search backend.
 
-Each batch of entries names the model versions it touched (a change to a model, a card, a
-dataset's tags or a lineage edge touches the versions that embed them); their current documents
+Each batch of entries names the documents it touched (a change to a model, a card, a dataset's
+tags or a lineage edge touches the documents that embed them); their current documents
 are loaded from the store and written with the batch's last sequence as external version, then
 the checkpoint moves. A crash between the write and the checkpoint replays the batch, which the
 versions make harmless. A lease on the checkpoint row keeps a second indexer from running at once.
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Protocol
@@ -19,84 +20,119 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from mlcatalog.search.documents import Document, version_documents
-from mlcatalog.search.request import SearchUnavailable
+from mlcatalog.search.documents import Document, Key, load_documents
+from mlcatalog.search.request import EntityType, SearchUnavailable
 from mlcatalog.store.database import Database, UnitOfWork
 from mlcatalog.store.rows import (
     DatasetVersionRow,
     JournalRow,
     LineageEdgeRow,
     ModelVersionRow,
+    RunRow,
     SearchCheckpointRow,
     utcnow,
 )
 
 LEASE = timedelta(seconds=30)
+# The journal's entity types that have documents of their own.
+TYPES = {
+    "Model": EntityType.MODEL,
+    "ModelVersion": EntityType.MODEL_VERSION,
+    "Dataset": EntityType.DATASET,
+    "Experiment": EntityType.EXPERIMENT,
+    "Run": EntityType.RUN,
+}
 log = logging.getLogger("mlcatalog.indexer")
 
 
 class Sink(Protocol):
     """Where documents go: a search backend's write side."""
 
-    async def write(self, documents: dict[int, tuple[Document | None, int]]) -> int: ...
+    async def write(self, documents: dict[Key, tuple[Document | None, int]]) -> int: ...
 
 
 class LeaseHeld(Exception):
     """Another indexer holds the lease on this checkpoint."""
 
 
-async def affected_versions(database: Database, entries: Iterable[JournalRow]) -> dict[int, int]:
-    """The model versions whose documents these entries change, each with the sequence of the
-    last entry that changed it: the document's external version, so a replay writes the same
-    version again and OpenSearch keeps what it has."""
-    versions: dict[int, int] = {}
-    models: dict[int, int] = {}
-    datasets: dict[int, int] = {}
-    dataset_versions: dict[int, int] = {}
+async def affected(database: Database, entries: Iterable[JournalRow]) -> dict[Key, int]:
+    """The documents these entries change, each with the sequence of the last entry that
+    changed it: the document's external version, so a replay writes the same version again and
+    OpenSearch keeps what it has. A document changes with what it embeds: a version with its
+    model, tags, card and training data; a model with its versions' stages and frameworks; a
+    dataset with its versions; a run with its input data."""
+    found: dict[Key, int] = {}
+    # What the entries name directly, by type; parents and children are looked up below.
+    named: dict[str, dict[int, int]] = defaultdict(dict)
 
-    def touch(found: dict[int, int], key: int, seq: int) -> None:
+    def touch(key: Key, seq: int) -> None:
         found[key] = max(seq, found.get(key, 0))
+
+    def name(kind: str, entity_id: int, seq: int) -> None:
+        named[kind][entity_id] = max(seq, named[kind].get(entity_id, 0))
+        if kind in TYPES:
+            touch((TYPES[kind], entity_id), seq)
 
     for entry in entries:
         kind, seq = entry.entity_type, entry.seq
-        if kind == "ModelVersion":
-            touch(versions, entry.entity_id, seq)
-        elif kind == "Model":
-            touch(models, entry.entity_id, seq)
-            for version_id in entry.changes.get("before", {}).get("version_ids", []):
-                touch(versions, version_id, seq)
-        elif kind == "Dataset":
-            touch(datasets, entry.entity_id, seq)
-        elif kind == "DatasetVersion":
-            touch(dataset_versions, entry.entity_id, seq)
-        elif kind == "LineageEdge":
+        before = entry.changes.get("before", {})
+        if kind == "LineageEdge":
             downstream = entry.changes.get("after", {}).get("downstream", [])
-            if downstream and downstream[0] == "ModelVersion":
-                touch(versions, int(downstream[1]), seq)
+            if downstream:
+                name(downstream[0], int(downstream[1]), seq)
+            continue
+        name(kind, entry.entity_id, seq)
+        # Deleted rows can no longer be looked up: their entries name what went with them.
+        for version_id in before.get("version_ids", []):
+            touch((EntityType.MODEL_VERSION, version_id), seq)
+        if kind == "ModelVersion" and "model_id" in before:
+            touch((EntityType.MODEL, before["model_id"]), seq)
+
+    versions, models = named["ModelVersion"], named["Model"]
+    datasets, dataset_versions = named["Dataset"], named["DatasetVersion"]
     async with database.read() as session:
-        if models:
+        if versions or models:
             stmt = select(ModelVersionRow.id, ModelVersionRow.model_id).where(
-                ModelVersionRow.model_id.in_(list(models))
-            )
-            for version_id, model_id in await session.execute(stmt):
-                touch(versions, version_id, models[model_id])
-        if datasets or dataset_versions:
-            trained = (
-                select(LineageEdgeRow.target_id, DatasetVersionRow.id, DatasetVersionRow.dataset_id)
-                .join(DatasetVersionRow, DatasetVersionRow.id == LineageEdgeRow.source_id)
-                .where(
-                    LineageEdgeRow.kind == "TRAINED_ON",
-                    LineageEdgeRow.source_type == "DatasetVersion",
-                    or_(
-                        DatasetVersionRow.id.in_(list(dataset_versions)),
-                        DatasetVersionRow.dataset_id.in_(list(datasets)),
-                    ),
+                or_(
+                    ModelVersionRow.id.in_(list(versions)),
+                    ModelVersionRow.model_id.in_(list(models)),
                 )
             )
-            for version_id, dataset_version_id, dataset_id in await session.execute(trained):
+            for version_id, model_id in await session.execute(stmt):
+                if model_id in models:
+                    touch((EntityType.MODEL_VERSION, version_id), models[model_id])
+                if version_id in versions:
+                    touch((EntityType.MODEL, model_id), versions[version_id])
+        if named["Experiment"]:
+            stmt = select(RunRow.id, RunRow.experiment_id).where(
+                RunRow.experiment_id.in_(list(named["Experiment"]))
+            )
+            for run_id, experiment_id in await session.execute(stmt):
+                touch((EntityType.RUN, run_id), named["Experiment"][experiment_id])
+        if datasets or dataset_versions:
+            stmt = select(DatasetVersionRow.id, DatasetVersionRow.dataset_id).where(
+                or_(
+                    DatasetVersionRow.id.in_(list(dataset_versions)),
+                    DatasetVersionRow.dataset_id.in_(list(datasets)),
+                )
+            )
+            # Per dataset version, the sequence that changed it or its dataset.
+            changed: dict[int, int] = {}
+            for dataset_version_id, dataset_id in await session.execute(stmt):
                 seq = max(dataset_versions.get(dataset_version_id, 0), datasets.get(dataset_id, 0))
-                touch(versions, version_id, seq)
-    return versions
+                changed[dataset_version_id] = seq
+                if dataset_version_id in dataset_versions:
+                    touch((EntityType.DATASET, dataset_id), seq)
+            consumers = select(
+                LineageEdgeRow.target_type, LineageEdgeRow.target_id, LineageEdgeRow.source_id
+            ).where(
+                LineageEdgeRow.kind.in_(["TRAINED_ON", "USED_BY"]),
+                LineageEdgeRow.source_type == "DatasetVersion",
+                LineageEdgeRow.source_id.in_(list(changed)),
+            )
+            for target_type, target_id, dataset_version_id in await session.execute(consumers):
+                touch((TYPES[target_type], target_id), changed[dataset_version_id])
+    return found
 
 
 async def ensure_checkpoint(uow: UnitOfWork, name: str) -> None:
@@ -171,15 +207,15 @@ class Indexer:
             )
         if not entries:
             return 0
-        await self.write_versions(await affected_versions(self.database, entries))
+        await self.write_documents(await affected(self.database, entries))
         await self._advance(entries[-1].seq)
         return len(entries)
 
-    async def write_versions(self, versions: dict[int, int]) -> None:
-        """Write the current documents of these versions (a missing one is a tombstone)."""
+    async def write_documents(self, keys: dict[Key, int]) -> None:
+        """Write the current documents of these entities (a missing one is a tombstone)."""
         async with self.database.read() as session:
-            documents = await version_documents(session, versions)
-        await self.sink.write({v: (documents.get(v), seq) for v, seq in versions.items()})
+            documents = await load_documents(session, keys)
+        await self.sink.write({key: (documents.get(key), seq) for key, seq in keys.items()})
 
     async def catch_up(self) -> int:
         """Index until the journal is exhausted, then release the lease; returns entries read."""

@@ -1,22 +1,23 @@
 """Rebuilding a search index from the store, and checking it against the store."""
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
 
 from mlcatalog.search.backend import SearchBackend
-from mlcatalog.search.documents import version_documents
+from mlcatalog.search.documents import Key, all_keys, load_documents
 from mlcatalog.search.indexer import ensure_checkpoint
 from mlcatalog.store.database import Database
-from mlcatalog.store.rows import JournalRow, ModelVersionRow, SearchCheckpointRow
+from mlcatalog.store.rows import JournalRow, SearchCheckpointRow
 
 BATCH = 1000
 
 
-async def _version_ids(database: Database) -> list[int]:
+async def _keys(database: Database) -> list[Key]:
     async with database.read() as session:
-        return list(await session.scalars(select(ModelVersionRow.id).order_by(ModelVersionRow.id)))
+        return await all_keys(session)
 
 
 async def _journal_head(database: Database) -> int:
@@ -37,17 +38,26 @@ async def reindex(
     then moves back to that head, so changes committed during the rebuild are replayed into it.
     """
     head = await _journal_head(database)
-    ids = await _version_ids(database)
+    keys = await _keys(database)
     target = await backend.start_rebuild()
     written = 0
-    for start in range(0, len(ids), BATCH):
-        batch = ids[start : start + BATCH]
+    # The engine indexes one batch while the next is loaded from the store: the two work on
+    # different cores (the database and Python here, OpenSearch's JVM there).
+    writing: asyncio.Task[int] | None = None
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
         async with database.read() as session:
-            documents = await version_documents(session, batch)
-        await backend.write({i: (d, head) for i, d in documents.items()}, target)
+            documents = await load_documents(session, batch)
+        if writing is not None:
+            await writing
+        writing = asyncio.create_task(
+            backend.write({key: (d, head) for key, d in documents.items()}, target)
+        )
         written += len(documents)
         if progress:
-            progress(min(start + BATCH, len(ids)), len(ids))
+            progress(min(start + BATCH, len(keys)), len(keys))
+    if writing is not None:
+        await writing
     await backend.finish_rebuild(target, head)
     async with database.unit_of_work("indexer") as uow:
         await ensure_checkpoint(uow, name)
@@ -61,9 +71,9 @@ async def reindex(
 class Drift:
     """What the index gets wrong compared to the store."""
 
-    missing: list[int] = field(default_factory=list)
-    extra: list[int] = field(default_factory=list)
-    stale: list[int] = field(default_factory=list)
+    missing: list[Key] = field(default_factory=list)
+    extra: list[Key] = field(default_factory=list)
+    stale: list[Key] = field(default_factory=list)
     unread_entries: int = 0
 
     @property
@@ -75,22 +85,22 @@ async def check(database: Database, backend: SearchBackend, *, name: str) -> Dri
     """Compare every stored document with the one the store gives now."""
     await backend.refresh()
     drift = Drift()
-    ids = await _version_ids(database)
-    for start in range(0, len(ids), BATCH):
-        batch = ids[start : start + BATCH]
+    keys = await _keys(database)
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
         async with database.read() as session:
-            expected = await version_documents(session, batch)
+            expected = await load_documents(session, batch)
         stored = await backend.stored_documents(batch)
-        for version_id in batch:
-            document = stored.get(version_id)
+        for key in batch:
+            document = stored.get(key)
             if document is None:
-                drift.missing.append(version_id)
-            elif document != expected[version_id]:
-                drift.stale.append(version_id)
-    live = set(ids)
-    stored_ids = await backend.stored_versions()
-    leftovers = await backend.stored_documents([i for i in stored_ids if i not in live])
-    drift.extra = sorted(i for i, document in leftovers.items() if document is not None)
+                drift.missing.append(key)
+            elif document != expected[key]:
+                drift.stale.append(key)
+    live = set(keys)
+    stored_keys = await backend.stored_versions()
+    leftovers = await backend.stored_documents([k for k in stored_keys if k not in live])
+    drift.extra = sorted(k for k, document in leftovers.items() if document is not None)
     async with database.read() as session:
         checkpoint = await session.scalar(
             select(SearchCheckpointRow.seq).where(SearchCheckpointRow.name == name)

@@ -1,6 +1,7 @@
 """The OpenSearch backend: one index per entity type behind an alias, written with the journal
 sequence as external version, queried with disjunctive facets and nested metric filters."""
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -8,9 +9,10 @@ from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 
-from mlcatalog.search.documents import Document
+from mlcatalog.search.documents import Document, Key
 from mlcatalog.search.request import (
     TAG_FACET,
+    TYPE_FACET,
     Bucket,
     EntityType,
     Hit,
@@ -22,11 +24,19 @@ from mlcatalog.search.request import (
     bucket_ranges,
 )
 
-ALIAS = "mlcatalog-model-versions"
+# One index per entity type, each behind its alias; a rebuild makes a new version of all five.
+ALIASES = {
+    EntityType.MODEL: "mlcatalog-models",
+    EntityType.MODEL_VERSION: "mlcatalog-model-versions",
+    EntityType.DATASET: "mlcatalog-datasets",
+    EntityType.EXPERIMENT: "mlcatalog-experiments",
+    EntityType.RUN: "mlcatalog-runs",
+}
+INDEX_PATTERN = "mlcatalog-*"
 KEYWORD = {"type": "keyword"}
 TEXT = {"type": "text", "analyzer": "english"}
-# dynamic: strict — an unexpected field is a bug, and 10,000 metric names add no field: metrics
-# are nested {name, dataset, value} entries.
+# One mapping for every type (a type leaves out what it lacks). dynamic: strict — an unexpected
+# field is a bug, and 10,000 metric names add no field: metrics are nested {name, dataset, value}.
 MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
@@ -106,8 +116,6 @@ def _text_query(text: str) -> dict[str, Any]:
 def build_query(request: SearchRequest) -> dict[str, Any]:
     """The search body: facet filters go to post_filter so each facet's counts can drop its own."""
     base: list[dict[str, Any]] = [{"term": {"deleted": False}}]
-    if request.entity_types:
-        base.append({"terms": {"entity_type": [t.value for t in request.entity_types]}})
     if request.visible_projects is not None:
         base.append({"terms": {"project_id": sorted(request.visible_projects)}})
     updated: dict[str, str] = {}
@@ -140,6 +148,10 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
     facet_filters = {
         facet: _facet_filter(facet, values) for facet, values in request.filters if values
     }
+    if request.entity_types:
+        facet_filters[TYPE_FACET] = {
+            "terms": {"entity_type": [t.value for t in request.entity_types]}
+        }
 
     aggregations: dict[str, Any] = {}
     for facet in request.facets:
@@ -147,7 +159,7 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
         field, include = (
             ("tags", f"{facet[len(TAG_FACET) :]}=.*")
             if facet.startswith(TAG_FACET)
-            else (facet, None)
+            else ("entity_type" if facet == TYPE_FACET else facet, None)
         )
         terms: dict[str, Any] = {"field": field, "size": 100}
         if include:
@@ -215,8 +227,23 @@ def _sort(request: SearchRequest) -> list[Any]:
                 },
             }
         }
-    # A unique tiebreaker makes search_after pages exact.
-    return [first, {"entity_id": {"order": "asc"}}]
+    # A unique tiebreaker makes search_after pages exact; the same in the embedded backend.
+    return [first, {"entity_type": {"order": "asc"}}, {"entity_id": {"order": "asc"}}]
+
+
+def indices(request: SearchRequest) -> str:
+    """The aliases to search: the types asked for, or all when their counts are asked for."""
+    types = (
+        request.entity_types
+        if request.entity_types and TYPE_FACET not in request.facets
+        else tuple(EntityType)
+    )
+    return ",".join(ALIASES[t] for t in types)
+
+
+def _index(entity_type: EntityType, target: str | None) -> str:
+    """The live alias of a type, or its index in a rebuild (``target`` is the version, "v3")."""
+    return ALIASES[entity_type] if target is None else f"{ALIASES[entity_type]}-{target}"
 
 
 class OpenSearchBackend:
@@ -227,20 +254,19 @@ class OpenSearchBackend:
     async def close(self) -> None:
         await self.client.close()
 
-    async def ensure_index(self) -> str:
-        """Create the first index version behind the alias unless the alias exists."""
-        if await self.client.indices.exists_alias(name=ALIAS):
-            return ALIAS
-        await self.client.indices.create(
-            index=f"{ALIAS}-v1",
-            body={"settings": SETTINGS, "mappings": MAPPING, "aliases": {ALIAS: {}}},
-        )
-        return ALIAS
+    async def ensure_index(self) -> None:
+        """Create the first index version behind each alias that does not exist yet."""
+        for alias in ALIASES.values():
+            if not await self.client.indices.exists_alias(name=alias):
+                await self.client.indices.create(
+                    index=f"{alias}-v1",
+                    body={"settings": SETTINGS, "mappings": MAPPING, "aliases": {alias: {}}},
+                )
 
     async def write(
-        self, documents: dict[int, tuple[Document | None, int]], target: str | None = None
+        self, documents: dict[Key, tuple[Document | None, int]], target: str | None = None
     ) -> int:
-        """Index (or tombstone, for None) each version's document at its journal sequence.
+        """Index (or tombstone, for None) each document at its journal sequence.
 
         Returns how many writes OpenSearch took; older versions than stored are skipped by
         OpenSearch itself (external versioning), so replays never overwrite newer data.
@@ -254,15 +280,12 @@ class OpenSearchBackend:
                 self._index_ready = True
         except (OpenSearchConnectionError, ConnectionTimeout) as error:
             raise SearchUnavailable(str(error)) from error
-        for entity_id, (document, version) in documents.items():
-            source = document or {
-                "entity_type": EntityType.MODEL_VERSION.value,
-                "entity_id": entity_id,
-            }
+        for (entity_type, entity_id), (document, version) in documents.items():
+            source = document or {"entity_type": entity_type.value, "entity_id": entity_id}
             lines.append(
                 {
                     "index": {
-                        "_index": target or ALIAS,
+                        "_index": _index(entity_type, target),
                         "_id": str(entity_id),
                         "version": version,
                         "version_type": "external",
@@ -285,62 +308,70 @@ class OpenSearchBackend:
         return taken
 
     async def start_rebuild(self) -> str | None:
-        """A new index version beside the live one; the alias moves to it when it is full."""
-        existing = await self.client.indices.get(index=f"{ALIAS}-v*", ignore_unavailable=True)
-        numbers = [int(name.rsplit("-v", 1)[1]) for name in existing]
-        target = f"{ALIAS}-v{max(numbers, default=0) + 1}"
-        await self.client.indices.create(
-            index=target, body={"settings": SETTINGS, "mappings": MAPPING}
-        )
+        """A new version of every type's index beside the live ones; returns the version."""
+        existing = await self.client.indices.get(index=INDEX_PATTERN, ignore_unavailable=True)
+        numbers = [int(m.group(1)) for name in existing if (m := re.search(r"-v(\d+)$", name))]
+        target = f"v{max(numbers, default=0) + 1}"
+        for entity_type in ALIASES:
+            await self.client.indices.create(
+                index=_index(entity_type, target), body={"settings": SETTINGS, "mappings": MAPPING}
+            )
         return target
 
     async def finish_rebuild(self, target: str | None, seq: int) -> None:
-        """Swap the alias in one atomic action, so search never finds nothing; drop the old."""
+        """Swap every alias in one atomic action, so search never finds nothing; drop the old."""
         assert target is not None
-        try:
-            current = list(await self.client.indices.get_alias(name=ALIAS))
-        except NotFoundError:  # the first build: no alias yet
-            current = []
-        actions: list[dict[str, Any]] = [{"add": {"index": target, "alias": ALIAS}}]
-        actions += [{"remove": {"index": old, "alias": ALIAS}} for old in current]
+        actions: list[dict[str, Any]] = []
+        old: list[str] = []
+        for entity_type, alias in ALIASES.items():
+            try:
+                current = list(await self.client.indices.get_alias(name=alias))
+            except NotFoundError:  # the first build: no alias yet
+                current = []
+            actions.append({"add": {"index": _index(entity_type, target), "alias": alias}})
+            actions += [{"remove": {"index": index, "alias": alias}} for index in current]
+            old += current
         await self.client.indices.update_aliases(body={"actions": actions})
-        for old in current:
-            await self.client.indices.delete(index=old)
+        for index in old:
+            await self.client.indices.delete(index=index)
 
-    async def stored_documents(self, ids: Sequence[int]) -> dict[int, Document | None]:
-        if not ids:
+    async def stored_documents(self, keys: Sequence[Key]) -> dict[Key, Document | None]:
+        if not keys:
             return {}
-        response = await self.client.mget(index=ALIAS, body={"ids": [str(i) for i in ids]})
-        found: dict[int, Document | None] = {}
-        for doc in response["docs"]:
+        wanted = [{"_index": ALIASES[t], "_id": str(i)} for t, i in keys]
+        response = await self.client.mget(body={"docs": wanted})
+        found: dict[Key, Document | None] = {}
+        for (entity_type, entity_id), doc in zip(keys, response["docs"], strict=True):
             if doc.get("found"):
                 source = dict(doc["_source"])
                 deleted = source.pop("deleted", False)
-                found[int(doc["_id"])] = None if deleted else source
+                found[(entity_type, entity_id)] = None if deleted else source
         return found
 
-    async def stored_versions(self) -> dict[int, int]:
-        found: dict[int, int] = {}
-        body: dict[str, Any] = {
-            "size": 1000,
-            "version": True,
-            "sort": ["entity_id"],
-            "_source": False,
-        }
-        while True:
-            page = (await self.client.search(index=ALIAS, body=body))["hits"]["hits"]
-            found.update({int(hit["_id"]): hit["_version"] for hit in page})
-            if len(page) < body["size"]:
-                return found
-            body["search_after"] = page[-1]["sort"]
+    async def stored_versions(self) -> dict[Key, int]:
+        found: dict[Key, int] = {}
+        for entity_type, alias in ALIASES.items():
+            body: dict[str, Any] = {
+                "size": 1000,
+                "version": True,
+                "sort": ["entity_id"],
+                "_source": False,
+            }
+            while True:
+                page = (await self.client.search(index=alias, body=body))["hits"]["hits"]
+                found.update({(entity_type, int(hit["_id"])): hit["_version"] for hit in page})
+                if len(page) < body["size"]:
+                    break
+                body["search_after"] = page[-1]["sort"]
+        return found
 
     async def refresh(self) -> None:
-        await self.client.indices.refresh(index=ALIAS)
+        await self.client.indices.refresh(index=",".join(ALIASES.values()))
 
     async def search(self, request: SearchRequest) -> SearchResult:
         body = build_query(request)
         try:
-            response = await self.client.search(index=ALIAS, body=body)
+            response = await self.client.search(index=indices(request), body=body)
         except NotFoundError:
             return SearchResult(hits=[], total=0, facets={}, metric_stats=[])
         except (OpenSearchConnectionError, ConnectionTimeout) as error:
@@ -362,6 +393,8 @@ class OpenSearchBackend:
         facets = {}
         for facet in request.facets:
             buckets = aggregations[f"facet:{facet}"]["values"]["buckets"]
+            if facet == TYPE_FACET:
+                selected[facet] = {t.value for t in request.entity_types}
             prefix = len(facet) - len(TAG_FACET) + 1 if facet.startswith(TAG_FACET) else 0
             facets[facet] = [
                 Bucket(
@@ -423,7 +456,7 @@ class OpenSearchBackend:
         filtered = {"bool": {"filter": [body["query"], body["post_filter"]]}}
         try:
             response = await self.client.search(
-                index=ALIAS, body={"size": 0, "query": filtered, "aggs": aggregations}
+                index=indices(request), body={"size": 0, "query": filtered, "aggs": aggregations}
             )
         except (OpenSearchConnectionError, ConnectionTimeout) as error:
             raise SearchUnavailable("the search engine does not answer") from error

@@ -22,6 +22,9 @@ class SortBy(StrEnum):
 
 KEYWORD_FACETS = ("project", "stage", "framework", "task", "owner")
 TAG_FACET = "tag:"
+# Counts per entity type; its filter is the request's entity_types, so it is counted
+# disjunctively like any facet.
+TYPE_FACET = "type"
 MAX_TEXT = 1000
 MAX_PAGE = 200
 
@@ -34,11 +37,17 @@ class SearchUnavailable(Exception):
     """The search engine cannot answer now; the catalog itself is unaffected."""
 
 
-def check_facet(facet: str) -> str:
+def check_facet(facet: str, *, counted: bool = False) -> str:
+    """A facet to filter by or, with ``counted``, to count (the type facet is counted only:
+    entity types filter it)."""
     if facet in KEYWORD_FACETS or (facet.startswith(TAG_FACET) and len(facet) > len(TAG_FACET)):
         return facet
+    if facet == TYPE_FACET:
+        if counted:
+            return facet
+        raise InvalidSearch("filter by entity type with entityTypes, not a facet filter")
     raise InvalidSearch(
-        f"unknown facet {facet[:50]!r}: use {', '.join(KEYWORD_FACETS)} or tag:<key>"
+        f"unknown facet {facet[:50]!r}: use {', '.join(KEYWORD_FACETS)}, type or tag:<key>"
     )
 
 
@@ -103,7 +112,7 @@ class SearchRequest:
         for facet, _ in self.filters:
             check_facet(facet)
         for facet in self.facets:
-            check_facet(facet)
+            check_facet(facet, counted=True)
         for stats in self.metric_stats:
             if not 1 <= stats.buckets <= 100:
                 raise InvalidSearch("a histogram has between 1 and 100 buckets")

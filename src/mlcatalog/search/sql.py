@@ -6,14 +6,30 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, exists, false, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    column,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
-from mlcatalog.search.documents import Document, document_id
+from mlcatalog.search.documents import Document, Key, document_id
 from mlcatalog.search.request import (
     KEYWORD_FACETS,
     TAG_FACET,
+    TYPE_FACET,
     Bucket,
     EntityType,
     Hit,
@@ -24,12 +40,20 @@ from mlcatalog.search.request import (
     bucket_ranges,
 )
 from mlcatalog.store.database import Database
-from mlcatalog.store.rows import SearchDocumentRow, SearchFacetRow, SearchMetricRow
+from mlcatalog.store.rows import (
+    FULL_TEXT_COLUMN,
+    FULL_TEXT_TABLE,
+    SearchDocumentRow,
+    SearchFacetRow,
+    SearchMetricRow,
+)
 
 Doc = SearchDocumentRow
 TOKEN = re.compile(r"[a-z0-9]+")
 TEXT_FIELDS = ("name", "description", "card", "tag_text")
 SortKey = tuple[Any, bool]  # (expression, descending)
+# Ends every sort: unique, so search_after pages are exact; the same in OpenSearch.
+TIEBREAK: list[SortKey] = [(Doc.entity_type, False), (Doc.entity_id, False)]
 
 
 def tokens(text: str) -> list[str]:
@@ -38,9 +62,12 @@ def tokens(text: str) -> list[str]:
 
 def facet_values(document: Document) -> set[tuple[str, str]]:
     """The (facet, value) pairs a document can be filtered and counted by."""
-    pairs = {
-        (facet, str(document[facet])) for facet in KEYWORD_FACETS if document.get(facet) is not None
-    }
+    pairs: set[tuple[str, str]] = set()
+    for facet in KEYWORD_FACETS:
+        value = document.get(facet)
+        # A model's stages and frameworks are lists: one pair per value.
+        values = value if isinstance(value, list) else [] if value is None else [value]
+        pairs.update((facet, str(v)) for v in values)
     for tag in document.get("tags", []):
         key, _, value = tag.partition("=")
         pairs.add((f"{TAG_FACET}{key}", value))
@@ -49,17 +76,32 @@ def facet_values(document: Document) -> set[tuple[str, str]]:
     return pairs
 
 
-def _text_condition(text: str) -> ColumnElement[bool] | None:
-    """Quoted parts are phrases, other words must all occur, the last one as a prefix."""
+SearchText = table(FULL_TEXT_TABLE, column("doc_key", String), column("tokens", String))
+
+
+def _text_terms(text: str) -> tuple[list[str], list[list[str]]]:
+    """Words (all must occur, the last one as a prefix) and quoted phrases, as tokens: letters
+    and digits only, so no character of the input ever reaches a full-text query's syntax."""
     parts = text.split('"')
-    words = tokens(" ".join(parts[0::2]))
-    conditions = [Doc.tokens.contains(f" {word} ", autoescape=True) for word in words[:-1]]
-    if words:
-        conditions.append(Doc.tokens.contains(f" {words[-1]}", autoescape=True))
-    for phrase in parts[1::2]:
-        if phrase_tokens := tokens(phrase):
-            conditions.append(Doc.tokens.contains(f" {' '.join(phrase_tokens)} ", autoescape=True))
-    return and_(*conditions) if conditions else None
+    phrases = [found for phrase in parts[1::2] if (found := tokens(phrase))]
+    return tokens(" ".join(parts[0::2])), phrases
+
+
+def _text_condition(dialect: str, text: str) -> ColumnElement[bool] | None:
+    words, phrases = _text_terms(text)
+    if not words and not phrases:
+        return None
+    if dialect == "postgresql":
+        terms = [*words[:-1], *(f"{w}:*" for w in words[-1:])]
+        terms += [f"({' <-> '.join(phrase)})" for phrase in phrases]
+        vector: ColumnElement[Any] = literal_column(f"search_documents.{FULL_TEXT_COLUMN}")
+        return vector.op("@@")(func.to_tsquery("simple", " & ".join(terms)))
+    terms = [*(f'"{w}"' for w in words[:-1]), *(f'"{w}"*' for w in words[-1:])]
+    terms += [f'"{" ".join(phrase)}"' for phrase in phrases]
+    matching = select(SearchText.c.doc_key).where(
+        SearchText.c.tokens.op("MATCH")(" AND ".join(terms))
+    )
+    return Doc.doc_key.in_(matching)
 
 
 def _metric_exists(name: str, dataset: str | None, bounds: dict[str, float]) -> ColumnElement[bool]:
@@ -107,18 +149,17 @@ def highlights(body: Document, words: list[str]) -> dict[str, list[str]]:
 class SqlSearchBackend:
     def __init__(self, database: Database) -> None:
         self.database = database
+        # SQLite's FTS5 table is written beside the documents; PostgreSQL derives its tsvector.
+        self.full_text_table = database.dialect == "sqlite"
 
     async def close(self) -> None:
         """Nothing to close: the catalog owns the database."""
 
     async def write(
-        self, documents: dict[int, tuple[Document | None, int]], target: str | None = None
+        self, documents: dict[Key, tuple[Document | None, int]], target: str | None = None
     ) -> int:
         """Store each document unless a newer one (a higher journal sequence) is there already."""
-        keys = {
-            document_id(EntityType.MODEL_VERSION, i): (i, d, seq)
-            for i, (d, seq) in documents.items()
-        }
+        keys = {document_id(key): (key, d, seq) for key, (d, seq) in documents.items()}
         async with self.database.unit_of_work("indexer") as uow:
             session = uow.session
             stored_rows = await session.execute(
@@ -131,24 +172,26 @@ class SqlSearchBackend:
             await session.execute(delete(SearchFacetRow).where(SearchFacetRow.doc_key.in_(fresh)))
             await session.execute(delete(SearchMetricRow).where(SearchMetricRow.doc_key.in_(fresh)))
             await session.execute(delete(Doc).where(Doc.doc_key.in_(fresh)))
+            if self.full_text_table:
+                await session.execute(delete(SearchText).where(SearchText.c.doc_key.in_(fresh)))
             documents_rows: list[dict[str, Any]] = []
             facet_rows: list[dict[str, Any]] = []
             metric_rows: list[dict[str, Any]] = []
             for key in fresh:
-                entity_id, document, seq = keys[key]
+                (entity_type, entity_id), document, seq = keys[key]
                 body = document or {}
                 text = " ".join(str(body.get(f) or "") for f in TEXT_FIELDS)
                 documents_rows.append(
                     {
                         "doc_key": key,
-                        "entity_type": EntityType.MODEL_VERSION.value,
+                        "entity_type": entity_type.value,
                         "entity_id": entity_id,
                         "project_id": body.get("project_id"),
                         "seq": seq,
                         "deleted": document is None,
                         "name": body.get("name", ""),
                         "updated_at": _parse_time(body.get("updated_at")),
-                        "tokens": f" {' '.join(tokens(text))} ",
+                        "tokens": " ".join(tokens(text)),
                         "body": body,
                     }
                 )
@@ -170,6 +213,14 @@ class SqlSearchBackend:
                 await session.execute(insert(SearchFacetRow), facet_rows)
             if metric_rows:
                 await session.execute(insert(SearchMetricRow), metric_rows)
+            if self.full_text_table:
+                text_rows = [
+                    {"doc_key": d["doc_key"], "tokens": d["tokens"]}
+                    for d in documents_rows
+                    if not d["deleted"]
+                ]
+                if text_rows:
+                    await session.execute(insert(SearchText), text_rows)
         return len(fresh)
 
     async def refresh(self) -> None:
@@ -182,27 +233,33 @@ class SqlSearchBackend:
     async def finish_rebuild(self, target: str | None, seq: int) -> None:
         """Rows the rebuild did not rewrite belong to entities that no longer exist."""
         async with self.database.unit_of_work("indexer") as uow:
+            if self.full_text_table:
+                gone = select(Doc.doc_key).where(Doc.seq < seq)
+                await uow.session.execute(delete(SearchText).where(SearchText.c.doc_key.in_(gone)))
             await uow.session.execute(delete(Doc).where(Doc.seq < seq))
 
-    async def stored_documents(self, ids: Sequence[int]) -> dict[int, Document | None]:
+    async def stored_documents(self, keys: Sequence[Key]) -> dict[Key, Document | None]:
         async with self.database.read() as session:
             rows = await session.execute(
-                select(Doc.entity_id, Doc.deleted, Doc.body).where(
-                    Doc.entity_type == EntityType.MODEL_VERSION.value, Doc.entity_id.in_(list(ids))
+                select(Doc.entity_type, Doc.entity_id, Doc.deleted, Doc.body).where(
+                    Doc.doc_key.in_([document_id(key) for key in keys])
                 )
             )
-            return {entity_id: None if deleted else body for entity_id, deleted, body in rows}
+            return {
+                (EntityType(entity_type), entity_id): None if deleted else body
+                for entity_type, entity_id, deleted, body in rows
+            }
 
-    async def stored_versions(self) -> dict[int, int]:
+    async def stored_versions(self) -> dict[Key, int]:
         async with self.database.read() as session:
-            rows = await session.execute(select(Doc.entity_id, Doc.seq))
-            return {entity_id: seq for entity_id, seq in rows}
+            rows = await session.execute(select(Doc.entity_type, Doc.entity_id, Doc.seq))
+            return {(EntityType(t), entity_id): seq for t, entity_id, seq in rows}
 
     def _filters(
         self, request: SearchRequest, skip_facet: str | None = None
     ) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = [Doc.deleted.is_(False)]
-        if request.entity_types:
+        if request.entity_types and skip_facet != TYPE_FACET:
             conditions.append(Doc.entity_type.in_([t.value for t in request.entity_types]))
         if request.visible_projects is not None:
             conditions.append(Doc.project_id.in_(sorted(request.visible_projects)))
@@ -212,7 +269,7 @@ class SqlSearchBackend:
             conditions.append(Doc.updated_at < request.updated_before)
         if request.text and request.text.strip():
             # Text with no searchable word (only punctuation) matches nothing, as in OpenSearch.
-            text = _text_condition(request.text)
+            text = _text_condition(self.database.dialect, request.text)
             conditions.append(false() if text is None else text)
         for bounds in request.metrics:
             limits = {
@@ -252,13 +309,13 @@ class SqlSearchBackend:
             keys: list[SortKey] = [
                 (case((best.c.value.is_(None), 1), else_=0), False),
                 (func.coalesce(best.c.value, 0.0), desc),
-                (Doc.entity_id, False),
+                *TIEBREAK,
             ]
             return keys, best
         column = {SortBy.NAME: Doc.name, SortBy.UPDATED_AT: Doc.updated_at}.get(by)
         if column is None:  # relevance: the engines rank differently; here the newest first
-            return [(Doc.updated_at, True), (Doc.entity_id, False)], None
-        return [(column, desc), (Doc.entity_id, False)], None
+            return [(Doc.updated_at, True), *TIEBREAK], None
+        return [(column, desc), *TIEBREAK], None
 
     async def search(self, request: SearchRequest) -> SearchResult:
         base = self._filters(request)
@@ -290,15 +347,25 @@ class SqlSearchBackend:
 
     async def _facet(self, session: Any, request: SearchRequest, facet: str) -> list[Bucket]:
         f = SearchFacetRow
-        counted = (
-            select(f.value, func.count())
-            .join(Doc, Doc.doc_key == f.doc_key)
-            .where(f.facet == facet, *self._filters(request, skip_facet=facet))
-            .group_by(f.value)
-            .order_by(func.count().desc(), f.value)
-            .limit(100)
-        )
-        selected = {v for name, values in request.filters if name == facet for v in values}
+        filters = self._filters(request, skip_facet=facet)
+        if facet == TYPE_FACET:
+            counted = (
+                select(Doc.entity_type, func.count())
+                .where(*filters)
+                .group_by(Doc.entity_type)
+                .order_by(func.count().desc(), Doc.entity_type)
+            )
+            selected = {t.value for t in request.entity_types}
+        else:
+            counted = (
+                select(f.value, func.count())
+                .join(Doc, Doc.doc_key == f.doc_key)
+                .where(f.facet == facet, *filters)
+                .group_by(f.value)
+                .order_by(func.count().desc(), f.value)
+                .limit(100)
+            )
+            selected = {v for name, values in request.filters if name == facet for v in values}
         return [
             Bucket(value=v, count=n, selected=v in selected)
             for v, n in await session.execute(counted)

@@ -5,6 +5,8 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -13,7 +15,9 @@ from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode
 from mlcatalog.api.pagination import PageInfo
 from mlcatalog.api.types.common import OrderDirection
-from mlcatalog.api.types.models import ModelVersion
+from mlcatalog.api.types.datasets import Dataset
+from mlcatalog.api.types.experiments import Experiment, Run
+from mlcatalog.api.types.models import Model, ModelVersion
 from mlcatalog.api.types.search import (
     Facet,
     FacetBucket,
@@ -27,7 +31,16 @@ from mlcatalog.api.types.search import (
 )
 from mlcatalog.search import request as contract
 from mlcatalog.search.request import EntityType, InvalidSearch, SearchUnavailable
-from mlcatalog.store.rows import ModelVersionRow
+from mlcatalog.store.rows import DatasetRow, ExperimentRow, ModelRow, ModelVersionRow, RunRow
+
+# Each hit's row type and the GraphQL type it resolves to.
+HITS: dict[EntityType, tuple[type[Any], Callable[[Any], SearchHit]]] = {
+    EntityType.MODEL: (ModelRow, Model.from_row),
+    EntityType.MODEL_VERSION: (ModelVersionRow, ModelVersion.from_row),
+    EntityType.DATASET: (DatasetRow, Dataset.from_row),
+    EntityType.EXPERIMENT: (ExperimentRow, Experiment.from_row),
+    EntityType.RUN: (RunRow, Run.from_row),
+}
 
 
 def _fingerprint(input: SearchInput) -> str:
@@ -103,7 +116,9 @@ def to_request(input: SearchInput, fingerprint: str) -> contract.SearchRequest:
 
 @strawberry.type
 class SearchQueries:
-    @strawberry.field(description="Faceted search over the catalog (model versions today).")
+    @strawberry.field(
+        description="Faceted search over models, versions, datasets, experiments and runs."
+    )
     async def search(self, info: Info, input: SearchInput) -> SearchResult:
         fingerprint = _fingerprint(input)
         request = to_request(input, fingerprint)
@@ -118,20 +133,16 @@ class SearchQueries:
             raise SearchUnavailable("the search engine did not answer in time") from None
         size = page_size(input)
         hits = found.hits[:size]
-        version_ids = [h.entity_id for h in hits if h.entity_type == EntityType.MODEL_VERSION]
-        rows = dict(
-            zip(
-                version_ids,
-                await info.context.loaders.rows(ModelVersionRow, version_ids),
-                strict=True,
-            )
+        # One batched load per entity type (the loaders group the ids).
+        loaders = info.context.loaders
+        rows = await asyncio.gather(
+            *(loaders.row(HITS[h.entity_type][0], h.entity_id) for h in hits)
         )
         edges = []
-        for hit in hits:
-            row = rows.get(hit.entity_id)
+        for hit, row in zip(hits, rows, strict=True):
             if row is None:
                 continue  # gone from the store since it was indexed: never show it
-            node: SearchHit = ModelVersion.from_row(row)
+            node: SearchHit = HITS[hit.entity_type][1](row)
             edges.append(
                 SearchEdge(
                     cursor=_cursor(fingerprint, hit.sort_key),
