@@ -103,7 +103,7 @@ def tour() -> list[str]:
 
 async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     queries = tour()
-    assert len(queries) == 5
+    assert len(queries) == 6
     search = SqlSearchBackend(demo)
     await reindex(demo, search, name="embedded")
 
@@ -134,3 +134,12 @@ async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     assert found["totalCount"] >= 1
     assert all(e["node"]["model"]["name"].startswith("fraud") for e in found["edges"])
     assert {f["facet"] for f in found["facets"]} == {"framework", "stage", "tag:team"}
+    mixed = (await run(queries[5]))["search"]
+    kinds = {
+        b["value"]: b["count"]
+        for f in mixed["facets"]
+        if f["facet"] == "type"
+        for b in f["buckets"]
+    }
+    assert {"MODEL", "MODEL_VERSION", "RUN"} <= set(kinds)
+    assert sum(kinds.values()) == mixed["totalCount"]
