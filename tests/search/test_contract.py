@@ -138,6 +138,19 @@ async def test_pages_with_search_after(backend: Any, indexed: dict[str, Any]) ->
     assert seen == ["churn-model", "fraud-detector", "spam-filter"]
 
 
+async def test_pages_by_relevance_cover_every_hit_once(
+    backend: Any, indexed: dict[str, Any]
+) -> None:
+    everything = await backend.search(SearchRequest(text="payments", first=50))
+    seen: list[tuple[str, int]] = []
+    after = None
+    while page := (await backend.search(SearchRequest(text="payments", first=2, after=after))).hits:
+        seen += [(h.entity_type.value, h.entity_id) for h in page]
+        after = page[-1].sort_key
+    assert seen == [(h.entity_type.value, h.entity_id) for h in everything.hits]
+    assert len(seen) == everything.total == 6  # three models and their versions
+
+
 async def test_a_replayed_journal_changes_nothing_and_deletes_stay_deleted(
     api: Api, database: Database, backend: Any, indexed: dict[str, Any]
 ) -> None:

@@ -87,21 +87,32 @@ def _text_terms(text: str) -> tuple[list[str], list[list[str]]]:
     return tokens(" ".join(parts[0::2])), phrases
 
 
-def _text_condition(dialect: str, text: str) -> ColumnElement[bool] | None:
-    words, phrases = _text_terms(text)
-    if not words and not phrases:
-        return None
-    if dialect == "postgresql":
-        terms = [*words[:-1], *(f"{w}:*" for w in words[-1:])]
-        terms += [f"({' <-> '.join(phrase)})" for phrase in phrases]
-        vector: ColumnElement[Any] = literal_column(f"search_documents.{FULL_TEXT_COLUMN}")
-        return vector.op("@@")(func.to_tsquery("simple", " & ".join(terms)))
-    terms = [*(f'"{w}"' for w in words[:-1]), *(f'"{w}"*' for w in words[-1:])]
-    terms += [f'"{" ".join(phrase)}"' for phrase in phrases]
-    matching = select(SearchText.c.doc_key).where(
-        SearchText.c.tokens.op("MATCH")(" AND ".join(terms))
-    )
-    return Doc.doc_key.in_(matching)
+class FullText:
+    """The text part of a request in the database's own full-text syntax: a condition on the
+    documents, and a relevance score (higher is better)."""
+
+    def __init__(self, dialect: str, text: str) -> None:
+        words, phrases = _text_terms(text)
+        self.empty = not words and not phrases
+        self.scores: Any = None  # a subquery to join for the score, where one is needed
+        if dialect == "postgresql":
+            terms = [*words[:-1], *(f"{w}:*" for w in words[-1:])]
+            terms += [f"({' <-> '.join(phrase)})" for phrase in phrases]
+            vector: ColumnElement[Any] = literal_column(f"search_documents.{FULL_TEXT_COLUMN}")
+            query = func.to_tsquery("simple", " & ".join(terms))
+            self.condition: ColumnElement[bool] = vector.op("@@")(query)
+            self.score: ColumnElement[Any] = func.ts_rank(vector, query)
+            return
+        terms = [*(f'"{w}"' for w in words[:-1]), *(f'"{w}"*' for w in words[-1:])]
+        terms += [f'"{" ".join(phrase)}"' for phrase in phrases]
+        match = SearchText.c.tokens.op("MATCH")(" AND ".join(terms))
+        self.condition = Doc.doc_key.in_(select(SearchText.c.doc_key).where(match))
+        # FTS5 ranks only in a query on its own table; bm25 is lower for better matches.
+        bm25 = -func.bm25(literal_column(FULL_TEXT_TABLE))
+        self.scores = (
+            select(SearchText.c.doc_key, bm25.label("value")).where(match).subquery("scores")
+        )
+        self.score = self.scores.c.value
 
 
 def _metric_exists(name: str, dataset: str | None, bounds: dict[str, float]) -> ColumnElement[bool]:
@@ -269,8 +280,8 @@ class SqlSearchBackend:
             conditions.append(Doc.updated_at < request.updated_before)
         if request.text and request.text.strip():
             # Text with no searchable word (only punctuation) matches nothing, as in OpenSearch.
-            text = _text_condition(self.database.dialect, request.text)
-            conditions.append(false() if text is None else text)
+            text = FullText(self.database.dialect, request.text)
+            conditions.append(false() if text.empty else text.condition)
         for bounds in request.metrics:
             limits = {
                 k: v for k in ("gte", "gt", "lte", "lt") if (v := getattr(bounds, k)) is not None
@@ -313,8 +324,11 @@ class SqlSearchBackend:
             ]
             return keys, best
         column = {SortBy.NAME: Doc.name, SortBy.UPDATED_AT: Doc.updated_at}.get(by)
-        if column is None:  # relevance: the engines rank differently; here the newest first
-            return [(Doc.updated_at, True), *TIEBREAK], None
+        if column is None:  # relevance: the database's full-text rank; without text, newest first
+            text = FullText(self.database.dialect, request.text or "")
+            if text.empty:
+                return [(Doc.updated_at, True), *TIEBREAK], None
+            return [(text.score, desc), *TIEBREAK], text.scores
         return [(column, desc), *TIEBREAK], None
 
     async def search(self, request: SearchRequest) -> SearchResult:
