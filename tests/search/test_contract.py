@@ -1,6 +1,8 @@
 """The search contract, on every backend: OpenSearch on a real node, and the embedded backend
 on SQLite and on PostgreSQL. Relevance order is engine-specific and never asserted."""
 
+import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from mlcatalog.search.request import (
 )
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import SearchCheckpointRow
+from tests import factories
 from tests.conftest import Api
 from tests.search.builders import catalog, index, metric
 
@@ -149,6 +152,24 @@ async def test_pages_by_relevance_cover_every_hit_once(
         after = page[-1].sort_key
     assert seen == [(h.entity_type.value, h.entity_id) for h in everything.hits]
     assert len(seen) == everything.total == 6  # three models and their versions
+
+
+async def test_creation_and_update_time_ranges(
+    api: Api, database: Database, backend: Any, indexed: dict[str, Any]
+) -> None:
+    await asyncio.sleep(0.01)  # the engines keep milliseconds
+    cut = datetime.now(UTC)
+    await asyncio.sleep(0.01)
+    await factories.model(api, name="late-model")
+    await api(
+        "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { modelVersion { id } } }",
+        input={"id": indexed["churn-model"]["id"], "metrics": [metric("f1", 0.5, "holdout")]},
+    )
+    await index(database, backend)
+    assert types(await backend.search(SearchRequest(created_after=cut))) == ["MODEL"]
+    assert names(await backend.search(versions(updated_after=cut)), indexed) == ["churn-model"]
+    before = await backend.search(versions(created_before=cut, updated_before=cut))
+    assert sorted(names(before, indexed)) == ["fraud-detector", "spam-filter"]
 
 
 async def test_a_replayed_journal_changes_nothing_and_deletes_stay_deleted(
@@ -282,6 +303,7 @@ def test_bad_requests_are_refused_before_any_engine() -> None:
         {"metric_stats": (MetricStatsRequest("auc", buckets=0),)},
         {"metrics": (MetricRange("auc"),)},
         {"sort": Sort(SortBy.METRIC)},
+        {"created_after": datetime(2026, 2, 1, tzinfo=UTC), "created_before": datetime(2026, 1, 1)},
     ):
         with pytest.raises(InvalidSearch):
             SearchRequest(**bad)  # type: ignore[arg-type]

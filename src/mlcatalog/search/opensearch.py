@@ -118,13 +118,9 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
     base: list[dict[str, Any]] = [{"term": {"deleted": False}}]
     if request.visible_projects is not None:
         base.append({"terms": {"project_id": sorted(request.visible_projects)}})
-    updated: dict[str, str] = {}
-    if request.updated_after:
-        updated["gte"] = request.updated_after.isoformat()
-    if request.updated_before:
-        updated["lt"] = request.updated_before.isoformat()
-    if updated:
-        base.append({"range": {"updated_at": updated}})
+    for field, (after, before) in request.time_ranges().items():
+        times = {"gte": after, "lt": before}
+        base.append({"range": {field: {k: v.isoformat() for k, v in times.items() if v}}})
     for bounds in request.metrics:
         limits = {k: v for k in ("gte", "gt", "lte", "lt") if (v := getattr(bounds, k)) is not None}
         base.append(

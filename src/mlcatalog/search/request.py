@@ -1,7 +1,7 @@
 """The backend-neutral search contract: what a caller asks and what it gets back."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -91,6 +91,8 @@ class SearchRequest:
     text: str | None = None
     entity_types: tuple[EntityType, ...] = ()
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
     updated_after: datetime | None = None
     updated_before: datetime | None = None
     metrics: tuple[MetricRange, ...] = ()
@@ -104,6 +106,10 @@ class SearchRequest:
     visible_projects: frozenset[int] | None = None
 
     def __post_init__(self) -> None:
+        for name in ("created_after", "created_before", "updated_after", "updated_before"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:  # a time without offset is UTC
+                object.__setattr__(self, name, moment.replace(tzinfo=UTC))
         if self.text is not None and len(self.text) > MAX_TEXT:
             raise InvalidSearch(f"text is longer than {MAX_TEXT} characters")
         # One more than a page is allowed: callers ask for it to learn whether a next page exists.
@@ -121,6 +127,17 @@ class SearchRequest:
                 raise InvalidSearch(f"metric {bounds.name!r} needs at least one bound")
         if self.sort.by == SortBy.METRIC and not self.sort.metric:
             raise InvalidSearch("sorting by METRIC needs the metric's name")
+        for after, before in self.time_ranges().values():
+            if after and before and after >= before:
+                raise InvalidSearch("a time range must end after it starts")
+
+    def time_ranges(self) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """Per document time field, the [after, before) range asked for (None: open)."""
+        ranges = {
+            "created_at": (self.created_after, self.created_before),
+            "updated_at": (self.updated_after, self.updated_before),
+        }
+        return {field: bounds for field, bounds in ranges.items() if any(bounds)}
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,7 @@ class SqlSearchBackend:
                         "seq": seq,
                         "deleted": document is None,
                         "name": body.get("name", ""),
+                        "created_at": _parse_time(body.get("created_at")),
                         "updated_at": _parse_time(body.get("updated_at")),
                         "tokens": " ".join(tokens(text)),
                         "body": body,
@@ -274,10 +275,12 @@ class SqlSearchBackend:
             conditions.append(Doc.entity_type.in_([t.value for t in request.entity_types]))
         if request.visible_projects is not None:
             conditions.append(Doc.project_id.in_(sorted(request.visible_projects)))
-        if request.updated_after:
-            conditions.append(Doc.updated_at >= request.updated_after)
-        if request.updated_before:
-            conditions.append(Doc.updated_at < request.updated_before)
+        for field, (after, before) in request.time_ranges().items():
+            column = Doc.created_at if field == "created_at" else Doc.updated_at
+            if after:
+                conditions.append(column >= after)
+            if before:
+                conditions.append(column < before)
         if request.text and request.text.strip():
             # Text with no searchable word (only punctuation) matches nothing, as in OpenSearch.
             text = FullText(self.database.dialect, request.text)

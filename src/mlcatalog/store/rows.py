@@ -350,6 +350,7 @@ class SearchDocumentRow(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     deleted: Mapped[bool] = mapped_column(default=False)
     name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # "word word …": the lowercase alphanumeric tokens of every searchable text, indexed for full
     # text by objects the ORM does not map (see FULL_TEXT): so both databases tokenize alike.

@@ -89,6 +89,8 @@ def to_request(input: SearchInput, fingerprint: str) -> contract.SearchRequest:
         text=input.text,
         entity_types=tuple(input.entity_types or ()),
         filters=tuple((f.facet, tuple(f.values)) for f in input.filters or ()),
+        created_after=input.created_after,
+        created_before=input.created_before,
         updated_after=input.updated_after,
         updated_before=input.updated_before,
         metrics=tuple(

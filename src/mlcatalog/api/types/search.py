@@ -64,6 +64,8 @@ class SearchInput:
     text: str | None = None
     entity_types: list[EntityType] | None = None
     filters: list[FacetFilterInput] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
     updated_after: datetime | None = None
     updated_before: datetime | None = None
     metrics: list[MetricRangeInput] | None = None
