@@ -23,6 +23,10 @@ class SearchSettings(BaseModel):
     # With no URL, search is answered by the embedded backend in the catalog's own database.
     opensearch_url: str | None = None
     timeout_seconds: float = 2.0
+    # Connections to OpenSearch per process: at least the searches a process serves at once.
+    # Callers beyond it wait for a connection, and a waiter can lose every race to callers that
+    # release and take one again (seen as 10 s tails at 16 callers with the client's default 10).
+    connections: int = 64
     # API replicas behind a dedicated `mlcatalog indexer` turn this off.
     serve_indexer: bool = True
     poll_seconds: float = 0.5

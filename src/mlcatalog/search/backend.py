@@ -53,6 +53,8 @@ def open_backend(settings: SearchSettings, database: Database) -> tuple[SearchBa
 
     if settings.opensearch_url:
         return OpenSearchBackend(
-            settings.opensearch_url, timeout=settings.timeout_seconds
+            settings.opensearch_url,
+            timeout=settings.timeout_seconds,
+            connections=settings.connections,
         ), "opensearch"
     return SqlSearchBackend(database), "embedded"

@@ -245,8 +245,10 @@ def _index(entity_type: EntityType, target: str | None) -> str:
 
 
 class OpenSearchBackend:
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        self.client = AsyncOpenSearch(hosts=[url], timeout=timeout, max_retries=0)
+    def __init__(self, url: str, *, timeout: float = 5.0, connections: int = 64) -> None:
+        self.client = AsyncOpenSearch(
+            hosts=[url], timeout=timeout, max_retries=0, maxsize=connections
+        )
         self._index_ready = False
 
     async def close(self) -> None:
