@@ -172,6 +172,32 @@ async def test_creation_and_update_time_ranges(
     assert sorted(names(before, indexed)) == ["fraud-detector", "spam-filter"]
 
 
+async def test_visible_projects_bound_hits_totals_and_counts(
+    api: Api, database: Database, backend: Any, indexed: dict[str, Any]
+) -> None:
+    await factories.project(api, name="vision")
+    model = await factories.model(api, name="fraud-lookalike", project="vision")
+    await factories.version(api, model["id"], framework="jax", stage="PRODUCTION")
+    await index(database, backend)
+    listed = await api("{ projects { edges { node { id name } } } }")
+    ids = {
+        e["node"]["name"]: decode(relay.GlobalID.from_id(e["node"]["id"]), "Project")
+        for e in listed["projects"]["edges"]
+    }
+    assert (await backend.search(versions())).total == 4
+    for visible, total, frameworks in [
+        ({ids["fraud"]}, 3, {"pytorch", "xgboost", "sklearn"}),
+        ({ids["vision"]}, 1, {"jax"}),
+        (set(), 0, set()),
+    ]:
+        result = await backend.search(
+            versions(visible_projects=frozenset(visible), facets=("framework",))
+        )
+        assert result.total == len(result.hits) == total
+        assert {b.value for b in result.facets["framework"]} == frameworks
+        assert sum(b.count for b in result.facets["framework"]) == total
+
+
 async def test_a_replayed_journal_changes_nothing_and_deletes_stay_deleted(
     api: Api, database: Database, backend: Any, indexed: dict[str, Any]
 ) -> None:
