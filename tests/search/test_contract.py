@@ -198,6 +198,27 @@ async def test_visible_projects_bound_hits_totals_and_counts(
         assert sum(b.count for b in result.facets["framework"]) == total
 
 
+async def test_archived_models_and_datasets_are_hidden_unless_asked_for(
+    api: Api, database: Database, backend: Any, indexed: dict[str, Any]
+) -> None:
+    model = await api('{ model(project: "fraud", name: "churn-model") { id } }')
+    await api(
+        "mutation($input: ModelIdInput!) { archiveModel(input: $input) { model { id } } }",
+        input={"id": model["model"]["id"]},
+    )
+    await index(database, backend)
+    hidden = await backend.search(SearchRequest(text="churn", facets=("type",)))
+    assert hidden.total == 0 and hidden.facets["type"] == []
+    shown = await backend.search(SearchRequest(text="churn", include_archived=True))
+    assert types(shown) == ["MODEL", "MODEL_VERSION"]
+    await api(
+        "mutation($input: ModelIdInput!) { restoreModel(input: $input) { model { id } } }",
+        input={"id": model["model"]["id"]},
+    )
+    await index(database, backend)
+    assert (await backend.search(SearchRequest(text="churn"))).total == 2
+
+
 async def test_a_replayed_journal_changes_nothing_and_deletes_stay_deleted(
     api: Api, database: Database, backend: Any, indexed: dict[str, Any]
 ) -> None:

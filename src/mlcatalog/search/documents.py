@@ -63,6 +63,8 @@ def _common(entity_type: EntityType, row: Any, project: ProjectRow, **fields: An
         "owner": row.owner,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
+        # Archived models (with their versions) and datasets are hidden unless asked for.
+        "archived": getattr(row, "archived_at", None) is not None,
         **_tag_fields({}),
         **fields,
     }

@@ -43,6 +43,7 @@ MAPPING: dict[str, Any] = {
         "entity_type": KEYWORD,
         "entity_id": {"type": "long"},
         "deleted": {"type": "boolean"},
+        "archived": {"type": "boolean"},
         "project": KEYWORD,
         "project_id": {"type": "long"},
         "name": {"type": "text", "analyzer": "standard", "fields": {"raw": KEYWORD}},
@@ -139,6 +140,8 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
             base.append({"term": {"trained_on_tags": f"{key}={value}"}})
     text = request.text.strip() if request.text else ""
     query: dict[str, Any] = {"bool": {"filter": base}}
+    if not request.include_archived:  # must_not: a document indexed before the field counts
+        query["bool"]["must_not"] = [{"term": {"archived": True}}]
     if text:
         query["bool"]["must"] = [_text_query(text)]
     facet_filters = {

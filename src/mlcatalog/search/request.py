@@ -95,6 +95,7 @@ class SearchRequest:
     created_before: datetime | None = None
     updated_after: datetime | None = None
     updated_before: datetime | None = None
+    include_archived: bool = False
     metrics: tuple[MetricRange, ...] = ()
     trained_on: TrainedOn | None = None
     sort: Sort = Sort()

@@ -71,6 +71,8 @@ def facet_values(document: Document) -> set[tuple[str, str]]:
     for tag in document.get("tags", []):
         key, _, value = tag.partition("=")
         pairs.add((f"{TAG_FACET}{key}", value))
+    if document.get("archived"):
+        pairs.add(("archived", "true"))
     pairs.update(("trained_on", d) for d in document.get("trained_on", []))
     pairs.update(("trained_on_tags", t) for t in document.get("trained_on_tags", []))
     return pairs
@@ -275,6 +277,8 @@ class SqlSearchBackend:
             conditions.append(Doc.entity_type.in_([t.value for t in request.entity_types]))
         if request.visible_projects is not None:
             conditions.append(Doc.project_id.in_(sorted(request.visible_projects)))
+        if not request.include_archived:
+            conditions.append(~_facet_exists("archived", ["true"]))
         for field, (after, before) in request.time_ranges().items():
             column = Doc.created_at if field == "created_at" else Doc.updated_at
             if after:

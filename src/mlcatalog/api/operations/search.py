@@ -93,6 +93,7 @@ def to_request(input: SearchInput, fingerprint: str) -> contract.SearchRequest:
         created_before=input.created_before,
         updated_after=input.updated_after,
         updated_before=input.updated_before,
+        include_archived=input.include_archived,
         metrics=tuple(
             contract.MetricRange(m.name, m.dataset, m.gte, m.gt, m.lte, m.lt)
             for m in input.metrics or ()

@@ -68,6 +68,7 @@ class SearchInput:
     created_before: datetime | None = None
     updated_after: datetime | None = None
     updated_before: datetime | None = None
+    include_archived: bool = False
     metrics: list[MetricRangeInput] | None = None
     trained_on: DatasetMatchInput | None = None
     sort: list[SearchSortInput] | None = None
