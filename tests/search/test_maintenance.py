@@ -7,7 +7,7 @@ import pytest
 
 from mlcatalog.search.indexer import Indexer
 from mlcatalog.search.maintenance import check, reindex
-from mlcatalog.search.opensearch import ALIASES, INDEX_PATTERN, OpenSearchBackend
+from mlcatalog.search.opensearch import ALIASES, INDEX_PATTERN, MAPPING, SETTINGS, OpenSearchBackend
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
 from mlcatalog.store.database import Database
 from tests import factories
@@ -93,7 +93,19 @@ async def test_reindex_into_an_empty_engine(api: Api, database: Database, backen
     if not isinstance(backend, OpenSearchBackend):
         pytest.skip("the embedded backend's tables always exist")
     await catalog(api)
+    await index(database, backend)
+    # An engine missing some of the indexes, then all of them, still answers (with less).
+    await backend.client.indices.delete(index="mlcatalog-models-*")
+    partial = await backend.search(SearchRequest(facets=("type",)))
+    assert {b.value for b in partial.facets["type"]} == {
+        "MODEL_VERSION",
+        "DATASET",
+        "EXPERIMENT",
+        "RUN",
+    }
     await backend.client.indices.delete(index=INDEX_PATTERN)
+    empty = await backend.search(SearchRequest(facets=("type",), text="fraud"))
+    assert empty.total == 0 and empty.hits == []
     assert await reindex(database, backend, name="opensearch") == DOCUMENTS
     await backend.refresh()
     assert (await backend.search(SearchRequest())).total == DOCUMENTS
@@ -195,3 +207,24 @@ async def test_every_kind_of_change_reaches_the_documents_that_embed_it(
         SearchRequest(entity_types=(EntityType.MODEL,), filters=(("stage", ("PRODUCTION",)),))
     )
     assert production.total == 2  # churn-model promoted; spam-filter lost its only version
+
+
+async def test_indexes_of_an_older_mapping_gain_its_new_fields(
+    api: Api, database: Database, backend: Any
+) -> None:
+    if not isinstance(backend, OpenSearchBackend):
+        pytest.skip("a mapping is OpenSearch's")
+    await backend.client.indices.delete(index=INDEX_PATTERN)
+    fields = {k: v for k, v in MAPPING["properties"].items() if k != "archived"}
+    for alias in ALIASES.values():
+        await backend.client.indices.create(
+            index=f"{alias}-v1",
+            body={
+                "settings": SETTINGS,
+                "mappings": {**MAPPING, "properties": fields},
+                "aliases": {alias: {}},
+            },
+        )
+    await catalog(api)
+    await index(database, backend)  # strict mapping: refused unless the field is added first
+    assert (await check(database, backend, name="opensearch")).clean

@@ -61,8 +61,12 @@ async def reindex(
     await backend.finish_rebuild(target, head)
     async with database.unit_of_work("indexer") as uow:
         await ensure_checkpoint(uow, name)
+        # Taking the lease away too: a live indexer that read past the head before the swap
+        # (and wrote into the old index) must not move the checkpoint past the head again.
         await uow.session.execute(
-            update(SearchCheckpointRow).where(SearchCheckpointRow.name == name).values(seq=head)
+            update(SearchCheckpointRow)
+            .where(SearchCheckpointRow.name == name)
+            .values(seq=head, owner=None, lease_until=None)
         )
     return written
 

@@ -258,9 +258,14 @@ class OpenSearchBackend:
         await self.client.close()
 
     async def ensure_index(self) -> None:
-        """Create the first index version behind each alias that does not exist yet."""
+        """Create the first index version behind each alias that does not exist yet, and add
+        the fields a newer mapping has to those that do (the mapping is strict)."""
         for alias in ALIASES.values():
-            if not await self.client.indices.exists_alias(name=alias):
+            if await self.client.indices.exists_alias(name=alias):
+                await self.client.indices.put_mapping(
+                    index=alias, body={"properties": MAPPING["properties"]}
+                )
+            else:
                 await self.client.indices.create(
                     index=f"{alias}-v1",
                     body={"settings": SETTINGS, "mappings": MAPPING, "aliases": {alias: {}}},
@@ -368,7 +373,8 @@ class OpenSearchBackend:
                 "_source": False,
             }
             while True:
-                page = (await self.client.search(index=alias, body=body))["hits"]["hits"]
+                response = await self.client.search(index=alias, body=body, ignore_unavailable=True)
+                page = response["hits"]["hits"]
                 found.update({(entity_type, int(hit["_id"])): hit["_version"] for hit in page})
                 if len(page) < body["size"]:
                     break
@@ -376,12 +382,15 @@ class OpenSearchBackend:
         return found
 
     async def refresh(self) -> None:
-        await self.client.indices.refresh(index=",".join(ALIASES.values()))
+        await self.client.indices.refresh(index=",".join(ALIASES.values()), ignore_unavailable=True)
 
     async def search(self, request: SearchRequest) -> SearchResult:
         body = build_query(request)
         try:
-            response = await self.client.search(index=indices(request), body=body)
+            # An alias not created yet (no document of its type so far) is no error.
+            response = await self.client.search(
+                index=indices(request), body=body, ignore_unavailable=True
+            )
         except NotFoundError:
             return SearchResult(hits=[], total=0, facets={}, metric_stats=[])
         except (OpenSearchConnectionError, ConnectionTimeout) as error:
@@ -398,6 +407,8 @@ class OpenSearchBackend:
             )
             for hit in response["hits"]["hits"]
         ]
+        if "aggregations" not in response and (request.facets or request.metric_stats):
+            return SearchResult(hits=[], total=0, facets={}, metric_stats=[])  # no index yet
         aggregations = response.get("aggregations", {})
         selected = {facet: set(values) for facet, values in request.filters}
         facets = {}
@@ -466,7 +477,9 @@ class OpenSearchBackend:
         filtered = {"bool": {"filter": [body["query"], body["post_filter"]]}}
         try:
             response = await self.client.search(
-                index=indices(request), body={"size": 0, "query": filtered, "aggs": aggregations}
+                index=indices(request),
+                body={"size": 0, "query": filtered, "aggs": aggregations},
+                ignore_unavailable=True,
             )
         except (OpenSearchConnectionError, ConnectionTimeout) as error:
             raise SearchUnavailable("the search engine does not answer") from error
