@@ -11,6 +11,7 @@ from strawberry import relay
 
 from mlcatalog.api.ids import decode
 from mlcatalog.search.indexer import Indexer, LeaseHeld
+from mlcatalog.search.maintenance import check
 from mlcatalog.search.opensearch import ALIASES, OpenSearchBackend
 from mlcatalog.search.request import (
     EntityType,
@@ -217,6 +218,28 @@ async def test_archived_models_and_datasets_are_hidden_unless_asked_for(
     )
     await index(database, backend)
     assert (await backend.search(SearchRequest(text="churn"))).total == 2
+
+
+async def test_cards_of_a_million_characters_are_indexed(
+    api: Api, database: Database, backend: Any, indexed: dict[str, Any]
+) -> None:
+    """PostgreSQL refuses a tsvector of over 1 MB of words: the embedded backend keeps a
+    document's first 300,000 characters of words searchable, so the indexer never stalls."""
+    model = await api('{ model(project: "fraud", name: "spam-filter") { id } }')
+    sections = ["intendedUse", "factors", "trainingData", "evaluationData", "markdown"]
+    sections += ["quantitativeAnalyses", "ethicalConsiderations", "caveatsAndRecommendations"]
+    words = iter(f"w{i:014d}" for i in range(1_000_000))
+
+    def section() -> str:
+        return " ".join(next(words) for _ in range(6_000))[:99_999]
+
+    upsert = "mutation($input: UpsertDocumentInput!) { upsertDocument(input: $input) { document { id } } }"
+    await api(upsert, input={"subject": model["model"]["id"], **{s: section() for s in sections}})
+    await api(upsert, input={"subject": indexed["spam-filter"]["id"], "factors": section()})
+    await index(database, backend)
+    assert (await check(database, backend, name="opensearch")).clean
+    found = await backend.search(versions(text="w00000000000001"))
+    assert names(found, indexed) == ["spam-filter"]
 
 
 async def test_a_replayed_journal_changes_nothing_and_deletes_stay_deleted(

@@ -1,15 +1,20 @@
 """Keeping the mirror honest: reindex, search-check, a crash mid-batch, an engine that is down."""
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text, update
 
-from mlcatalog.search.indexer import Indexer
+from mlcatalog.search.indexer import Indexer, ensure_checkpoint
 from mlcatalog.search.maintenance import check, reindex
 from mlcatalog.search.opensearch import ALIASES, INDEX_PATTERN, MAPPING, SETTINGS, OpenSearchBackend
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
+from mlcatalog.search.sql import SqlSearchBackend
+from mlcatalog.store import schema
 from mlcatalog.store.database import Database
+from mlcatalog.store.rows import SearchCheckpointRow
 from tests import factories
 from tests.conftest import Api
 from tests.realservers import OpenSearchServer, start_opensearch
@@ -228,3 +233,29 @@ async def test_indexes_of_an_older_mapping_gain_its_new_fields(
     await catalog(api)
     await index(database, backend)  # strict mapping: refused unless the field is added first
     assert (await check(database, backend, name="opensearch")).clean
+
+
+async def test_upgrading_to_search_over_every_type_replays_the_journal(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/older.db")
+    try:
+        await schema.upgrade(database, "20261124_0003")  # search over model versions only
+        await catalog(Api(database))
+        async with database.unit_of_work("older indexer") as uow:
+            await ensure_checkpoint(uow, "embedded")
+            await uow.session.execute(update(SearchCheckpointRow).values(seq=10_000))
+            await uow.session.execute(
+                text(
+                    "INSERT INTO search_documents (doc_key, entity_type, entity_id, seq, deleted,"
+                    " name, tokens, body) VALUES ('MODEL_VERSION:1', 'MODEL_VERSION', 1, 5,"
+                    " false, 'fraud-detector', ' fraud detector ', '{}')"
+                )
+            )
+        await schema.upgrade(database)
+        backend = SqlSearchBackend(database)
+        drift = await check(database, backend, name="embedded")
+        assert len(drift.missing) == DOCUMENTS and drift.unread_entries > 0
+        await Indexer(database, backend, name="embedded").catch_up()
+        assert (await check(database, backend, name="embedded")).clean
+        assert (await backend.search(SearchRequest(text="fraud"))).total == 2
+    finally:
+        await database.dispose()

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     String,
     and_,
     case,
@@ -78,7 +79,27 @@ def facet_values(document: Document) -> set[tuple[str, str]]:
     return pairs
 
 
-SearchText = table(FULL_TEXT_TABLE, column("doc_key", String), column("tokens", String))
+SearchText = table(
+    FULL_TEXT_TABLE, column("rowid", Integer), column("doc_key", String), column("tokens", String)
+)
+TYPE_CODES = {t: i for i, t in enumerate(EntityType, start=1)}
+# Searchable text per document, in characters of tokens: PostgreSQL refuses a tsvector over 1 MB,
+# and no reader needs the 300,001st character of a model card to find it.
+MAX_TOKENS_TEXT = 300_000
+
+
+def text_rowid(key: Key) -> int:
+    """The FTS5 row of a document: a stable integer, so that replacing it is a rowid lookup
+    (doc_key is an unindexed FTS5 column, and deleting by it would scan the table)."""
+    return TYPE_CODES[key[0]] << 32 | key[1]
+
+
+def searchable(text: str) -> str:
+    """The text's tokens, space-separated, cut at a token boundary at MAX_TOKENS_TEXT."""
+    joined = " ".join(tokens(text))
+    if len(joined) <= MAX_TOKENS_TEXT:
+        return joined
+    return joined[: MAX_TOKENS_TEXT + 1].rsplit(" ", 1)[0]
 
 
 def _text_terms(text: str) -> tuple[list[str], list[list[str]]]:
@@ -186,7 +207,8 @@ class SqlSearchBackend:
             await session.execute(delete(SearchMetricRow).where(SearchMetricRow.doc_key.in_(fresh)))
             await session.execute(delete(Doc).where(Doc.doc_key.in_(fresh)))
             if self.full_text_table:
-                await session.execute(delete(SearchText).where(SearchText.c.doc_key.in_(fresh)))
+                rowids = [text_rowid(keys[key][0]) for key in fresh]
+                await session.execute(delete(SearchText).where(SearchText.c.rowid.in_(rowids)))
             documents_rows: list[dict[str, Any]] = []
             facet_rows: list[dict[str, Any]] = []
             metric_rows: list[dict[str, Any]] = []
@@ -205,7 +227,7 @@ class SqlSearchBackend:
                         "name": body.get("name", ""),
                         "created_at": _parse_time(body.get("created_at")),
                         "updated_at": _parse_time(body.get("updated_at")),
-                        "tokens": " ".join(tokens(text)),
+                        "tokens": searchable(text),
                         "body": body,
                     }
                 )
@@ -229,7 +251,11 @@ class SqlSearchBackend:
                 await session.execute(insert(SearchMetricRow), metric_rows)
             if self.full_text_table:
                 text_rows = [
-                    {"doc_key": d["doc_key"], "tokens": d["tokens"]}
+                    {
+                        "rowid": text_rowid(keys[d["doc_key"]][0]),
+                        "doc_key": d["doc_key"],
+                        "tokens": d["tokens"],
+                    }
                     for d in documents_rows
                     if not d["deleted"]
                 ]
@@ -248,8 +274,11 @@ class SqlSearchBackend:
         """Rows the rebuild did not rewrite belong to entities that no longer exist."""
         async with self.database.unit_of_work("indexer") as uow:
             if self.full_text_table:
-                gone = select(Doc.doc_key).where(Doc.seq < seq)
-                await uow.session.execute(delete(SearchText).where(SearchText.c.doc_key.in_(gone)))
+                gone = await uow.session.execute(
+                    select(Doc.entity_type, Doc.entity_id).where(Doc.seq < seq)
+                )
+                rowids = [text_rowid((EntityType(t), i)) for t, i in gone]
+                await uow.session.execute(delete(SearchText).where(SearchText.c.rowid.in_(rowids)))
             await uow.session.execute(delete(Doc).where(Doc.seq < seq))
 
     async def stored_documents(self, keys: Sequence[Key]) -> dict[Key, Document | None]:

@@ -20,11 +20,11 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
-async def upgrade(database: Database) -> None:
-    """Bring the database to the newest migration."""
+async def upgrade(database: Database, revision: str = "head") -> None:
+    """Bring the database to the newest migration (or to ``revision``)."""
 
     def run(connection: Connection) -> None:
-        command.upgrade(_config(connection), "head")
+        command.upgrade(_config(connection), revision)
 
     async with database.write_engine.begin() as connection:
         await connection.run_sync(run)

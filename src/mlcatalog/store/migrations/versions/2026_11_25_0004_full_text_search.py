@@ -31,10 +31,8 @@ def upgrade() -> None:
             " USING gin (text_vector)"
         )
         return
+    # Filled by the indexer (rowid: see sql.text_rowid); 0005 has it replay the journal.
     op.execute("CREATE VIRTUAL TABLE search_text USING fts5(doc_key UNINDEXED, tokens)")
-    op.execute(
-        "INSERT INTO search_text (doc_key, tokens) SELECT doc_key, tokens FROM search_documents"
-    )
 
 
 def downgrade() -> None:

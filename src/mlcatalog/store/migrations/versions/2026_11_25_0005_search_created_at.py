@@ -1,10 +1,13 @@
-"""search documents keep their creation time (search filters on created ranges)
+"""search documents keep their creation time; the search mirrors replay the journal
 
 Revision ID: 20261125_0005
 Revises: 20261125_0004
 Create Date: 2026-11-25 09:25:00
 
-Documents written before this revision have no creation time until `mlcatalog reindex`.
+Search now has documents for models, datasets, experiments and runs, and the embedded backend
+keeps creation times and a full-text table: every search checkpoint goes back to the start so
+that the indexers replay the journal (external versions make it harmless for OpenSearch), and the
+embedded backend's rows, derived data only, are dropped to be rewritten by that replay.
 """
 
 from collections.abc import Sequence
@@ -21,6 +24,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("created_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE search_checkpoints SET seq = 0, owner = NULL, lease_until = NULL")
+    for table in ("search_facets", "search_metrics", "search_documents"):
+        op.execute(f"DELETE FROM {table}")
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DELETE FROM search_text")
 
 
 def downgrade() -> None:
