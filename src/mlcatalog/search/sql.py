@@ -72,8 +72,6 @@ def facet_values(document: Document) -> set[tuple[str, str]]:
     for tag in document.get("tags", []):
         key, _, value = tag.partition("=")
         pairs.add((f"{TAG_FACET}{key}", value))
-    if document.get("archived"):
-        pairs.add(("archived", "true"))
     pairs.update(("trained_on", d) for d in document.get("trained_on", []))
     pairs.update(("trained_on_tags", t) for t in document.get("trained_on_tags", []))
     return pairs
@@ -224,6 +222,7 @@ class SqlSearchBackend:
                         "project_id": body.get("project_id"),
                         "seq": seq,
                         "deleted": document is None,
+                        "archived": bool(body.get("archived")),
                         "name": body.get("name", ""),
                         "created_at": _parse_time(body.get("created_at")),
                         "updated_at": _parse_time(body.get("updated_at")),
@@ -307,7 +306,7 @@ class SqlSearchBackend:
         if request.visible_projects is not None:
             conditions.append(Doc.project_id.in_(sorted(request.visible_projects)))
         if not request.include_archived:
-            conditions.append(~_facet_exists("archived", ["true"]))
+            conditions.append(Doc.archived.is_(False))
         for field, (after, before) in request.time_ranges().items():
             column = Doc.created_at if field == "created_at" else Doc.updated_at
             if after:

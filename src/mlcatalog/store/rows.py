@@ -349,6 +349,7 @@ class SearchDocumentRow(Base):
     project_id: Mapped[int | None] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(BigInteger)
     deleted: Mapped[bool] = mapped_column(default=False)
+    archived: Mapped[bool] = mapped_column(default=False)
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,4 +1,4 @@
-"""search documents keep their creation time; the search mirrors replay the journal
+"""search documents keep their creation time and archived state; the mirrors replay the journal
 
 Revision ID: 20261125_0005
 Revises: 20261125_0004
@@ -24,6 +24,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("created_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column("archived", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.execute("UPDATE search_checkpoints SET seq = 0, owner = NULL, lease_until = NULL")
     for table in ("search_facets", "search_metrics", "search_documents"):
         op.execute(f"DELETE FROM {table}")
@@ -33,4 +36,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
+        batch_op.drop_column("archived")
         batch_op.drop_column("created_at")
