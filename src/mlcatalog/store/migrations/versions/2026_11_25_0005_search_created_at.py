@@ -1,4 +1,4 @@
-"""search documents keep their creation time and archived state; the mirrors replay the journal
+"""search documents: creation time, archived state, a covering index; the mirrors replay
 
 Revision ID: 20261125_0005
 Revises: 20261125_0004
@@ -27,6 +27,22 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("archived", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+    with op.batch_alter_table("search_documents", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_search_documents_filters",
+            [
+                "doc_key",
+                "deleted",
+                "archived",
+                "entity_type",
+                "entity_id",
+                "project_id",
+                "updated_at",
+                "created_at",
+                "name",
+            ],
+            unique=False,
+        )
     op.execute("UPDATE search_checkpoints SET seq = 0, owner = NULL, lease_until = NULL")
     for table in ("search_facets", "search_metrics", "search_documents"):
         op.execute(f"DELETE FROM {table}")
@@ -36,5 +52,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
+        batch_op.drop_index("ix_search_documents_filters")
         batch_op.drop_column("archived")
         batch_op.drop_column("created_at")
