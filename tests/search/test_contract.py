@@ -153,6 +153,8 @@ async def test_pages_by_relevance_cover_every_hit_once(
         after = page[-1].sort_key
     assert seen == [(h.entity_type.value, h.entity_id) for h in everything.hits]
     assert len(seen) == everything.total == 6  # three models and their versions
+    scores = [h.score for h in everything.hits]
+    assert None not in scores and scores == sorted(scores, reverse=True)
 
 
 async def test_creation_and_update_time_ranges(

@@ -382,11 +382,13 @@ class SqlSearchBackend:
             facets = {f: await self._facet(session, request, f) for f in request.facets}
             stats = [await self._stats(session, request, wanted) for wanted in request.metric_stats]
         words = tokens(request.text or "")
+        # With text, relevance sorts by the full-text score: the first sort column.
+        scored = request.sort.by == SortBy.RELEVANCE and bool(words)
         hits = [
             Hit(
                 entity_type=EntityType(row[0]),
                 entity_id=row[1],
-                score=None,
+                score=float(row[3]) if scored else None,
                 highlights=highlights(row[2], words),
                 sort_key=tuple(_plain(v) for v in row[3:]),
             )
