@@ -1,6 +1,7 @@
 """Benchmark mlcatalog on SQLite and PostgreSQL, side by side in one run.
 
-For each backend: seed N versions, start `mlcatalog serve`, check every scenario answers without
+For each backend: seed N versions, build the search index (the embedded backend, as `make run`
+has it), start `mlcatalog serve`, check every scenario answers without
 GraphQL errors, then drive it with ../shared/peer-bench/load.py (the harness that measured MLflow)
 at concurrency 1 and 16. Prints a Markdown table per backend and writes JSON under bench/out/.
 
@@ -116,6 +117,9 @@ def main() -> None:
             url = postgres.create_database("bench")
         rate = asyncio.run(seed(url, args.versions))
         print(f"{backend}: seeded {args.versions} versions at {rate:.0f} versions/s", flush=True)
+        # The search scenarios need the index whole before the load (the embedded backend).
+        env = {**os.environ, "MLCATALOG_DATABASE_URL": url}
+        subprocess.run([sys.executable, "-m", "mlcatalog", "reindex"], env=env, check=True)
         process, base = serve(url, args.workers)
         try:
             check(base)

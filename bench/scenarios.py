@@ -33,6 +33,32 @@ query($after: String) {
 """
 
 
+# MLflow's scenarios d and e (../shared/peer-bench/scenarios_mlflow.py) under the same ids: MLflow
+# answers d with runs/search then model-versions/search, e by paging through every version.
+TOP_ACCURACY = """
+{
+  search(input: {
+    entityTypes: [MODEL_VERSION]
+    metrics: [{name: "accuracy", gt: 0.9}]
+    sort: [{by: METRIC, metric: "accuracy", direction: DESC}]
+    first: 50
+  }) {
+    totalCount
+    edges { node { ... on ModelVersion { number framework model { name } } } }
+  }
+}
+"""
+
+FRAMEWORK_COUNTS = """
+{
+  search(input: {entityTypes: [MODEL_VERSION], facets: ["framework"], first: 0}) {
+    totalCount
+    facets { facet buckets { value count } }
+  }
+}
+"""
+
+
 def _post(query: str, variables: dict[str, object]) -> dict[str, object]:
     return {"method": "POST", "path": "/graphql", "json": {"query": query, "variables": variables}}
 
@@ -47,5 +73,15 @@ SCENARIOS = [
         "name": "list_50_production",
         "note": "50 models with their production version and its holdout accuracy",
         "requests": [_post(PRODUCTION_LIST, {"after": None})],
+    },
+    {
+        "name": "d_acc_gt_09_top50",
+        "note": "the 50 versions with the best accuracy above 0.9, with the total (search)",
+        "requests": [_post(TOP_ACCURACY, {})],
+    },
+    {
+        "name": "e_facet_framework",
+        "note": "version counts per framework (search facet)",
+        "requests": [_post(FRAMEWORK_COUNTS, {})],
     },
 ]
