@@ -22,6 +22,19 @@ query($name: String!) {
 }
 """
 
+# What MLflow's registered-models/get returns (scenario a): the model record, its tags and
+# aliases, and its latest versions.
+GET_MODEL = """
+query($name: String!) {
+  model(project: "bench", name: $name) {
+    id name description owner createdAt updatedAt tags { key value }
+    aliases { name }
+    latestVersion { number stage framework createdAt }
+    productionVersion { number stage framework createdAt }
+  }
+}
+"""
+
 PRODUCTION_LIST = """
 query($after: String) {
   models(filter: {project: "bench"}, first: 50, after: $after) {
@@ -64,6 +77,11 @@ def _post(query: str, variables: dict[str, object]) -> dict[str, object]:
 
 
 SCENARIOS = [
+    {
+        "name": "a_get_model",
+        "note": "what MLflow's registered-models/get returns: a model, tags, latest versions",
+        "requests": [_post(GET_MODEL, {"name": f"model-{i:05}"}) for i in range(0, MODELS, 7)],
+    },
     {
         "name": "model_page",
         "note": "a model, its latest 5 versions with metrics and tags, and its model card",
