@@ -130,6 +130,20 @@ async def test_a_histogram_has_equal_buckets_from_min_to_max(
     assert nothing.metric_stats[0].histogram == []
 
 
+async def test_a_histogram_by_interval_aligns_on_its_multiples(
+    backend: Any, indexed: dict[str, Any]
+) -> None:
+    result = await backend.search(
+        versions(metric_stats=(MetricStatsRequest("auc", "holdout", interval=0.1),))
+    )
+    histogram = result.metric_stats[0].histogram
+    assert [(round(start, 4), count) for start, count in histogram] == [(0.8, 1), (0.9, 2)]
+    with pytest.raises(InvalidSearch, match="buckets"):
+        await backend.search(
+            versions(metric_stats=(MetricStatsRequest("auc", "holdout", interval=1e-6),))
+        )
+
+
 async def test_pages_with_search_after(backend: Any, indexed: dict[str, Any]) -> None:
     seen: list[str] = []
     after = None
@@ -373,6 +387,8 @@ def test_bad_requests_are_refused_before_any_engine() -> None:
         {"first": 10_000},
         {"text": "x" * 10_000},
         {"metric_stats": (MetricStatsRequest("auc", buckets=0),)},
+        {"metric_stats": (MetricStatsRequest("auc", interval=0),)},
+        {"metric_stats": (MetricStatsRequest("auc", interval=float("nan")),)},
         {"metrics": (MetricRange("auc"),)},
         {"sort": Sort(SortBy.METRIC)},
         {"created_after": datetime(2026, 2, 1, tzinfo=UTC), "created_before": datetime(2026, 1, 1)},

@@ -96,6 +96,7 @@ async def test_pages_follow_their_cursor_and_refuse_another_query(
         {"first": -1},
         {"first": 100000},
         {"metricStats": [{"name": "auc", "buckets": 0}]},
+        {"metricStats": [{"name": "auc", "interval": -1}]},
         {"after": "garbage"},
         {"text": "x" * 10_000},
     ],

@@ -21,7 +21,6 @@ from mlcatalog.search.request import (
     SearchResult,
     SearchUnavailable,
     SortBy,
-    bucket_ranges,
 )
 
 # One index per entity type, each behind its alias; a rebuild makes a new version of all five.
@@ -459,7 +458,7 @@ class OpenSearchBackend:
         for i, (wanted, values) in enumerate(zip(request.metric_stats, stats, strict=True)):
             if not values["count"]:
                 continue
-            ranges[i] = bucket_ranges(values["min"], values["max"], wanted.buckets)
+            ranges[i] = wanted.ranges(values["min"], values["max"])
             bounds = [
                 {"from": lo} if hi is None else {"from": lo, "to": hi} for lo, hi in ranges[i]
             ]

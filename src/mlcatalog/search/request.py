@@ -1,5 +1,7 @@
 """The backend-neutral search contract: what a caller asks and what it gets back."""
 
+import itertools
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -79,11 +81,32 @@ class Sort:
     dataset: str | None = None
 
 
+MAX_BUCKETS = 1000  # a histogram by interval may not cut the filtered range finer
+
+
 @dataclass(frozen=True)
 class MetricStatsRequest:
+    """Stats of a metric, with a histogram of ``buckets`` equal buckets from min to max, or of
+    buckets ``interval`` wide aligned on its multiples."""
+
     name: str
     dataset: str | None = None
     buckets: int = 10
+    interval: float | None = None
+
+    def ranges(self, low: float, high: float) -> list[tuple[float, float | None]]:
+        """The histogram's [from, to) ranges over the filtered values' [low, high]."""
+        if self.interval is None:
+            return bucket_ranges(low, high, self.buckets)
+        first = math.floor(low / self.interval)
+        count = math.floor(high / self.interval) - first + 1
+        if count > MAX_BUCKETS:
+            raise InvalidSearch(
+                f"interval {self.interval} cuts {self.name!r} into {count} buckets"
+                f" (at most {MAX_BUCKETS})"
+            )
+        starts = [(first + i) * self.interval for i in range(count + 1)]
+        return [(start, end) for start, end in itertools.pairwise(starts)]
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,10 @@ class SearchRequest:
         for stats in self.metric_stats:
             if not 1 <= stats.buckets <= 100:
                 raise InvalidSearch("a histogram has between 1 and 100 buckets")
+            if stats.interval is not None and not (
+                math.isfinite(stats.interval) and stats.interval > 0
+            ):
+                raise InvalidSearch("a histogram's interval is a positive number")
         for bounds in self.metrics:
             if all(b is None for b in (bounds.gte, bounds.gt, bounds.lte, bounds.lt)):
                 raise InvalidSearch(f"metric {bounds.name!r} needs at least one bound")

@@ -38,7 +38,6 @@ from mlcatalog.search.request import (
     SearchRequest,
     SearchResult,
     SortBy,
-    bucket_ranges,
 )
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import (
@@ -436,7 +435,7 @@ class SqlSearchBackend:
         ).one()
         histogram: list[tuple[float, int]] = []
         if row[0]:
-            ranges = bucket_ranges(row[1], row[2], wanted.buckets)
+            ranges = wanted.ranges(row[1], row[2])
             counts = (
                 await session.execute(
                     select(

@@ -109,7 +109,7 @@ def to_request(input: SearchInput, fingerprint: str) -> contract.SearchRequest:
         else contract.Sort(),
         facets=tuple(input.facets or ()),
         metric_stats=tuple(
-            contract.MetricStatsRequest(s.name, s.dataset, s.buckets)
+            contract.MetricStatsRequest(s.name, s.dataset, s.buckets, s.interval)
             for s in input.metric_stats or ()
         ),
         first=page_size(input) + 1,  # the extra hit only tells whether a next page exists

@@ -52,11 +52,15 @@ class SearchSortInput:
     direction: OrderDirection = OrderDirection.DESC
 
 
-@strawberry.input
+@strawberry.input(
+    description="A histogram of `buckets` equal buckets from min to max, or, with `interval`,"
+    " of buckets that wide aligned on its multiples (1,000 at most)."
+)
 class MetricStatsInput:
     name: str
     dataset: str | None = None
     buckets: int = 10
+    interval: float | None = None
 
 
 @strawberry.input
