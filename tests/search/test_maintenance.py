@@ -259,3 +259,17 @@ async def test_upgrading_to_search_over_every_type_replays_the_journal(tmp_path:
         assert (await backend.search(SearchRequest(text="fraud"))).total == 2
     finally:
         await database.dispose()
+
+
+async def test_reindex_takes_the_lease_from_a_live_indexer(
+    api: Api, database: Database, backend: Any
+) -> None:
+    """A live indexer that read past the rebuild's head wrote into the old index: it must not
+    move the checkpoint past the head, or the new index would never get those entries."""
+    await catalog(api)
+    live = Indexer(database, backend, name="opensearch")
+    await live._take_lease()
+    await reindex(database, backend, name="opensearch")
+    head = await live.checkpoint()
+    await live._advance(head + 100)  # the batch it was writing during the rebuild
+    assert await live.checkpoint() == head
