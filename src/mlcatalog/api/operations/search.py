@@ -30,16 +30,16 @@ from mlcatalog.api.types.search import (
     SearchResult,
 )
 from mlcatalog.search import request as contract
+from mlcatalog.search.documents import ROWS
 from mlcatalog.search.request import EntityType, InvalidSearch, SearchUnavailable
-from mlcatalog.store.rows import DatasetRow, ExperimentRow, ModelRow, ModelVersionRow, RunRow
 
-# Each hit's row type and the GraphQL type it resolves to.
-HITS: dict[EntityType, tuple[type[Any], Callable[[Any], SearchHit]]] = {
-    EntityType.MODEL: (ModelRow, Model.from_row),
-    EntityType.MODEL_VERSION: (ModelVersionRow, ModelVersion.from_row),
-    EntityType.DATASET: (DatasetRow, Dataset.from_row),
-    EntityType.EXPERIMENT: (ExperimentRow, Experiment.from_row),
-    EntityType.RUN: (RunRow, Run.from_row),
+# The GraphQL type each kind of hit resolves to (its row type: documents.ROWS).
+NODES: dict[EntityType, Callable[[Any], SearchHit]] = {
+    EntityType.MODEL: Model.from_row,
+    EntityType.MODEL_VERSION: ModelVersion.from_row,
+    EntityType.DATASET: Dataset.from_row,
+    EntityType.EXPERIMENT: Experiment.from_row,
+    EntityType.RUN: Run.from_row,
 }
 
 
@@ -138,14 +138,12 @@ class SearchQueries:
         hits = found.hits[:size]
         # One batched load per entity type (the loaders group the ids).
         loaders = info.context.loaders
-        rows = await asyncio.gather(
-            *(loaders.row(HITS[h.entity_type][0], h.entity_id) for h in hits)
-        )
+        rows = await asyncio.gather(*(loaders.row(ROWS[h.entity_type], h.entity_id) for h in hits))
         edges = []
         for hit, row in zip(hits, rows, strict=True):
             if row is None:
                 continue  # gone from the store since it was indexed: never show it
-            node: SearchHit = HITS[hit.entity_type][1](row)
+            node: SearchHit = NODES[hit.entity_type](row)
             edges.append(
                 SearchEdge(
                     cursor=_cursor(fingerprint, hit.sort_key),
