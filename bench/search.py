@@ -43,7 +43,7 @@ from mlcatalog.search.request import (  # noqa: E402
     TrainedOn,
 )
 from mlcatalog.search.sql import SqlSearchBackend  # noqa: E402
-from mlcatalog.store import schema as migrations  # noqa: E402
+from mlcatalog.store import migrate  # noqa: E402
 from mlcatalog.store.database import Database  # noqa: E402
 from mlcatalog.store.rows import ModelVersionRow  # noqa: E402
 
@@ -222,7 +222,7 @@ async def main() -> None:
     args = parser.parse_args()
     path = args.database or f"{tempfile.mkdtemp(prefix='mlcatalog-search-')}/bench.db"
     database = Database(f"sqlite+aiosqlite:///{path}")
-    await migrations.upgrade(database)
+    await migrate.upgrade(database)
     async with database.read() as session:
         seeded = await session.scalar(select(func.count()).select_from(ModelVersionRow))
     rate = None

@@ -7,7 +7,7 @@ import time
 
 from mlcatalog.catalog import documents, models, projects, versions
 from mlcatalog.catalog.versions import Artifact, MetricValue, Stage
-from mlcatalog.store import schema as migrations
+from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 
 VERSIONS_PER_MODEL = 5
@@ -23,7 +23,7 @@ async def seed(url: str, total_versions: int, seed_value: int = 42) -> float:
     """Fill ``url`` with total_versions / 5 models of 5 versions; returns versions per second."""
     rng = random.Random(seed_value)
     database = Database(url)
-    await migrations.upgrade(database)
+    await migrate.upgrade(database)
     started = time.perf_counter()
     async with database.unit_of_work("bench") as uow:
         project = await projects.create_project(uow, name="bench", description="benchmark catalog")

@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import schema
-from mlcatalog.store import schema as migrations
+from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import Base
 
@@ -39,7 +39,7 @@ async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 async def _migrate(url: str) -> None:
     database = Database(url)
-    await migrations.upgrade(database)
+    await migrate.upgrade(database)
     await database.dispose()
 
 

@@ -12,7 +12,7 @@ from mlcatalog.api.schema import schema
 from mlcatalog.demo import load_demo
 from mlcatalog.search.maintenance import reindex
 from mlcatalog.search.sql import SqlSearchBackend
-from mlcatalog.store import schema as migrations
+from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import MetricRow, ModelRow, ModelVersionRow, ModelVersionTagRow
 
@@ -21,7 +21,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 async def demo_database(path: Path, seed: int) -> Database:
     database = Database(f"sqlite+aiosqlite:///{path}")
-    await migrations.upgrade(database)
+    await migrate.upgrade(database)
     await load_demo(database, seed=seed)
     return database
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mlcatalog.store import schema as migrations
+from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 
 
@@ -36,12 +36,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path: Path = tmp_path_factory.mktemp("http") / "catalog.db"
     url = f"sqlite+aiosqlite:///{path}"
 
-    async def migrate() -> None:
+    async def migrated() -> None:
         database = Database(url)
-        await migrations.upgrade(database)
+        await migrate.upgrade(database)
         await database.dispose()
 
-    asyncio.run(migrate())
+    asyncio.run(migrated())
     port = free_port()
     process = start_server(url, port)
     base = f"http://127.0.0.1:{port}"

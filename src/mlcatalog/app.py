@@ -17,7 +17,7 @@ from mlcatalog.api.schema import schema
 from mlcatalog.search.backend import SearchBackend, open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
 from mlcatalog.settings import Settings
-from mlcatalog.store import schema as migrations
+from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 
 
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if not await migrations.is_up_to_date(database):
+        if not await migrate.is_up_to_date(database):
             await database.dispose()
             raise NotMigrated("the database is not migrated: run `mlcatalog migrate` first")
         stop = asyncio.Event()

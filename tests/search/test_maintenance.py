@@ -12,7 +12,7 @@ from mlcatalog.search.maintenance import check, reindex
 from mlcatalog.search.opensearch import ALIASES, INDEX_PATTERN, MAPPING, SETTINGS, OpenSearchBackend
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
 from mlcatalog.search.sql import SqlSearchBackend
-from mlcatalog.store import schema
+from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import SearchCheckpointRow
 from tests import factories
@@ -238,7 +238,7 @@ async def test_indexes_of_an_older_mapping_gain_its_new_fields(
 async def test_upgrading_to_search_over_every_type_replays_the_journal(tmp_path: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path}/older.db")
     try:
-        await schema.upgrade(database, "20261124_0003")  # search over model versions only
+        await migrate.upgrade(database, "20261124_0003")  # search over model versions only
         await catalog(Api(database))
         async with database.unit_of_work("older indexer") as uow:
             await ensure_checkpoint(uow, "embedded")
@@ -250,7 +250,7 @@ async def test_upgrading_to_search_over_every_type_replays_the_journal(tmp_path:
                     " false, 'fraud-detector', ' fraud detector ', '{}')"
                 )
             )
-        await schema.upgrade(database)
+        await migrate.upgrade(database)
         backend = SqlSearchBackend(database)
         drift = await check(database, backend, name="embedded")
         assert len(drift.missing) == DOCUMENTS and drift.unread_entries > 0

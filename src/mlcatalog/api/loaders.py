@@ -1,5 +1,5 @@
 """DataLoaders: every nested field reads through one of these, so a list costs a fixed number
-of statements however long it is. Fresh per request; each batch uses a short session of its own."""
+of statements however long it is. Fresh per request, over the request's one read session."""
 
 import asyncio
 from collections import defaultdict

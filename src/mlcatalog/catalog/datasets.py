@@ -8,7 +8,7 @@ from sqlalchemy import select
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode
 from mlcatalog.catalog.journal import record
-from mlcatalog.catalog.rows import flush, get, stamp, touch
+from mlcatalog.catalog.steps import flush, get, stamp, touch
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.rows import DatasetRow, DatasetTagRow, DatasetVersionRow, ProjectRow, utcnow
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.catalog.journal import record
-from mlcatalog.catalog.rows import get, stamp, touch
+from mlcatalog.catalog.steps import get, stamp, touch
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.rows import (
     DatasetRow,

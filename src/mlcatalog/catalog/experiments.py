@@ -12,7 +12,7 @@ from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.catalog.journal import record
 from mlcatalog.catalog.lineage import EdgeKind, add_edge
-from mlcatalog.catalog.rows import flush, get, stamp, touch
+from mlcatalog.catalog.steps import flush, get, stamp, touch
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.rows import ExperimentRow, ProjectRow, RunMetricRow, RunRow, utcnow
 

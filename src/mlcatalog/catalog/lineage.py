@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.catalog.journal import record
-from mlcatalog.catalog.rows import get
+from mlcatalog.catalog.steps import get
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.rows import (
     DatasetRow,

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.catalog.journal import diff, record
-from mlcatalog.catalog.rows import flush, forget_links, get, stamp, touch
+from mlcatalog.catalog.steps import flush, forget_links, get, stamp, touch
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.rows import (
     DatasetRow,

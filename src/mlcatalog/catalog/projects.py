@@ -5,7 +5,7 @@ from sqlalchemy import select
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, not_found
 from mlcatalog.catalog.journal import record
-from mlcatalog.catalog.rows import flush
+from mlcatalog.catalog.steps import flush
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.rows import ProjectRow, utcnow
 

@@ -11,7 +11,7 @@ from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid, not_found
 from mlcatalog.catalog.journal import diff, record
 from mlcatalog.catalog.lineage import EdgeKind, add_edge
-from mlcatalog.catalog.rows import flush, forget_links, get, stamp, touch
+from mlcatalog.catalog.steps import flush, forget_links, get, stamp, touch
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.rows import (
     AliasRow,

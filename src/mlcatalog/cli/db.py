@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 
 from mlcatalog.settings import Settings
-from mlcatalog.store import schema as migrations
+from mlcatalog.store import migrate as migrations
 from mlcatalog.store.database import Database
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from mlcatalog.demo import DemoSummary, load_demo
 from mlcatalog.settings import Settings
-from mlcatalog.store import schema as migrations
+from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import ModelRow
 
@@ -16,7 +16,7 @@ from mlcatalog.store.rows import ModelRow
 async def _demo(url: str, seed: int, scale: int, if_empty: bool) -> DemoSummary | None:
     database = Database(url)
     try:
-        await migrations.upgrade(database)
+        await migrate.upgrade(database)
         if if_empty:
             async with database.read() as session:
                 if await session.scalar(select(func.count()).select_from(ModelRow)):

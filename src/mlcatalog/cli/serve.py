@@ -6,14 +6,14 @@ import typer
 import uvicorn
 
 from mlcatalog.settings import Settings
-from mlcatalog.store import schema as migrations
+from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 
 
 async def _migrated(settings: Settings) -> bool:
     database = Database(settings.database_url)
     try:
-        return await migrations.is_up_to_date(database)
+        return await migrate.is_up_to_date(database)
     finally:
         await database.dispose()
 

@@ -1,1 +1,1 @@
-"""Search: request and result, document builder, backends and the indexer (next issue)."""
+"""Search: the request contract, the document builder, two backends and the journal indexer."""

@@ -1,4 +1,4 @@
-"""Alembic environment: migrations run on a connection handed in by mlcatalog.store.schema."""
+"""Alembic environment: migrations run on a connection handed in by mlcatalog.store.migrate."""
 
 from alembic import context
 

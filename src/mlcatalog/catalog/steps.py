@@ -1,4 +1,4 @@
-"""Shared steps of the rules: fetch a row or fail, flush with duplicates reported, stamp edits."""
+"""Steps every rule shares: fetch a row or fail, flush with duplicates reported, stamp edits."""
 
 from typing import Any, TypeVar
 

@@ -1,1 +1,0 @@
-"""Authentication and authorization: the principal, OIDC, tokens, Casbin (access issue)."""

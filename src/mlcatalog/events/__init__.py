@@ -1,1 +1,0 @@
-"""Events: the hub that wakes subscribers when the journal grows (lifecycle issue)."""
