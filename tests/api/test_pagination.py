@@ -80,3 +80,72 @@ async def test_nested_version_pages(api: Api) -> None:
             break
         after = page["pageInfo"]["endCursor"]
     assert seen == [5, 4, 3, 2, 1]
+
+
+BACKWARD = """
+query($last: Int, $before: String) {
+  models(last: $last, before: $before) {
+    pageInfo { hasPreviousPage hasNextPage startCursor endCursor } edges { node { name } }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("size", [1, 3, 7])
+async def test_last_and_before_page_backwards_over_the_same_list(api: Api, size: int) -> None:
+    await factories.project(api)
+    names = [f"model-{c}" for c in "gbdface"]
+    for name in names:
+        await factories.model(api, name=name)
+    pages: list[list[str]] = []
+    before = None
+    while True:
+        data = (await api(BACKWARD, last=size, before=before))["models"]
+        pages.append([e["node"]["name"] for e in data["edges"]])
+        assert data["pageInfo"]["hasNextPage"] == (before is not None)
+        if not data["pageInfo"]["hasPreviousPage"]:
+            break
+        before = data["pageInfo"]["startCursor"]
+    assert [name for page in reversed(pages) for name in page] == sorted(names)
+    assert all(len(page) == size for page in pages[:-1])
+
+
+async def test_a_forward_page_says_where_it_starts_and_that_items_come_before(api: Api) -> None:
+    await factories.project(api)
+    for name in ("a", "b", "c"):
+        await factories.model(api, name=name)
+    query = """query($after: String) { models(first: 1, after: $after) {
+      pageInfo { hasPreviousPage startCursor endCursor } edges { node { name } } } }"""
+    first = (await api(query))["models"]["pageInfo"]
+    assert first["hasPreviousPage"] is False
+    assert first["startCursor"] == first["endCursor"]
+    second = (await api(query, after=first["endCursor"]))["models"]
+    assert second["pageInfo"]["hasPreviousPage"] is True
+    assert [e["node"]["name"] for e in second["edges"]] == ["b"]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    ["first: 1, last: 1", 'first: 1, before: "x"', 'last: 1, after: "x"', "last: 501"],
+)
+async def test_mixed_or_oversized_directions_are_invalid(api: Api, arguments: str) -> None:
+    code, _ = await api.error(f"{{ models({arguments}) {{ edges {{ cursor }} }} }}")
+    assert code == "INVALID_ARGUMENT"
+
+
+async def test_nested_versions_page_backwards(api: Api) -> None:
+    await factories.project(api)
+    model = await factories.model(api)
+    for _ in range(5):
+        await factories.version(api, model["id"])
+    query = """query($before: String) { model(project: "fraud", name: "fraud-detector") {
+      versions(last: 2, before: $before) { pageInfo { hasPreviousPage startCursor } edges { node { number } } } } }"""
+    pages: list[list[int]] = []
+    before = None
+    while True:
+        page = (await api(query, before=before))["model"]["versions"]
+        pages.append([e["node"]["number"] for e in page["edges"]])
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        before = page["pageInfo"]["startCursor"]
+    assert pages == [[2, 1], [4, 3], [5]]

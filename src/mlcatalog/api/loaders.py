@@ -5,64 +5,32 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 from strawberry.dataloader import DataLoader
 
-from mlcatalog.store import queries
-from mlcatalog.store.database import Database
-from mlcatalog.store.queries import Order
+from mlcatalog.store import paging, queries
+from mlcatalog.store.database import Database, ReadSession
+from mlcatalog.store.paging import ChildList, Filters, Window
 from mlcatalog.store.rows import (
     AliasRow,
     Base,
-    CommentRow,
-    DatasetTagRow,
-    DatasetVersionRow,
-    DocumentRevisionRow,
     DocumentRow,
     LineageEdgeRow,
     MetricRow,
-    ModelTagRow,
     ModelVersionRow,
-    ModelVersionTagRow,
-    RunMetricRow,
-    RunRow,
 )
 
 RowT = TypeVar("RowT", bound=Base)
 K = TypeVar("K", bound=Hashable)
 
-Filters = tuple[tuple[str, Any], ...]
-
-
-@dataclass(frozen=True)
-class ChildList(Generic[RowT]):
-    """A paged list of children under a parent row (a model's versions, a version's metrics…)."""
-
-    scope: str
-    row_type: type[RowT]
-    parent: InstrumentedAttribute[int]
-    order: Order
-    where: Callable[[Filters], list[ColumnElement[bool]]] = field(default=lambda _: [])
-
 
 @dataclass(frozen=True)
 class PageKey:
     parent_id: int
-    first: int
-    after: tuple[Any, ...] | None
+    window: Window
     filters: Filters = ()
-
-
-TAGS: dict[str, tuple[type[Any], InstrumentedAttribute[int]]] = {
-    "Model": (ModelTagRow, ModelTagRow.model_id),
-    "ModelVersion": (ModelVersionTagRow, ModelVersionTagRow.version_id),
-    "Dataset": (DatasetTagRow, DatasetTagRow.dataset_id),
-}
 
 
 class Loaders:
@@ -76,11 +44,11 @@ class Loaders:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
-        self._session: AsyncSession | None = None
+        self._session: ReadSession | None = None
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self) -> AsyncIterator[ReadSession]:
         async with self._lock:
             if self._session is None:
                 self._session = self.database.read_session()
@@ -94,7 +62,7 @@ class Loaders:
             await session.close()
 
     def _loader(
-        self, name: Hashable, load: Callable[[AsyncSession, list[Any]], Awaitable[Sequence[Any]]]
+        self, name: Hashable, load: Callable[[ReadSession, list[Any]], Awaitable[Sequence[Any]]]
     ) -> DataLoader[Any, Any]:
         loader = self._loaders.get(name)
         if loader is None:
@@ -107,7 +75,7 @@ class Loaders:
         return loader
 
     async def row(self, row_type: type[RowT], row_id: int) -> RowT | None:
-        async def load(session: AsyncSession, ids: list[int]) -> list[RowT | None]:
+        async def load(session: ReadSession, ids: list[int]) -> list[RowT | None]:
             found = await queries.by_ids(session, row_type, ids)
             return [found.get(i) for i in ids]
 
@@ -118,10 +86,8 @@ class Loaders:
         return list(await asyncio.gather(*(self.row(row_type, i) for i in row_ids)))
 
     async def tags(self, owner_type: str, owner_id: int) -> list[Any]:
-        row_type, parent = TAGS[owner_type]
-
-        async def load(session: AsyncSession, ids: list[int]) -> list[list[Any]]:
-            found = await queries.grouped(session, row_type, parent, ids, row_type.key)
+        async def load(session: ReadSession, ids: list[int]) -> list[list[Any]]:
+            found = await queries.tags_of(session, owner_type, ids)
             return [found[i] for i in ids]
 
         result: list[Any] = await self._loader(("tags", owner_type), load).load(owner_id)
@@ -130,24 +96,26 @@ class Loaders:
     async def latest_version(
         self, model_id: int, stage: str | None = None
     ) -> ModelVersionRow | None:
-        async def load(session: AsyncSession, ids: list[int]) -> list[ModelVersionRow | None]:
+        async def load(session: ReadSession, ids: list[int]) -> list[ModelVersionRow | None]:
             found = await queries.latest_versions(session, ids, stage)
             return [found.get(i) for i in ids]
 
         result: ModelVersionRow | None = await self._loader(("latest", stage), load).load(model_id)
         return result
 
-    async def aliases(self, column: InstrumentedAttribute[int], owner_id: int) -> list[AliasRow]:
-        async def load(session: AsyncSession, ids: list[int]) -> list[list[AliasRow]]:
-            found = await queries.grouped(session, AliasRow, column, ids, AliasRow.name)
+    async def aliases(self, owner: str, owner_id: int) -> list[AliasRow]:
+        """The aliases of a model (``owner`` "model") or of a model version ("version")."""
+
+        async def load(session: ReadSession, ids: list[int]) -> list[list[AliasRow]]:
+            found = await queries.aliases_of(session, owner, ids)
             return [found[i] for i in ids]
 
-        result: list[AliasRow] = await self._loader(("aliases", column.key), load).load(owner_id)
+        result: list[AliasRow] = await self._loader(("aliases", owner), load).load(owner_id)
         return result
 
     async def metric(self, version_id: int, name: str, dataset: str | None) -> MetricRow | None:
         async def load(
-            session: AsyncSession, keys: list[tuple[int, str, str | None]]
+            session: ReadSession, keys: list[tuple[int, str, str | None]]
         ) -> list[MetricRow | None]:
             found = await queries.metric_values(session, keys)
             return [found.get(k) for k in keys]
@@ -159,15 +127,9 @@ class Loaders:
 
     async def document(self, subject_type: str, subject_id: int) -> DocumentRow | None:
         async def load(
-            session: AsyncSession, keys: list[tuple[str, int]]
+            session: ReadSession, keys: list[tuple[str, int]]
         ) -> list[DocumentRow | None]:
-            wanted = or_(
-                *(and_(DocumentRow.subject_type == t, DocumentRow.subject_id == i) for t, i in keys)
-            )
-            found = {
-                (d.subject_type, d.subject_id): d
-                for d in await session.scalars(select(DocumentRow).where(wanted))
-            }
+            found = await queries.documents_of(session, keys)
             return [found.get(k) for k in keys]
 
         result: DocumentRow | None = await self._loader("document", load).load(
@@ -177,18 +139,11 @@ class Loaders:
 
     async def edges(self, side: str, node_type: str, node_id: int) -> list[LineageEdgeRow]:
         """Edges whose ``side`` ("source" or "target") is the given node."""
-        type_column = getattr(LineageEdgeRow, f"{side}_type")
-        id_column = getattr(LineageEdgeRow, f"{side}_id")
 
         async def load(
-            session: AsyncSession, keys: list[tuple[str, int]]
+            session: ReadSession, keys: list[tuple[str, int]]
         ) -> list[list[LineageEdgeRow]]:
-            wanted = or_(*(and_(type_column == t, id_column == i) for t, i in keys))
-            found: dict[tuple[str, int], list[LineageEdgeRow]] = defaultdict(list)
-            for edge in await session.scalars(
-                select(LineageEdgeRow).where(wanted).order_by(LineageEdgeRow.id)
-            ):
-                found[(getattr(edge, f"{side}_type"), getattr(edge, f"{side}_id"))].append(edge)
+            found = await queries.edges_at(session, side, keys)
             return [found[k] for k in keys]
 
         result: list[LineageEdgeRow] = await self._loader(("edges", side), load).load(
@@ -197,95 +152,31 @@ class Loaders:
         return result
 
     async def children(self, spec: ChildList[RowT], key: PageKey) -> list[RowT]:
-        async def load(session: AsyncSession, keys: list[PageKey]) -> list[list[RowT]]:
-            # Keys that share a page shape (first, after, filters) are read in one statement.
-            shapes: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        async def load(session: ReadSession, keys: list[PageKey]) -> list[list[RowT]]:
+            # Keys that share a page shape (window, filters) are read in one statement.
+            shapes: dict[tuple[Window, Filters], list[int]] = defaultdict(list)
             for k in keys:
-                shapes[(k.first, k.after, k.filters)].append(k.parent_id)
+                shapes[(k.window, k.filters)].append(k.parent_id)
             pages: dict[PageKey, list[RowT]] = {}
-            for (first, after, filters), parent_ids in shapes.items():
-                found = await queries.child_pages(
-                    session,
-                    spec.row_type,
-                    spec.parent,
-                    spec.order,
-                    parent_ids,
-                    first,
-                    after,
-                    spec.where(filters),
-                )
+            for (window, filters), parent_ids in shapes.items():
+                found = await paging.child_pages(session, spec, parent_ids, window, filters)
                 for parent_id, rows in found.items():
-                    pages[PageKey(parent_id, first, after, filters)] = rows
+                    pages[PageKey(parent_id, window, filters)] = rows
             return [pages[k] for k in keys]
 
         result: list[RowT] = await self._loader(("children", spec.scope), load).load(key)
         return result
 
     async def child_count(self, spec: ChildList[Any], parent_id: int, filters: Filters = ()) -> int:
-        async def load(session: AsyncSession, keys: list[tuple[int, Filters]]) -> list[int]:
+        async def load(session: ReadSession, keys: list[tuple[int, Filters]]) -> list[int]:
             by_filter: dict[Filters, list[int]] = defaultdict(list)
             for parent, filter_key in keys:
                 by_filter[filter_key].append(parent)
             counts: dict[tuple[int, Filters], int] = {}
             for filter_key, parents in by_filter.items():
-                found = await queries.child_counts(
-                    session, spec.parent, parents, spec.where(filter_key)
-                )
+                found = await paging.child_counts(session, spec, parents, filter_key)
                 counts.update({(p, filter_key): n for p, n in found.items()})
             return [counts[k] for k in keys]
 
         result: int = await self._loader(("count", spec.scope), load).load((parent_id, filters))
         return result
-
-
-VERSIONS_OF_MODEL = ChildList(
-    scope="model.versions",
-    row_type=ModelVersionRow,
-    parent=ModelVersionRow.model_id,
-    order=Order((ModelVersionRow.number,), (True,)),
-    where=lambda filters: (
-        [ModelVersionRow.stage.in_(dict(filters)["stages"])] if dict(filters).get("stages") else []
-    ),
-)
-METRICS_OF_VERSION = ChildList(
-    scope="version.metrics",
-    row_type=MetricRow,
-    parent=MetricRow.version_id,
-    order=Order((MetricRow.name, MetricRow.id), (False, False)),
-    where=lambda filters: (
-        [MetricRow.name == dict(filters)["name"]] if dict(filters).get("name") else []
-    ),
-)
-COMMENTS_OF_VERSION = ChildList(
-    scope="version.comments",
-    row_type=CommentRow,
-    parent=CommentRow.version_id,
-    order=Order((CommentRow.id,), (False,)),
-)
-REVISIONS_OF_DOCUMENT = ChildList(
-    scope="document.revisions",
-    row_type=DocumentRevisionRow,
-    parent=DocumentRevisionRow.document_id,
-    order=Order((DocumentRevisionRow.revision,), (True,)),
-)
-VERSIONS_OF_DATASET = ChildList(
-    scope="dataset.versions",
-    row_type=DatasetVersionRow,
-    parent=DatasetVersionRow.dataset_id,
-    order=Order((DatasetVersionRow.id,), (True,)),
-)
-RUNS_OF_EXPERIMENT = ChildList(
-    scope="experiment.runs",
-    row_type=RunRow,
-    parent=RunRow.experiment_id,
-    order=Order((RunRow.id,), (True,)),
-)
-METRICS_OF_RUN = ChildList(
-    scope="run.metrics",
-    row_type=RunMetricRow,
-    parent=RunMetricRow.run_id,
-    order=Order((RunMetricRow.name, RunMetricRow.step, RunMetricRow.id), (False, False, False)),
-    where=lambda filters: (
-        [RunMetricRow.name == dict(filters)["name"]] if dict(filters).get("name") else []
-    ),
-)

@@ -1,4 +1,7 @@
-"""Cursor connections paged by keyset: a cursor holds the sort key of the row it points at."""
+"""Relay cursor connections paged by keyset: a cursor holds the sort key of the row it points at.
+
+``first``/``after`` pages forwards and ``last``/``before`` backwards, as Relay clients expect.
+"""
 
 import base64
 import binascii
@@ -7,12 +10,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from sqlalchemy import Select
 
-from mlcatalog.api.loaders import ChildList, Filters, Loaders, PageKey
+from mlcatalog.api.loaders import Loaders, PageKey
 from mlcatalog.catalog.errors import invalid
-from mlcatalog.store import queries
-from mlcatalog.store.queries import Order
+from mlcatalog.store import paging
+from mlcatalog.store.paging import ChildList, Filters, Listing, Order, Window
 
 T = TypeVar("T")
 MAX_PAGE = 500
@@ -21,7 +23,13 @@ DEFAULT_PAGE = 50
 
 @strawberry.type(description="Where a page sits in its list.")
 class PageInfo:
-    has_next_page: bool
+    has_next_page: bool = strawberry.field(
+        description="More items follow (forwards: exact; backwards: whether `before` was given)."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Items come before (backwards: exact; forwards: whether `after` was given)."
+    )
+    start_cursor: str | None
     end_cursor: str | None
 
 
@@ -42,12 +50,31 @@ class Connection(Generic[T]):
         return await self.count()
 
 
-def page_size(first: int | None) -> int:
-    if first is None:
-        return DEFAULT_PAGE
-    if first < 0 or first > MAX_PAGE:
-        raise invalid(f"first must be between 0 and {MAX_PAGE}, not {first}")
-    return first
+def window(
+    scope: str,
+    order: Order,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Window:
+    """The page asked for; INVALID_ARGUMENT for sizes out of range or foreign cursors."""
+    if first is not None and last is not None:
+        raise invalid("give first or last, not both")
+    if after is not None and before is not None:
+        raise invalid("give after or before, not both")
+    backward = last is not None or (before is not None and first is None)
+    size = last if backward else first
+    if size is None:
+        size = DEFAULT_PAGE
+    elif not 0 <= size <= MAX_PAGE:
+        raise invalid(f"{'last' if backward else 'first'} must be between 0 and {MAX_PAGE}")
+    if backward and after is not None:
+        raise invalid("last pages backwards: give before, not after")
+    if not backward and before is not None:
+        raise invalid("first pages forwards: give after, not before")
+    cursor = decode_cursor(scope, order, before if backward else after)
+    return Window(size, tuple(cursor) if cursor is not None else None, backward)
 
 
 def encode_cursor(scope: str, key: Sequence[Any]) -> str:
@@ -58,33 +85,39 @@ def decode_cursor(scope: str, order: Order, cursor: str | None) -> list[Any] | N
     """The sort key in ``cursor``; INVALID_ARGUMENT when it is malformed or from another list."""
     if cursor is None:
         return None
+    if len(cursor) > 1000:
+        raise invalid("not a cursor this API returned")
     try:
         decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error, UnicodeError):
-        raise invalid("after is not a cursor this API returned") from None
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
+        raise invalid("not a cursor this API returned") from None
     if not isinstance(decoded, list) or not decoded or decoded[0] != scope:
-        raise invalid("after is a cursor from another list or order")
+        raise invalid("a cursor from another list or order")
     try:
         return order.parse(decoded[1:])
     except (ValueError, TypeError):
-        raise invalid("after is not a cursor this API returned") from None
+        raise invalid("not a cursor this API returned") from None
 
 
 def connection(
     rows: Sequence[Any],
-    first: int,
+    page: Window,
     scope: str,
     key: Callable[[Any], Sequence[Any]],
     node: Callable[[Any], T],
     count: Callable[[], Awaitable[int]],
 ) -> Connection[T]:
-    """Build a page from ``first`` + 1 fetched rows (the extra one only says a next page exists)."""
-    shown = rows[:first]
+    """Build a page from its rows plus the one beyond them that only says more exist."""
+    shown, more = paging.trim(rows, page)
     edges = [Edge(cursor=encode_cursor(scope, key(row)), node=node(row)) for row in shown]
+    given_cursor = page.cursor is not None
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None
+            has_next_page=given_cursor if page.backward else more,
+            has_previous_page=more if page.backward else given_cursor,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
         ),
         count=count,
     )
@@ -94,41 +127,41 @@ async def children_connection(
     loaders: Loaders,
     spec: ChildList[Any],
     parent_id: int,
-    first: int | None,
-    after: str | None,
     node: Callable[[Any], T],
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
     filters: Filters = (),
 ) -> Connection[T]:
     """A page of a parent's children, read through the batching loaders."""
-    size = page_size(first)
-    cursor = decode_cursor(spec.scope, spec.order, after)
-    rows = await loaders.children(
-        spec, PageKey(parent_id, size, tuple(cursor) if cursor is not None else None, filters)
-    )
+    page = window(spec.scope, spec.order, first, after, last, before)
+    rows = await loaders.children(spec, PageKey(parent_id, page, filters))
 
     async def count() -> int:
         return await loaders.child_count(spec, parent_id, filters)
 
-    return connection(rows, size, spec.scope, spec.order.key, node, count)
+    return connection(rows, page, spec.scope, spec.order.key, node, count)
 
 
-async def query_connection(
+async def listing_connection(
     loaders: Loaders,
-    stmt: Select[Any],
-    order: Order,
-    scope: str,
-    first: int | None,
-    after: str | None,
+    listing: Listing[Any],
     node: Callable[[Any], T],
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[T]:
     """A page of a root list; its total is counted only when the client asks for it."""
-    size = page_size(first)
-    cursor = decode_cursor(scope, order, after)
+    page = window(listing.scope, listing.order, first, after, last, before)
     async with loaders.read() as session:
-        rows = await queries.page(session, stmt, order, size, cursor)
+        rows = await paging.page(session, listing, page)
 
     async def count() -> int:
         async with loaders.read() as session:
-            return await queries.count(session, stmt)
+            return await paging.count(session, listing)
 
-    return connection(rows, size, scope, order.key, node, count)
+    return connection(rows, page, listing.scope, listing.order.key, node, count)

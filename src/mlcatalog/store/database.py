@@ -22,6 +22,9 @@ from mlcatalog.store.rows import JournalRow
 # ``seq > checkpoint`` can never skip an entry that commits late with a lower number.
 JOURNAL_LOCK_KEY = 0x6D6C636174  # "mlcat"
 
+ReadSession = AsyncSession
+"""A session for reads, under the name the layers above use (they import no SQLAlchemy)."""
+
 
 @dataclass
 class UnitOfWork:
@@ -80,7 +83,7 @@ class Database:
         async with self._reads() as session:
             yield session
 
-    def read_session(self) -> AsyncSession:
+    def read_session(self) -> ReadSession:
         """A read session whose owner closes it (the API keeps one per request)."""
         return self._reads()
 

@@ -1,18 +1,19 @@
-"""Batch reads for the DataLoaders, paging by keyset, and the lineage walk."""
+"""Batch reads for the DataLoaders and search hydration, the root lists, and the lineage walk."""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, Integer, and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
+from mlcatalog.store.paging import Listing, Order
 from mlcatalog.store.rows import (
+    AliasRow,
     Base,
     DatasetRow,
     DatasetTagRow,
+    DocumentRow,
     ExperimentRow,
     JournalRow,
     LineageEdgeRow,
@@ -20,111 +21,11 @@ from mlcatalog.store.rows import (
     ModelRow,
     ModelTagRow,
     ModelVersionRow,
+    ModelVersionTagRow,
     ProjectRow,
-    UtcDateTime,
 )
 
 RowT = TypeVar("RowT", bound=Base)
-
-
-@dataclass(frozen=True)
-class Order:
-    """A keyset order: columns (the last one unique) and whether each sorts descending."""
-
-    columns: tuple[InstrumentedAttribute[Any], ...]
-    descending: tuple[bool, ...]
-
-    def key(self, row: Any) -> list[Any]:
-        return [_plain(getattr(row, column.key)) for column in self.columns]
-
-    def parse(self, values: Sequence[Any]) -> list[Any]:
-        """A sort key read back from a cursor; ValueError when it cannot be one of this order."""
-        if len(values) != len(self.columns):
-            raise ValueError("cursor key has the wrong length")
-        parsed = []
-        for column, value in zip(self.columns, values, strict=True):
-            if isinstance(column.type, UtcDateTime):
-                value = datetime.fromisoformat(value) if isinstance(value, str) else None
-                if value is None or value.tzinfo is None:
-                    raise ValueError("cursor holds no timestamp")
-            elif not isinstance(value, column.type.python_type):
-                raise ValueError("cursor value has the wrong type")
-            parsed.append(value)
-        return parsed
-
-    def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
-        """Rows strictly after the parsed key ``values``: (a > x) or (a = x and b > y) or …"""
-        clauses = []
-        for i, (column, desc) in enumerate(zip(self.columns, self.descending, strict=True)):
-            beyond = column < values[i] if desc else column > values[i]
-            equal = [c == v for c, v in zip(self.columns[:i], values[:i], strict=True)]
-            clauses.append(and_(*equal, beyond))
-        return or_(*clauses)
-
-    def by(self) -> list[ColumnElement[Any]]:
-        return [
-            c.desc() if d else c.asc() for c, d in zip(self.columns, self.descending, strict=True)
-        ]
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-async def page(
-    session: AsyncSession,
-    stmt: Select[RowT],
-    order: Order,
-    first: int,
-    after: Sequence[Any] | None,
-) -> list[RowT]:
-    """One page of ``first`` rows plus one more, which tells whether a next page exists."""
-    if after is not None:
-        stmt = stmt.where(order.after(after))
-    return list(await session.scalars(stmt.order_by(*order.by()).limit(first + 1)))
-
-
-async def count(session: AsyncSession, stmt: Select[Any]) -> int:
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    return int(total or 0)
-
-
-async def child_pages(
-    session: AsyncSession,
-    row_type: type[RowT],
-    parent: InstrumentedAttribute[int],
-    order: Order,
-    parent_ids: Iterable[int],
-    first: int,
-    after: Sequence[Any] | None,
-    where: Sequence[ColumnElement[bool]] = (),
-) -> dict[int, list[RowT]]:
-    """The first ``first`` + 1 children of each parent, in one statement (a window per parent)."""
-    ids = list(parent_ids)
-    number = func.row_number().over(partition_by=parent, order_by=order.by()).label("n")
-    inner = select(row_type, number).where(parent.in_(ids), *where)
-    if after is not None:
-        inner = inner.where(order.after(after))
-    ranked = inner.subquery()
-    alias = aliased(row_type, ranked)
-    stmt = select(alias).where(ranked.c.n <= first + 1).order_by(ranked.c[parent.key], ranked.c.n)
-    pages: dict[int, list[RowT]] = {parent_id: [] for parent_id in ids}
-    for row in await session.scalars(stmt):
-        pages[getattr(row, parent.key)].append(row)
-    return pages
-
-
-async def child_counts(
-    session: AsyncSession,
-    parent: InstrumentedAttribute[int],
-    parent_ids: Iterable[int],
-    where: Sequence[ColumnElement[bool]] = (),
-) -> dict[int, int]:
-    ids = list(parent_ids)
-    stmt = select(parent, func.count()).where(parent.in_(ids), *where).group_by(parent)
-    counts = {parent_id: 0 for parent_id in ids}
-    counts.update({row[0]: int(row[1]) for row in await session.execute(stmt)})
-    return counts
 
 
 async def by_ids(
@@ -150,6 +51,46 @@ async def grouped(
     ):
         groups[getattr(row, parent.key)].append(row)
     return groups
+
+
+TAGS_OF: dict[str, tuple[type[Any], InstrumentedAttribute[int]]] = {
+    "Model": (ModelTagRow, ModelTagRow.model_id),
+    "ModelVersion": (ModelVersionTagRow, ModelVersionTagRow.version_id),
+    "Dataset": (DatasetTagRow, DatasetTagRow.dataset_id),
+}
+
+
+async def tags_of(
+    session: AsyncSession, owner_type: str, owner_ids: Iterable[int]
+) -> dict[int, list[Any]]:
+    """The tags of each model, model version or dataset, by key."""
+    row_type, parent = TAGS_OF[owner_type]
+    return await grouped(session, row_type, parent, owner_ids, row_type.key)
+
+
+async def aliases_of(
+    session: AsyncSession, owner: str, owner_ids: Iterable[int]
+) -> dict[int, list[AliasRow]]:
+    """The aliases of each model (``owner`` "model") or model version ("version"), by name."""
+    parent = AliasRow.model_id if owner == "model" else AliasRow.version_id
+    return await grouped(session, AliasRow, parent, owner_ids, AliasRow.name)
+
+
+async def documents_of(
+    session: AsyncSession, subjects: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], DocumentRow]:
+    """The card of each (subject type, subject id)."""
+    by_type: dict[str, list[int]] = {}
+    for subject_type, subject_id in subjects:
+        by_type.setdefault(subject_type, []).append(subject_id)
+    wanted = or_(
+        *(
+            and_(DocumentRow.subject_type == t, DocumentRow.subject_id.in_(ids))
+            for t, ids in by_type.items()
+        )
+    )
+    rows = await session.scalars(select(DocumentRow).where(wanted))
+    return {(row.subject_type, row.subject_id): row for row in rows}
 
 
 async def latest_versions(
@@ -199,6 +140,23 @@ async def metric_values(
     return {key: row for key, row in found.items() if key in wanted}
 
 
+async def edges_at(
+    session: AsyncSession, side: str, nodes: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], list[LineageEdgeRow]]:
+    """The edges whose ``side`` ("source" or "target") is one of ``nodes``, oldest first."""
+    type_column = getattr(LineageEdgeRow, f"{side}_type")
+    id_column = getattr(LineageEdgeRow, f"{side}_id")
+    by_type: dict[str, list[int]] = {}
+    for node_type, node_id in nodes:
+        by_type.setdefault(node_type, []).append(node_id)
+    wanted = or_(*(and_(type_column == t, id_column.in_(ids)) for t, ids in by_type.items()))
+    found: dict[tuple[str, int], list[LineageEdgeRow]] = {node: [] for node in nodes}
+    stmt = select(LineageEdgeRow).where(wanted).order_by(LineageEdgeRow.id)
+    for edge in await session.scalars(stmt):
+        found[(getattr(edge, f"{side}_type"), getattr(edge, f"{side}_id"))].append(edge)
+    return found
+
+
 async def lineage_edges(
     session: AsyncSession, node_type: str, node_id: int, direction: str, depth: int
 ) -> list[tuple[LineageEdgeRow, int]]:
@@ -246,8 +204,13 @@ def _contains(column: InstrumentedAttribute[str], fragment: str) -> ColumnElemen
     return column.ilike(f"%{escaped}%", escape="\\")
 
 
-def models_query(
+MODEL_ORDERS = ("name", "created_at", "updated_at")
+
+
+def models_listing(
     *,
+    order_by: str = "name",
+    descending: bool = False,
     project: str | None = None,
     task: str | None = None,
     owner: str | None = None,
@@ -255,7 +218,7 @@ def models_query(
     tag: tuple[str, str | None] | None = None,
     stage: str | None = None,
     include_archived: bool = False,
-) -> Select[ModelRow]:
+) -> Listing[ModelRow]:
     stmt = select(ModelRow)
     if project is not None:
         stmt = stmt.join(ProjectRow, ProjectRow.id == ModelRow.project_id).where(
@@ -277,16 +240,20 @@ def models_query(
         stmt = stmt.where(ModelRow.id.in_(staged))
     if not include_archived:
         stmt = stmt.where(ModelRow.archived_at.is_(None))
-    return stmt
+    if order_by not in MODEL_ORDERS:
+        raise ValueError(f"models are not ordered by {order_by}")
+    order = Order((getattr(ModelRow, order_by), ModelRow.id), (descending, descending))
+    direction = "DESC" if descending else "ASC"
+    return Listing(f"models:{order_by}:{direction}", stmt, order)
 
 
-def datasets_query(
+def datasets_listing(
     *,
     project: str | None = None,
     name_contains: str | None = None,
     tag: tuple[str, str | None] | None = None,
     include_archived: bool = False,
-) -> Select[DatasetRow]:
+) -> Listing[DatasetRow]:
     stmt = select(DatasetRow)
     if project is not None:
         stmt = stmt.join(ProjectRow, ProjectRow.id == DatasetRow.project_id).where(
@@ -301,25 +268,27 @@ def datasets_query(
         stmt = stmt.where(DatasetRow.id.in_(tagged))
     if not include_archived:
         stmt = stmt.where(DatasetRow.archived_at.is_(None))
-    return stmt
+    return Listing("datasets", stmt, Order((DatasetRow.name, DatasetRow.id), (False, False)))
 
 
-def experiments_query(*, project: str | None = None) -> Select[ExperimentRow]:
+def experiments_listing(*, project: str | None = None) -> Listing[ExperimentRow]:
     stmt = select(ExperimentRow)
     if project is not None:
         stmt = stmt.join(ProjectRow, ProjectRow.id == ExperimentRow.project_id).where(
             ProjectRow.name == project
         )
-    return stmt
+    return Listing(
+        "experiments", stmt, Order((ExperimentRow.name, ExperimentRow.id), (False, False))
+    )
 
 
-def journal_query(
+def journal_listing(
     *,
     project: str | None = None,
     entity: tuple[str, int] | None = None,
     action: str | None = None,
     actor: str | None = None,
-) -> Select[JournalRow]:
+) -> Listing[JournalRow]:
     stmt = select(JournalRow)
     if project is not None:
         project_id = select(ProjectRow.id).where(ProjectRow.name == project).scalar_subquery()
@@ -330,7 +299,7 @@ def journal_query(
         stmt = stmt.where(JournalRow.action == action)
     if actor is not None:
         stmt = stmt.where(JournalRow.actor == actor)
-    return stmt
+    return Listing("journal", stmt, Order((JournalRow.seq,), (True,)))
 
 
 async def by_name(
@@ -346,5 +315,7 @@ async def by_name(
     return (await session.scalars(stmt)).first()
 
 
-def projects_query() -> Select[ProjectRow]:
-    return select(ProjectRow)
+def projects_listing() -> Listing[ProjectRow]:
+    return Listing(
+        "projects", select(ProjectRow), Order((ProjectRow.name, ProjectRow.id), (False, False))
+    )

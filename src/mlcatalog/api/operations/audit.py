@@ -4,11 +4,9 @@ import strawberry
 from strawberry import relay
 
 from mlcatalog.api.context import Info
-from mlcatalog.api.pagination import Connection, query_connection
+from mlcatalog.api.pagination import Connection, listing_connection
 from mlcatalog.api.types.audit import JournalEntry, Me
 from mlcatalog.store import queries
-from mlcatalog.store.queries import Order
-from mlcatalog.store.rows import JournalRow
 
 
 @strawberry.input(description="Every given condition must hold.")
@@ -28,6 +26,8 @@ class AuditQueries:
         filter: AuditFilter | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[JournalEntry]:
         f = filter or AuditFilter()
         entity = (
@@ -35,12 +35,17 @@ class AuditQueries:
             if f.entity and f.entity.node_id.isdigit()
             else None
         )
-        stmt = queries.journal_query(
+        listing = queries.journal_listing(
             project=f.project, entity=entity, action=f.action, actor=f.actor
         )
-        order = Order((JournalRow.seq,), (True,))
-        return await query_connection(
-            info.context.loaders, stmt, order, "journal", first, after, JournalEntry.from_row
+        return await listing_connection(
+            info.context.loaders,
+            listing,
+            JournalEntry.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field

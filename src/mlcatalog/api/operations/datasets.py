@@ -7,12 +7,11 @@ from strawberry.scalars import JSON
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode
 from mlcatalog.api.operations.models import whole
-from mlcatalog.api.pagination import Connection, query_connection
+from mlcatalog.api.pagination import Connection, listing_connection
 from mlcatalog.api.types.common import TagInput, tag_map
 from mlcatalog.api.types.datasets import Dataset, DatasetVersion
 from mlcatalog.catalog import datasets, projects
 from mlcatalog.store import queries
-from mlcatalog.store.queries import Order
 from mlcatalog.store.rows import DatasetRow
 
 
@@ -39,17 +38,24 @@ class DatasetQueries:
         filter: DatasetFilter | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Dataset]:
         f = filter or DatasetFilter()
-        stmt = queries.datasets_query(
+        listing = queries.datasets_listing(
             project=f.project,
             name_contains=f.name_contains,
             tag=(f.tag.key, f.tag.value or None) if f.tag else None,
             include_archived=f.include_archived,
         )
-        order = Order((DatasetRow.name, DatasetRow.id), (False, False))
-        return await query_connection(
-            info.context.loaders, stmt, order, "datasets", first, after, Dataset.from_row
+        return await listing_connection(
+            info.context.loaders,
+            listing,
+            Dataset.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
 

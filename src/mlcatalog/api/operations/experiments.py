@@ -8,12 +8,11 @@ from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode
-from mlcatalog.api.pagination import Connection, query_connection
+from mlcatalog.api.pagination import Connection, listing_connection
 from mlcatalog.api.types.experiments import Experiment, Run
 from mlcatalog.catalog import experiments, projects
 from mlcatalog.catalog.experiments import RunStatus
 from mlcatalog.store import queries
-from mlcatalog.store.queries import Order
 from mlcatalog.store.rows import ExperimentRow, RunRow
 
 
@@ -32,11 +31,18 @@ class ExperimentQueries:
         project: str | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Experiment]:
-        order = Order((ExperimentRow.name, ExperimentRow.id), (False, False))
-        stmt = queries.experiments_query(project=project)
-        return await query_connection(
-            info.context.loaders, stmt, order, "experiments", first, after, Experiment.from_row
+        listing = queries.experiments_listing(project=project)
+        return await listing_connection(
+            info.context.loaders,
+            listing,
+            Experiment.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field

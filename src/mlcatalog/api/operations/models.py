@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode, decode_any
-from mlcatalog.api.pagination import Connection, query_connection
+from mlcatalog.api.pagination import Connection, listing_connection
 from mlcatalog.api.types.common import OrderDirection, Project, TagInput, tag_map
 from mlcatalog.api.types.experiments import Run
 from mlcatalog.api.types.models import Comment, Model, ModelVersion
@@ -19,8 +19,7 @@ from mlcatalog.catalog import experiments, models, projects, versions
 from mlcatalog.catalog.errors import invalid
 from mlcatalog.catalog.versions import Stage
 from mlcatalog.store import queries
-from mlcatalog.store.queries import Order
-from mlcatalog.store.rows import ModelRow, ProjectRow
+from mlcatalog.store.rows import ModelRow
 
 
 def given(**fields: Any) -> dict[str, Any]:
@@ -68,10 +67,14 @@ class ModelQueries:
         order_by: ModelOrder | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Model]:
         f = filter or ModelFilter()
         o = order_by or ModelOrder()
-        stmt = queries.models_query(
+        listing = queries.models_listing(
+            order_by=o.field.value,
+            descending=o.direction == OrderDirection.DESC,
             project=f.project,
             task=f.task,
             owner=f.owner,
@@ -80,21 +83,33 @@ class ModelQueries:
             stage=f.stage.value if f.stage else None,
             include_archived=f.include_archived,
         )
-        desc = o.direction == OrderDirection.DESC
-        order = Order((getattr(ModelRow, o.field.value), ModelRow.id), (desc, desc))
-        scope = f"models:{o.field.value}:{o.direction.value}"
-        return await query_connection(
-            info.context.loaders, stmt, order, scope, first, after, Model.from_row
+        return await listing_connection(
+            info.context.loaders,
+            listing,
+            Model.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field
     async def projects(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Project]:
-        order = Order((ProjectRow.name, ProjectRow.id), (False, False))
-        stmt = queries.projects_query()
-        return await query_connection(
-            info.context.loaders, stmt, order, "projects", first, after, Project.from_row
+        return await listing_connection(
+            info.context.loaders,
+            queries.projects_listing(),
+            Project.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
 

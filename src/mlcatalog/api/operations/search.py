@@ -160,6 +160,8 @@ class SearchQueries:
             edges=edges,
             page_info=PageInfo(
                 has_next_page=len(found.hits) > size,
+                has_previous_page=request.after is not None,
+                start_cursor=edges[0].cursor if edges else None,
                 end_cursor=last,
             ),
             facets=[

@@ -8,12 +8,12 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
-from mlcatalog.api.loaders import VERSIONS_OF_DATASET
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import Project, RowNode, Tag, project_of, tag_list
 from mlcatalog.api.types.documents import Document
 from mlcatalog.api.types.experiments import Run
 from mlcatalog.api.types.models import DatasetRole, ModelVersion
+from mlcatalog.store.paging import VERSIONS_OF_DATASET
 from mlcatalog.store.rows import DatasetRow, DatasetVersionRow, ModelVersionRow, RunRow
 
 
@@ -58,15 +58,22 @@ class Dataset(RowNode):
 
     @strawberry.field(description="Versions, newest first.")
     async def versions(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection["DatasetVersion"]:
         return await children_connection(
             info.context.loaders,
             VERSIONS_OF_DATASET,
             self.id,
-            first,
-            after,
             DatasetVersion.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="The dataset card.")

@@ -7,9 +7,9 @@ import strawberry
 from strawberry import relay
 
 from mlcatalog.api.context import Info
-from mlcatalog.api.loaders import REVISIONS_OF_DOCUMENT
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import RowNode
+from mlcatalog.store.paging import REVISIONS_OF_DOCUMENT
 from mlcatalog.store.rows import DocumentRevisionRow, DocumentRow
 
 
@@ -69,13 +69,20 @@ class Document(CardSections, RowNode):
 
     @strawberry.field(description="Every revision, newest first.")
     async def revisions(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[DocumentRevision]:
         return await children_connection(
             info.context.loaders,
             REVISIONS_OF_DOCUMENT,
             self.id,
-            first,
-            after,
             DocumentRevision.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )

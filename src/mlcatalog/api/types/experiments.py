@@ -8,10 +8,10 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
-from mlcatalog.api.loaders import METRICS_OF_RUN, RUNS_OF_EXPERIMENT
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import Project, RowNode, project_of
 from mlcatalog.catalog.experiments import RunStatus
+from mlcatalog.store.paging import METRICS_OF_RUN, RUNS_OF_EXPERIMENT
 from mlcatalog.store.rows import (
     DatasetVersionRow,
     ExperimentRow,
@@ -59,10 +59,22 @@ class Experiment(RowNode):
 
     @strawberry.field(description="Runs, newest first.")
     async def runs(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection["Run"]:
         return await children_connection(
-            info.context.loaders, RUNS_OF_EXPERIMENT, self.id, first, after, Run.from_row
+            info.context.loaders,
+            RUNS_OF_EXPERIMENT,
+            self.id,
+            Run.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -158,16 +170,20 @@ class Run(RowNode):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         name: str | None = None,
     ) -> Connection[RunMetric]:
         return await children_connection(
             info.context.loaders,
             METRICS_OF_RUN,
             self.id,
-            first,
-            after,
             RunMetric.from_row,
-            (("name", name),),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filters=(("name", name),),
         )
 
     @strawberry.field(description="Dataset versions the run read.")

@@ -9,13 +9,12 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
-from mlcatalog.api.loaders import COMMENTS_OF_VERSION, METRICS_OF_VERSION, VERSIONS_OF_MODEL
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import Project, RowNode, Tag, project_of, tag_list
 from mlcatalog.api.types.documents import Document
 from mlcatalog.catalog.versions import Stage
+from mlcatalog.store.paging import COMMENTS_OF_VERSION, METRICS_OF_VERSION, VERSIONS_OF_MODEL
 from mlcatalog.store.rows import (
-    AliasRow,
     CommentRow,
     DatasetVersionRow,
     MetricRow,
@@ -83,6 +82,8 @@ class Model(RowNode):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         stages: list[Stage] | None = None,
     ) -> Connection["ModelVersion"]:
         filters = (("stages", tuple(s.value for s in stages or ())),)
@@ -90,10 +91,12 @@ class Model(RowNode):
             info.context.loaders,
             VERSIONS_OF_MODEL,
             self.id,
-            first,
-            after,
             ModelVersion.from_row,
-            filters,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filters=filters,
         )
 
     @strawberry.field(description="The version with the highest number.")
@@ -108,7 +111,7 @@ class Model(RowNode):
 
     @strawberry.field(description="Named pointers such as champion and challenger.")
     async def aliases(self, info: Info) -> list["Alias"]:
-        rows = await info.context.loaders.aliases(AliasRow.model_id, self.id)
+        rows = await info.context.loaders.aliases("model", self.id)
         return [Alias(name=row.name, version_id=row.version_id) for row in rows]
 
     @strawberry.field(description="The model card.")
@@ -277,9 +280,7 @@ class ModelVersion(RowNode):
 
     @strawberry.field
     async def aliases(self, info: Info) -> list[str]:
-        return [
-            row.name for row in await info.context.loaders.aliases(AliasRow.version_id, self.id)
-        ]
+        return [row.name for row in await info.context.loaders.aliases("version", self.id)]
 
     @strawberry.field
     async def tags(self, info: Info) -> list[Tag]:
@@ -291,16 +292,20 @@ class ModelVersion(RowNode):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         name: str | None = None,
     ) -> Connection[Metric]:
         return await children_connection(
             info.context.loaders,
             METRICS_OF_VERSION,
             self.id,
-            first,
-            after,
             Metric.from_row,
-            (("name", name),),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filters=(("name", name),),
         )
 
     @strawberry.field(
@@ -338,8 +343,20 @@ class ModelVersion(RowNode):
 
     @strawberry.field(description="Feedback, oldest first.")
     async def comments(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Comment]:
         return await children_connection(
-            info.context.loaders, COMMENTS_OF_VERSION, self.id, first, after, Comment.from_row
+            info.context.loaders,
+            COMMENTS_OF_VERSION,
+            self.id,
+            Comment.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )

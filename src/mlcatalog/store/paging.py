@@ -1,0 +1,226 @@
+"""Keyset paging: the orders lists are read in, a page forwards or backwards, and the lists of
+children (a model's versions, a version's metrics…) read for many parents in one statement."""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, aliased
+
+from mlcatalog.store.rows import (
+    Base,
+    CommentRow,
+    DatasetVersionRow,
+    DocumentRevisionRow,
+    MetricRow,
+    ModelVersionRow,
+    RunMetricRow,
+    RunRow,
+    UtcDateTime,
+)
+
+RowT = TypeVar("RowT", bound=Base)
+
+Filters = tuple[tuple[str, Any], ...]
+"""A child list's filter values, hashable so that equal page requests share a batch."""
+
+
+@dataclass(frozen=True)
+class Order:
+    """A keyset order: columns (the last one unique) and whether each sorts descending."""
+
+    columns: tuple[InstrumentedAttribute[Any], ...]
+    descending: tuple[bool, ...]
+
+    def key(self, row: Any) -> list[Any]:
+        return [_plain(getattr(row, column.key)) for column in self.columns]
+
+    def parse(self, values: Sequence[Any]) -> list[Any]:
+        """A sort key read back from a cursor; ValueError when it cannot be one of this order."""
+        if len(values) != len(self.columns):
+            raise ValueError("cursor key has the wrong length")
+        parsed = []
+        for column, value in zip(self.columns, values, strict=True):
+            if isinstance(column.type, UtcDateTime):
+                value = datetime.fromisoformat(value) if isinstance(value, str) else None
+                if value is None or value.tzinfo is None:
+                    raise ValueError("cursor holds no timestamp")
+            elif not isinstance(value, column.type.python_type) or isinstance(value, bool):
+                raise ValueError("cursor value has the wrong type")
+            parsed.append(value)
+        return parsed
+
+    def reversed(self) -> "Order":
+        return Order(self.columns, tuple(not d for d in self.descending))
+
+    def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
+        """Rows strictly after the parsed key ``values``: (a > x) or (a = x and b > y) or …"""
+        clauses = []
+        for i, (column, desc) in enumerate(zip(self.columns, self.descending, strict=True)):
+            beyond = column < values[i] if desc else column > values[i]
+            equal = [c == v for c, v in zip(self.columns[:i], values[:i], strict=True)]
+            clauses.append(and_(*equal, beyond))
+        return or_(*clauses)
+
+    def by(self) -> list[ColumnElement[Any]]:
+        return [
+            c.desc() if d else c.asc() for c, d in zip(self.columns, self.descending, strict=True)
+        ]
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which page to read: ``size`` rows after ``cursor``, or before it when ``backward``."""
+
+    size: int
+    cursor: tuple[Any, ...] | None = None
+    backward: bool = False
+
+
+@dataclass(frozen=True)
+class Listing(Generic[RowT]):
+    """A root list (models, projects, the journal…): its rows, its order and its cursor scope."""
+
+    scope: str
+    stmt: Select[Any]
+    order: Order
+
+
+async def page(session: AsyncSession, listing: Listing[RowT], window: Window) -> list[RowT]:
+    """The page's rows in list order, plus one row beyond them that says more exist.
+
+    Backwards the extra row comes first; ``trim`` drops it.
+    """
+    order = listing.order.reversed() if window.backward else listing.order
+    stmt = listing.stmt
+    if window.cursor is not None:
+        stmt = stmt.where(order.after(window.cursor))
+    rows = list(await session.scalars(stmt.order_by(*order.by()).limit(window.size + 1)))
+    return rows[::-1] if window.backward else rows
+
+
+def trim(rows: Sequence[RowT], window: Window) -> tuple[list[RowT], bool]:
+    """The page's rows and whether rows lie beyond it (in the direction it was read)."""
+    more = len(rows) > window.size
+    if not more:
+        return list(rows), False
+    return (list(rows[1:]) if window.backward else list(rows[: window.size])), True
+
+
+async def count(session: AsyncSession, listing: Listing[Any]) -> int:
+    stmt = select(func.count()).select_from(listing.stmt.order_by(None).subquery())
+    return int(await session.scalar(stmt) or 0)
+
+
+@dataclass(frozen=True)
+class ChildList(Generic[RowT]):
+    """A paged list of children under a parent row (a model's versions, a version's metrics…)."""
+
+    scope: str
+    row_type: type[RowT]
+    parent: InstrumentedAttribute[int]
+    order: Order
+    where: Callable[[Filters], list[ColumnElement[bool]]] = field(default=lambda _: [])
+
+
+async def child_pages(
+    session: AsyncSession,
+    spec: ChildList[RowT],
+    parent_ids: Iterable[int],
+    window: Window,
+    filters: Filters = (),
+) -> dict[int, list[RowT]]:
+    """A page of each parent's children (plus one beyond), in one statement: a window per parent."""
+    ids = list(parent_ids)
+    order = spec.order.reversed() if window.backward else spec.order
+    parent = spec.parent
+    number = func.row_number().over(partition_by=parent, order_by=order.by()).label("n")
+    inner = select(spec.row_type, number).where(parent.in_(ids), *spec.where(filters))
+    if window.cursor is not None:
+        inner = inner.where(order.after(window.cursor))
+    ranked = inner.subquery()
+    alias = aliased(spec.row_type, ranked)
+    stmt = (
+        select(alias)
+        .where(ranked.c.n <= window.size + 1)
+        .order_by(ranked.c[parent.key], ranked.c.n)
+    )
+    pages: dict[int, list[RowT]] = {parent_id: [] for parent_id in ids}
+    for row in await session.scalars(stmt):
+        pages[getattr(row, parent.key)].append(row)
+    if window.backward:
+        return {parent_id: rows[::-1] for parent_id, rows in pages.items()}
+    return pages
+
+
+async def child_counts(
+    session: AsyncSession, spec: ChildList[Any], parent_ids: Iterable[int], filters: Filters = ()
+) -> dict[int, int]:
+    ids = list(parent_ids)
+    parent = spec.parent
+    stmt = (
+        select(parent, func.count()).where(parent.in_(ids), *spec.where(filters)).group_by(parent)
+    )
+    counts = {parent_id: 0 for parent_id in ids}
+    counts.update({row[0]: int(row[1]) for row in await session.execute(stmt)})
+    return counts
+
+
+def _filter(filters: Filters, name: str) -> Any:
+    return dict(filters).get(name)
+
+
+VERSIONS_OF_MODEL = ChildList(
+    scope="model.versions",
+    row_type=ModelVersionRow,
+    parent=ModelVersionRow.model_id,
+    order=Order((ModelVersionRow.number,), (True,)),
+    where=lambda f: (
+        [ModelVersionRow.stage.in_(_filter(f, "stages"))] if _filter(f, "stages") else []
+    ),
+)
+METRICS_OF_VERSION = ChildList(
+    scope="version.metrics",
+    row_type=MetricRow,
+    parent=MetricRow.version_id,
+    order=Order((MetricRow.name, MetricRow.id), (False, False)),
+    where=lambda f: [MetricRow.name == _filter(f, "name")] if _filter(f, "name") else [],
+)
+COMMENTS_OF_VERSION = ChildList(
+    scope="version.comments",
+    row_type=CommentRow,
+    parent=CommentRow.version_id,
+    order=Order((CommentRow.id,), (False,)),
+)
+REVISIONS_OF_DOCUMENT = ChildList(
+    scope="document.revisions",
+    row_type=DocumentRevisionRow,
+    parent=DocumentRevisionRow.document_id,
+    order=Order((DocumentRevisionRow.revision,), (True,)),
+)
+VERSIONS_OF_DATASET = ChildList(
+    scope="dataset.versions",
+    row_type=DatasetVersionRow,
+    parent=DatasetVersionRow.dataset_id,
+    order=Order((DatasetVersionRow.id,), (True,)),
+)
+RUNS_OF_EXPERIMENT = ChildList(
+    scope="experiment.runs",
+    row_type=RunRow,
+    parent=RunRow.experiment_id,
+    order=Order((RunRow.id,), (True,)),
+)
+METRICS_OF_RUN = ChildList(
+    scope="run.metrics",
+    row_type=RunMetricRow,
+    parent=RunMetricRow.run_id,
+    order=Order((RunMetricRow.name, RunMetricRow.step, RunMetricRow.id), (False, False, False)),
+    where=lambda f: [RunMetricRow.name == _filter(f, "name")] if _filter(f, "name") else [],
+)
