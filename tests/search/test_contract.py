@@ -220,7 +220,7 @@ async def test_archived_models_and_datasets_are_hidden_unless_asked_for(
 ) -> None:
     model = await api('{ model(project: "fraud", name: "churn-model") { id } }')
     await api(
-        "mutation($input: ModelIdInput!) { archiveModel(input: $input) { model { id } } }",
+        "mutation($input: ArchiveModelInput!) { archiveModel(input: $input) { model { id } } }",
         input={"id": model["model"]["id"]},
     )
     await index(database, backend)
@@ -229,7 +229,7 @@ async def test_archived_models_and_datasets_are_hidden_unless_asked_for(
     shown = await backend.search(SearchRequest(text="churn", include_archived=True))
     assert types(shown) == ["MODEL", "MODEL_VERSION"]
     await api(
-        "mutation($input: ModelIdInput!) { restoreModel(input: $input) { model { id } } }",
+        "mutation($input: RestoreModelInput!) { restoreModel(input: $input) { model { id } } }",
         input={"id": model["model"]["id"]},
     )
     await index(database, backend)

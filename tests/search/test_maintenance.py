@@ -198,7 +198,7 @@ async def test_every_kind_of_change_reaches_the_documents_that_embed_it(
         ),
         # a version deleted: its model's stage and framework lists
         (
-            "mutation($input: ModelIdInput!) { deleteModelVersion(input: $input) { deletedId } }",
+            "mutation($input: DeleteModelVersionInput!) { deleteModelVersion(input: $input) { deletedId } }",
             {"id": versions["spam-filter"]["id"]},
         ),
     ]

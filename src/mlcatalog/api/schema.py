@@ -23,7 +23,10 @@ from mlcatalog.api.operations.documents import DocumentMutations
 from mlcatalog.api.operations.experiments import ExperimentMutations, ExperimentQueries
 from mlcatalog.api.operations.lineage import LineageMutations, LineageQueries
 from mlcatalog.api.operations.models import ModelMutations, ModelQueries
+from mlcatalog.api.operations.projects import ProjectMutations, ProjectQueries
 from mlcatalog.api.operations.search import SearchQueries
+from mlcatalog.api.operations.tags import TagMutations
+from mlcatalog.api.operations.versions import VersionMutations
 
 
 @strawberry.type
@@ -35,6 +38,7 @@ Query = merge_types(
     "Query",
     (
         NodeQueries,
+        ProjectQueries,
         ModelQueries,
         DatasetQueries,
         ExperimentQueries,
@@ -45,7 +49,16 @@ Query = merge_types(
 )
 Mutation = merge_types(
     "Mutation",
-    (ModelMutations, DatasetMutations, ExperimentMutations, LineageMutations, DocumentMutations),
+    (
+        ProjectMutations,
+        ModelMutations,
+        VersionMutations,
+        TagMutations,
+        DatasetMutations,
+        ExperimentMutations,
+        LineageMutations,
+        DocumentMutations,
+    ),
 )
 
 

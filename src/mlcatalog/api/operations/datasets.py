@@ -1,26 +1,24 @@
 """Root queries and mutations for datasets and their versions."""
 
 import strawberry
-from strawberry import relay
-from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode
-from mlcatalog.api.operations.models import whole
 from mlcatalog.api.pagination import Connection, listing_connection
-from mlcatalog.api.types.common import TagInput, tag_map
-from mlcatalog.api.types.datasets import Dataset, DatasetVersion
+from mlcatalog.api.types.common import whole
+from mlcatalog.api.types.datasets import (
+    CreateDatasetInput,
+    CreateDatasetPayload,
+    CreateDatasetVersionInput,
+    CreateDatasetVersionPayload,
+    Dataset,
+    DatasetFilter,
+    DatasetVersion,
+)
+from mlcatalog.api.types.tags import tag_map
 from mlcatalog.catalog import datasets, projects
 from mlcatalog.store import queries
 from mlcatalog.store.rows import DatasetRow
-
-
-@strawberry.input
-class DatasetFilter:
-    project: str | None = None
-    name_contains: str | None = None
-    tag: TagInput | None = None
-    include_archived: bool = False
 
 
 @strawberry.type
@@ -59,42 +57,10 @@ class DatasetQueries:
         )
 
 
-@strawberry.input
-class CreateDatasetInput:
-    project: str
-    name: str
-    description: str | None = None
-    owner: str | None = None
-    source: str | None = None
-    tags: list[TagInput] | None = None
-
-
-@strawberry.type
-class DatasetPayload:
-    dataset: Dataset
-
-
-@strawberry.input
-class CreateDatasetVersionInput:
-    dataset: relay.GlobalID
-    label: str = strawberry.field(description="e.g. v3 or 2026-11-01; unique within the dataset.")
-    uri: str
-    digest: str | None = None
-    size_bytes: float | None = None
-    row_count: float | None = None
-    schema: JSON | None = None
-    description: str | None = None
-
-
-@strawberry.type
-class DatasetVersionPayload:
-    dataset_version: DatasetVersion
-
-
 @strawberry.type
 class DatasetMutations:
     @strawberry.mutation
-    async def create_dataset(self, info: Info, input: CreateDatasetInput) -> DatasetPayload:
+    async def create_dataset(self, info: Info, input: CreateDatasetInput) -> CreateDatasetPayload:
         async with info.context.unit_of_work() as uow:
             project = await projects.project_by_name(uow, input.project)
             row = await datasets.create_dataset(
@@ -106,12 +72,12 @@ class DatasetMutations:
                 source=input.source,
                 tags=tag_map(input.tags),
             )
-        return DatasetPayload(dataset=Dataset.from_row(row))
+        return CreateDatasetPayload(dataset=Dataset.from_row(row))
 
     @strawberry.mutation
     async def create_dataset_version(
         self, info: Info, input: CreateDatasetVersionInput
-    ) -> DatasetVersionPayload:
+    ) -> CreateDatasetVersionPayload:
         async with info.context.unit_of_work() as uow:
             row = await datasets.create_dataset_version(
                 uow,
@@ -124,4 +90,4 @@ class DatasetMutations:
                 schema=input.schema,
                 description=input.description,
             )
-        return DatasetVersionPayload(dataset_version=DatasetVersion.from_row(row))
+        return CreateDatasetVersionPayload(dataset_version=DatasetVersion.from_row(row))

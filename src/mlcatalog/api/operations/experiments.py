@@ -1,17 +1,22 @@
 """Root queries and mutations for experiments and runs."""
 
-from datetime import datetime
-
 import strawberry
 from strawberry import relay
-from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode
 from mlcatalog.api.pagination import Connection, listing_connection
-from mlcatalog.api.types.experiments import Experiment, Run
+from mlcatalog.api.types.experiments import (
+    CreateExperimentInput,
+    CreateExperimentPayload,
+    CreateRunInput,
+    CreateRunPayload,
+    Experiment,
+    FinishRunInput,
+    FinishRunPayload,
+    Run,
+)
 from mlcatalog.catalog import experiments, projects
-from mlcatalog.catalog.experiments import RunStatus
 from mlcatalog.store import queries
 from mlcatalog.store.rows import ExperimentRow, RunRow
 
@@ -51,67 +56,12 @@ class ExperimentQueries:
         return Run.from_row(row) if row else None
 
 
-@strawberry.input
-class CreateExperimentInput:
-    project: str
-    name: str
-    description: str | None = None
-    owner: str | None = None
-
-
-@strawberry.type
-class ExperimentPayload:
-    experiment: Experiment
-
-
-@strawberry.input
-class ParamInput:
-    name: str
-    value: str
-
-
-@strawberry.input
-class PipelineInput:
-    name: str
-    run_id: str | None = None
-    parameters: JSON | None = None
-
-
-@strawberry.input
-class CreateRunInput:
-    experiment: relay.GlobalID
-    name: str
-    description: str | None = None
-    owner: str | None = None
-    params: list[ParamInput] | None = None
-    started_at: datetime | None = None
-    hardware: str | None = None
-    accelerator: str | None = None
-    pipeline: PipelineInput | None = None
-    code_version: str | None = None
-    inputs: list[relay.GlobalID] | None = strawberry.field(
-        default=None, description="Dataset versions the run reads."
-    )
-
-
-@strawberry.type
-class RunPayload:
-    run: Run
-
-
-@strawberry.input
-class FinishRunInput:
-    id: relay.GlobalID
-    status: RunStatus = RunStatus.FINISHED
-    ended_at: datetime | None = None
-
-
 @strawberry.type
 class ExperimentMutations:
     @strawberry.mutation
     async def create_experiment(
         self, info: Info, input: CreateExperimentInput
-    ) -> ExperimentPayload:
+    ) -> CreateExperimentPayload:
         async with info.context.unit_of_work() as uow:
             project = await projects.project_by_name(uow, input.project)
             row = await experiments.create_experiment(
@@ -121,10 +71,10 @@ class ExperimentMutations:
                 owner=input.owner,
                 description=input.description,
             )
-        return ExperimentPayload(experiment=Experiment.from_row(row))
+        return CreateExperimentPayload(experiment=Experiment.from_row(row))
 
     @strawberry.mutation
-    async def create_run(self, info: Info, input: CreateRunInput) -> RunPayload:
+    async def create_run(self, info: Info, input: CreateRunInput) -> CreateRunPayload:
         pipeline = input.pipeline
         async with info.context.unit_of_work() as uow:
             row = await experiments.create_run(
@@ -145,12 +95,12 @@ class ExperimentMutations:
                 code_version=input.code_version,
                 input_dataset_version_ids=[decode(i, "DatasetVersion") for i in input.inputs or ()],
             )
-        return RunPayload(run=Run.from_row(row))
+        return CreateRunPayload(run=Run.from_row(row))
 
     @strawberry.mutation
-    async def finish_run(self, info: Info, input: FinishRunInput) -> RunPayload:
+    async def finish_run(self, info: Info, input: FinishRunInput) -> FinishRunPayload:
         async with info.context.unit_of_work() as uow:
             row = await experiments.finish_run(
                 uow, run_id=decode(input.id, "Run"), status=input.status, ended_at=input.ended_at
             )
-        return RunPayload(run=Run.from_row(row))
+        return FinishRunPayload(run=Run.from_row(row))

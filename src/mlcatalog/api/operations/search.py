@@ -17,7 +17,7 @@ from mlcatalog.api.pagination import PageInfo
 from mlcatalog.api.types.common import OrderDirection
 from mlcatalog.api.types.datasets import Dataset
 from mlcatalog.api.types.experiments import Experiment, Run
-from mlcatalog.api.types.models import Model, ModelVersion
+from mlcatalog.api.types.models import Model
 from mlcatalog.api.types.search import (
     Facet,
     FacetBucket,
@@ -29,6 +29,7 @@ from mlcatalog.api.types.search import (
     SearchInput,
     SearchResult,
 )
+from mlcatalog.api.types.versions import ModelVersion
 from mlcatalog.search import request as contract
 from mlcatalog.search.documents import ROWS
 from mlcatalog.search.request import EntityType, InvalidSearch, SearchUnavailable

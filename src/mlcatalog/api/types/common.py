@@ -1,16 +1,18 @@
-"""Types shared by every family: tags, enums, projects, and the node helper."""
+"""What every family shares: row-backed nodes (built by type name, so families need not import
+each other), the order direction, and the helpers that map inputs."""
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+import math
+from collections.abc import Iterable
 from enum import Enum
 from typing import Any, ClassVar, Self
 
 import strawberry
-from strawberry import relay
+from strawberry import UNSET, relay
 
 from mlcatalog.api.context import Info
+from mlcatalog.catalog.errors import invalid, not_found
 from mlcatalog.catalog.versions import Stage
-from mlcatalog.store.rows import Base, ProjectRow
+from mlcatalog.store.rows import Base
 
 strawberry.enum(Stage, description="Where a model version is in its lifecycle.")
 
@@ -21,30 +23,19 @@ class OrderDirection(Enum):
     DESC = "DESC"
 
 
-@strawberry.type(description="A key-value label on a model, a model version or a dataset.")
-class Tag:
-    key: str
-    value: str
-
-
-@strawberry.input
-class TagInput:
-    key: str
-    value: str
-
-
-def tag_list(rows: Iterable[Any]) -> list[Tag]:
-    return [Tag(key=row.key, value=row.value) for row in rows]
-
-
-def tag_map(tags: Sequence[TagInput] | None) -> dict[str, str]:
-    return {tag.key: tag.value for tag in tags or ()}
-
-
 class RowNode(relay.Node):
-    """A node backed by one table row: ``node(id:)`` hydrates it through the row loader."""
+    """A node backed by one table row: ``node(id:)`` hydrates it through the row loader.
+
+    Every subclass registers itself by its GraphQL name: families whose types point at each other
+    (a version's training data, a dataset version's models) build each other through ``node_of``.
+    """
 
     row_type: ClassVar[type[Base]]
+    by_name: ClassVar[dict[str, type["RowNode"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        RowNode.by_name[cls.__name__] = cls
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -59,27 +50,42 @@ class RowNode(relay.Node):
         return [cls.from_row(row) if row is not None else None for row in rows]
 
 
-@strawberry.type(description="A namespace that every model, dataset and experiment belongs to.")
-class Project(RowNode):
-    row_type = ProjectRow
-    id: relay.NodeID[int]
-    name: str
-    description: str
-    created_at: datetime
-    created_by: str
-
-    @classmethod
-    def from_row(cls, row: ProjectRow) -> Self:
-        return cls(
-            id=row.id,
-            name=row.name,
-            description=row.description,
-            created_at=row.created_at,
-            created_by=row.created_by,
-        )
+def node_of(type_name: str, row: Any) -> Any:
+    """The GraphQL object of ``row``, a row of the row-backed type named ``type_name``."""
+    return RowNode.by_name[type_name].from_row(row)
 
 
-async def project_of(info: Info, project_id: int) -> Project:
-    row = await info.context.loaders.row(ProjectRow, project_id)
-    assert row is not None  # a foreign key guarantees it
-    return Project.from_row(row)
+async def load_node(info: Info, type_name: str, row_id: int) -> Any:
+    """The object of a row-backed type by its row id (None when the row is gone)."""
+    node_type = RowNode.by_name[type_name]
+    row = await info.context.loaders.row(node_type.row_type, row_id)
+    return node_type.from_row(row) if row is not None else None
+
+
+async def load_nodes(info: Info, type_name: str, row_ids: Iterable[int]) -> list[Any]:
+    """The objects of the rows that still exist, in the order of ``row_ids``, in one batch."""
+    node_type = RowNode.by_name[type_name]
+    rows = await info.context.loaders.rows(node_type.row_type, list(dict.fromkeys(row_ids)))
+    return [node_type.from_row(row) for row in rows if row is not None]
+
+
+async def required_node(info: Info, type_name: str, row_id: int) -> Any:
+    """The object a foreign key points at: it exists, unless deleted within this request."""
+    node = await load_node(info, type_name, row_id)
+    if node is None:
+        raise not_found(f"{type_name} {row_id}")
+    return node
+
+
+def given(**fields: Any) -> dict[str, Any]:
+    """The fields a client actually sent (UNSET ones are left alone; null clears)."""
+    return {key: value for key, value in fields.items() if value is not UNSET}
+
+
+def whole(value: float | None, field: str) -> int | None:
+    """GraphQL Int has 32 bits; sizes travel as Float and must be whole numbers."""
+    if value is None:
+        return None
+    if not math.isfinite(value) or value != int(value):
+        raise invalid(f"{field} must be a whole number")
+    return int(value)

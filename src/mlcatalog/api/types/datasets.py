@@ -9,12 +9,14 @@ from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.pagination import Connection, children_connection
-from mlcatalog.api.types.common import Project, RowNode, Tag, project_of, tag_list
+from mlcatalog.api.types.common import RowNode, load_nodes, required_node
 from mlcatalog.api.types.documents import Document
 from mlcatalog.api.types.experiments import Run
-from mlcatalog.api.types.models import DatasetRole, ModelVersion
+from mlcatalog.api.types.projects import Project, project_of
+from mlcatalog.api.types.tags import Tag, TagInput, tag_list
+from mlcatalog.api.types.versions import DatasetRole, ModelVersion
 from mlcatalog.store.paging import VERSIONS_OF_DATASET
-from mlcatalog.store.rows import DatasetRow, DatasetVersionRow, ModelVersionRow, RunRow
+from mlcatalog.store.rows import DatasetRow, DatasetVersionRow
 
 
 @strawberry.type(description="A dataset: a named collection of data, versioned.")
@@ -115,9 +117,8 @@ class DatasetVersion(RowNode):
 
     @strawberry.field
     async def dataset(self, info: Info) -> Dataset:
-        row = await info.context.loaders.row(DatasetRow, self.dataset_id)
-        assert row is not None
-        return Dataset.from_row(row)
+        dataset: Dataset = await required_node(info, "Dataset", self.dataset_id)
+        return dataset
 
     @strawberry.field(description="Model versions trained (or evaluated, by `role`) on this data.")
     async def models(
@@ -125,12 +126,50 @@ class DatasetVersion(RowNode):
     ) -> list[ModelVersion]:
         edges = await info.context.loaders.edges("source", "DatasetVersion", self.id)
         ids = [e.target_id for e in edges if e.kind == role.value]
-        rows = await info.context.loaders.rows(ModelVersionRow, ids)
-        return [ModelVersion.from_row(row) for row in rows if row is not None]
+        return await load_nodes(info, "ModelVersion", ids)
 
     @strawberry.field(description="Runs that read this data.")
     async def runs(self, info: Info) -> list[Run]:
         edges = await info.context.loaders.edges("source", "DatasetVersion", self.id)
         ids = [e.target_id for e in edges if e.kind == "USED_BY"]
-        rows = await info.context.loaders.rows(RunRow, ids)
-        return [Run.from_row(row) for row in rows if row is not None]
+        return await load_nodes(info, "Run", ids)
+
+
+@strawberry.input
+class DatasetFilter:
+    project: str | None = None
+    name_contains: str | None = None
+    tag: TagInput | None = None
+    include_archived: bool = False
+
+
+@strawberry.input
+class CreateDatasetInput:
+    project: str
+    name: str
+    description: str | None = None
+    owner: str | None = None
+    source: str | None = None
+    tags: list[TagInput] | None = None
+
+
+@strawberry.type
+class CreateDatasetPayload:
+    dataset: Dataset
+
+
+@strawberry.input
+class CreateDatasetVersionInput:
+    dataset: relay.GlobalID
+    label: str = strawberry.field(description="e.g. v3 or 2026-11-01; unique within the dataset.")
+    uri: str
+    digest: str | None = None
+    size_bytes: float | None = None
+    row_count: float | None = None
+    schema: JSON | None = None
+    description: str | None = None
+
+
+@strawberry.type
+class CreateDatasetVersionPayload:
+    dataset_version: DatasetVersion

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Self
 
 import strawberry
-from strawberry import relay
+from strawberry import UNSET, relay
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.pagination import Connection, children_connection
@@ -86,3 +86,25 @@ class Document(CardSections, RowNode):
             last=last,
             before=before,
         )
+
+
+@strawberry.input(description="Sections left out keep their text; null clears one.")
+class UpsertDocumentInput:
+    subject: relay.GlobalID = strawberry.field(description="A Model, ModelVersion or Dataset.")
+    expected_revision: int | None = strawberry.field(
+        default=None,
+        description="Fail with CONFLICT unless the card is at this revision (0: none yet).",
+    )
+    intended_use: str | None = UNSET
+    factors: str | None = UNSET
+    training_data: str | None = UNSET
+    evaluation_data: str | None = UNSET
+    quantitative_analyses: str | None = UNSET
+    ethical_considerations: str | None = UNSET
+    caveats_and_recommendations: str | None = UNSET
+    markdown: str | None = UNSET
+
+
+@strawberry.type
+class UpsertDocumentPayload:
+    document: Document

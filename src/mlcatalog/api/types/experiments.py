@@ -9,23 +9,22 @@ from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.pagination import Connection, children_connection
-from mlcatalog.api.types.common import Project, RowNode, project_of
+from mlcatalog.api.types.common import RowNode, load_nodes, required_node
+from mlcatalog.api.types.projects import Project, project_of
 from mlcatalog.catalog.experiments import RunStatus
 from mlcatalog.store.paging import METRICS_OF_RUN, RUNS_OF_EXPERIMENT
 from mlcatalog.store.rows import (
-    DatasetVersionRow,
     ExperimentRow,
-    ModelVersionRow,
     RunMetricRow,
     RunRow,
 )
 
 if TYPE_CHECKING:
     from mlcatalog.api.types.datasets import DatasetVersion
-    from mlcatalog.api.types.models import ModelVersion
+    from mlcatalog.api.types.versions import ModelVersion
 
 DatasetVersionRef = Annotated["DatasetVersion", strawberry.lazy("mlcatalog.api.types.datasets")]
-ModelVersionRef = Annotated["ModelVersion", strawberry.lazy("mlcatalog.api.types.models")]
+ModelVersionRef = Annotated["ModelVersion", strawberry.lazy("mlcatalog.api.types.versions")]
 
 strawberry.enum(RunStatus)
 
@@ -141,9 +140,8 @@ class Run(RowNode):
 
     @strawberry.field
     async def experiment(self, info: Info) -> Experiment:
-        row = await info.context.loaders.row(ExperimentRow, self.row.experiment_id)
-        assert row is not None
-        return Experiment.from_row(row)
+        experiment: Experiment = await required_node(info, "Experiment", self.row.experiment_id)
+        return experiment
 
     @strawberry.field
     def params(self) -> list[Param]:
@@ -188,16 +186,70 @@ class Run(RowNode):
 
     @strawberry.field(description="Dataset versions the run read.")
     async def inputs(self, info: Info) -> list[DatasetVersionRef]:
-        from mlcatalog.api.types.datasets import DatasetVersion  # cyclic: datasets imports runs
-
         edges = await info.context.loaders.edges("target", "Run", self.id)
-        rows = await info.context.loaders.rows(DatasetVersionRow, [e.source_id for e in edges])
-        return [DatasetVersion.from_row(row) for row in rows if row is not None]
+        return await load_nodes(info, "DatasetVersion", [e.source_id for e in edges])
 
     @strawberry.field(description="Model versions the run produced.")
     async def outputs(self, info: Info) -> list[ModelVersionRef]:
-        from mlcatalog.api.types.models import ModelVersion  # cyclic: models imports runs
-
         edges = await info.context.loaders.edges("source", "Run", self.id)
-        rows = await info.context.loaders.rows(ModelVersionRow, [e.target_id for e in edges])
-        return [ModelVersion.from_row(row) for row in rows if row is not None]
+        return await load_nodes(info, "ModelVersion", [e.target_id for e in edges])
+
+
+@strawberry.input
+class CreateExperimentInput:
+    project: str
+    name: str
+    description: str | None = None
+    owner: str | None = None
+
+
+@strawberry.type
+class CreateExperimentPayload:
+    experiment: Experiment
+
+
+@strawberry.input
+class ParamInput:
+    name: str
+    value: str
+
+
+@strawberry.input
+class PipelineInput:
+    name: str
+    run_id: str | None = None
+    parameters: JSON | None = None
+
+
+@strawberry.input
+class CreateRunInput:
+    experiment: relay.GlobalID
+    name: str
+    description: str | None = None
+    owner: str | None = None
+    params: list[ParamInput] | None = None
+    started_at: datetime | None = None
+    hardware: str | None = None
+    accelerator: str | None = None
+    pipeline: PipelineInput | None = None
+    code_version: str | None = None
+    inputs: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Dataset versions the run reads."
+    )
+
+
+@strawberry.type
+class CreateRunPayload:
+    run: Run
+
+
+@strawberry.input
+class FinishRunInput:
+    id: relay.GlobalID
+    status: RunStatus = RunStatus.FINISHED
+    ended_at: datetime | None = None
+
+
+@strawberry.type
+class FinishRunPayload:
+    run: Run

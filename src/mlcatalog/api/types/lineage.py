@@ -9,7 +9,7 @@ import strawberry
 from mlcatalog.api.context import Info
 from mlcatalog.api.types.datasets import DatasetVersion
 from mlcatalog.api.types.experiments import Run
-from mlcatalog.api.types.models import ModelVersion
+from mlcatalog.api.types.versions import ModelVersion
 from mlcatalog.catalog.lineage import EdgeKind
 from mlcatalog.store.rows import DatasetVersionRow, ModelVersionRow, RunRow
 

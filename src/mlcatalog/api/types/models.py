@@ -1,40 +1,26 @@
-"""Registered models and their versions, metrics, aliases and comments."""
+"""Registered models and their aliases; the inputs and payloads of the model mutations."""
 
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
-from strawberry import relay
-from strawberry.scalars import JSON
+from strawberry import UNSET, relay
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.pagination import Connection, children_connection
-from mlcatalog.api.types.common import Project, RowNode, Tag, project_of, tag_list
+from mlcatalog.api.types.common import OrderDirection, RowNode, node_of, required_node
 from mlcatalog.api.types.documents import Document
+from mlcatalog.api.types.projects import Project, project_of
+from mlcatalog.api.types.tags import Tag, TagInput, tag_list
 from mlcatalog.catalog.versions import Stage
-from mlcatalog.store.paging import COMMENTS_OF_VERSION, METRICS_OF_VERSION, VERSIONS_OF_MODEL
-from mlcatalog.store.rows import (
-    CommentRow,
-    DatasetVersionRow,
-    MetricRow,
-    ModelRow,
-    ModelVersionRow,
-    RunRow,
-)
+from mlcatalog.store.paging import VERSIONS_OF_MODEL
+from mlcatalog.store.rows import ModelRow
 
 if TYPE_CHECKING:
-    from mlcatalog.api.types.datasets import DatasetVersion
-    from mlcatalog.api.types.experiments import Run
+    from mlcatalog.api.types.versions import ModelVersion
 
-DatasetVersionRef = Annotated["DatasetVersion", strawberry.lazy("mlcatalog.api.types.datasets")]
-RunRef = Annotated["Run", strawberry.lazy("mlcatalog.api.types.experiments")]
-
-
-@strawberry.enum(description="What a dataset version was to a model version.")
-class DatasetRole(Enum):
-    TRAINING = "TRAINED_ON"
-    EVALUATION = "EVALUATED_ON"
+ModelVersionRef = Annotated["ModelVersion", strawberry.lazy("mlcatalog.api.types.versions")]
 
 
 @strawberry.type(description="A registered model: a name in a project, and its versions.")
@@ -85,29 +71,28 @@ class Model(RowNode):
         last: int | None = None,
         before: str | None = None,
         stages: list[Stage] | None = None,
-    ) -> Connection["ModelVersion"]:
-        filters = (("stages", tuple(s.value for s in stages or ())),)
+    ) -> Connection[ModelVersionRef]:
         return await children_connection(
             info.context.loaders,
             VERSIONS_OF_MODEL,
             self.id,
-            ModelVersion.from_row,
+            lambda row: node_of("ModelVersion", row),
             first=first,
             after=after,
             last=last,
             before=before,
-            filters=filters,
+            filters=(("stages", tuple(s.value for s in stages or ())),),
         )
 
     @strawberry.field(description="The version with the highest number.")
-    async def latest_version(self, info: Info) -> "ModelVersion | None":
+    async def latest_version(self, info: Info) -> ModelVersionRef | None:
         row = await info.context.loaders.latest_version(self.id)
-        return ModelVersion.from_row(row) if row else None
+        return node_of("ModelVersion", row) if row else None
 
     @strawberry.field(description="The newest version in PRODUCTION, if any.")
-    async def production_version(self, info: Info) -> "ModelVersion | None":
+    async def production_version(self, info: Info) -> ModelVersionRef | None:
         row = await info.context.loaders.latest_version(self.id, Stage.PRODUCTION.value)
-        return ModelVersion.from_row(row) if row else None
+        return node_of("ModelVersion", row) if row else None
 
     @strawberry.field(description="Named pointers such as champion and challenger.")
     async def aliases(self, info: Info) -> list["Alias"]:
@@ -126,237 +111,88 @@ class Alias:
     version_id: strawberry.Private[int]
 
     @strawberry.field
-    async def version(self, info: Info) -> "ModelVersion":
-        row = await info.context.loaders.row(ModelVersionRow, self.version_id)
-        assert row is not None
-        return ModelVersion.from_row(row)
+    async def version(self, info: Info) -> ModelVersionRef:
+        version: ModelVersion = await required_node(info, "ModelVersion", self.version_id)
+        return version
 
 
-@strawberry.type(description="Where the model's weights are and how to check them.")
-class Artifact:
-    uri: str
-    format: str | None
-    size: float | None = strawberry.field(description="Bytes (Float: sizes exceed 32 bits).")
-    sha256: str | None
+@strawberry.enum
+class ModelOrderField(Enum):
+    NAME = "name"
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
 
 
-@strawberry.type(description="The code that produced a version.")
-class CodeReference:
-    repository: str | None
-    commit: str | None
-    path: str | None
+@strawberry.input
+class ModelOrder:
+    field: ModelOrderField = ModelOrderField.NAME
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input(description="Every given condition must hold.")
+class ModelFilter:
+    project: str | None = None
+    task: str | None = None
+    owner: str | None = None
+    name_contains: str | None = None
+    tag: TagInput | None = strawberry.field(default=None, description="An empty value matches any.")
+    stage: Stage | None = strawberry.field(default=None, description="Has a version in this stage.")
+    include_archived: bool = False
+
+
+@strawberry.input
+class RegisterModelInput:
+    project: str = strawberry.field(description="The project's name.")
+    name: str
+    description: str | None = None
+    owner: str | None = strawberry.field(default=None, description="Defaults to the caller.")
+    task: str | None = None
+    tags: list[TagInput] | None = None
 
 
 @strawberry.type
-class Package:
-    name: str
-    version: str
+class RegisterModelPayload:
+    model: Model
 
 
-@strawberry.type(description="What a version needs to run.")
-class Environment:
-    python_version: str | None
-    packages: list[Package]
-    container_image: str | None
+@strawberry.input(description="Fields left out stay as they are.")
+class UpdateModelInput:
+    id: relay.GlobalID
+    description: str | None = UNSET
+    owner: str | None = UNSET
+    task: str | None = UNSET
 
 
-@strawberry.type(
-    description="One measured value: a metric on a dataset (version or split), at a step."
-)
-class Metric:
-    name: str
-    value: float
-    step: int | None
-    dataset: str | None = strawberry.field(description="The split or dataset version measured on.")
-    created_at: datetime
-    created_by: str
-    dataset_version_id: strawberry.Private[int | None]
-
-    @classmethod
-    def from_row(cls, row: MetricRow) -> Self:
-        return cls(
-            name=row.name,
-            value=row.value,
-            step=row.step,
-            dataset=row.dataset,
-            created_at=row.created_at,
-            created_by=row.created_by,
-            dataset_version_id=row.dataset_version_id,
-        )
-
-    @strawberry.field
-    async def dataset_version(self, info: Info) -> DatasetVersionRef | None:
-        from mlcatalog.api.types.datasets import DatasetVersion
-
-        if self.dataset_version_id is None:
-            return None
-        row = await info.context.loaders.row(DatasetVersionRow, self.dataset_version_id)
-        return DatasetVersion.from_row(row) if row else None
+@strawberry.type
+class UpdateModelPayload:
+    model: Model
 
 
-@strawberry.type(description="Feedback on a model version.")
-class Comment(RowNode):
-    row_type = CommentRow
-    id: relay.NodeID[int]
-    body: str
-    created_at: datetime
-    created_by: str
-
-    @classmethod
-    def from_row(cls, row: CommentRow) -> Self:
-        return cls(id=row.id, body=row.body, created_at=row.created_at, created_by=row.created_by)
+@strawberry.input
+class ArchiveModelInput:
+    id: relay.GlobalID = strawberry.field(description="The model.")
 
 
-@strawberry.type(description="One version of a registered model.")
-class ModelVersion(RowNode):
-    row_type = ModelVersionRow
-    id: relay.NodeID[int]
-    number: int = strawberry.field(description="1, 2, 3… per model, without gaps.")
-    version: str | None = strawberry.field(description="The semantic version, when given.")
-    stage: Stage
-    description: str
-    framework: str | None
-    framework_version: str | None
-    algorithm: str | None
-    hyperparameters: JSON
-    created_at: datetime
-    created_by: str
-    updated_at: datetime
-    updated_by: str
-    row: strawberry.Private[ModelVersionRow]
+@strawberry.type
+class ArchiveModelPayload:
+    model: Model
 
-    @classmethod
-    def from_row(cls, row: ModelVersionRow) -> Self:
-        return cls(
-            id=row.id,
-            number=row.number,
-            version=row.semver,
-            stage=Stage(row.stage),
-            description=row.description,
-            framework=row.framework,
-            framework_version=row.framework_version,
-            algorithm=row.algorithm,
-            hyperparameters=JSON(row.hyperparameters),
-            created_at=row.created_at,
-            created_by=row.created_by,
-            updated_at=row.updated_at,
-            updated_by=row.updated_by,
-            row=row,
-        )
 
-    @strawberry.field
-    async def model(self, info: Info) -> Model:
-        row = await info.context.loaders.row(ModelRow, self.row.model_id)
-        assert row is not None
-        return Model.from_row(row)
+@strawberry.input
+class RestoreModelInput:
+    id: relay.GlobalID = strawberry.field(description="The model.")
 
-    @strawberry.field
-    def artifact(self) -> Artifact | None:
-        r = self.row
-        if r.artifact_uri is None:
-            return None
-        size = float(r.artifact_size) if r.artifact_size is not None else None
-        return Artifact(
-            uri=r.artifact_uri, format=r.artifact_format, size=size, sha256=r.artifact_sha256
-        )
 
-    @strawberry.field
-    def code(self) -> CodeReference | None:
-        r = self.row
-        if r.code_repository is None and r.code_commit is None and r.code_path is None:
-            return None
-        return CodeReference(repository=r.code_repository, commit=r.code_commit, path=r.code_path)
+@strawberry.type
+class RestoreModelPayload:
+    model: Model
 
-    @strawberry.field
-    def environment(self) -> Environment | None:
-        r = self.row
-        if r.python_version is None and not r.packages and r.container_image is None:
-            return None
-        return Environment(
-            python_version=r.python_version,
-            packages=[Package(name=n, version=v) for n, v in sorted(r.packages.items())],
-            container_image=r.container_image,
-        )
 
-    @strawberry.field
-    async def aliases(self, info: Info) -> list[str]:
-        return [row.name for row in await info.context.loaders.aliases("version", self.id)]
+@strawberry.input
+class DeleteModelInput:
+    id: relay.GlobalID = strawberry.field(description="The model.")
 
-    @strawberry.field
-    async def tags(self, info: Info) -> list[Tag]:
-        return tag_list(await info.context.loaders.tags("ModelVersion", self.id))
 
-    @strawberry.field(description="Every logged value, by name; `name` keeps one metric's history.")
-    async def metrics(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        name: str | None = None,
-    ) -> Connection[Metric]:
-        return await children_connection(
-            info.context.loaders,
-            METRICS_OF_VERSION,
-            self.id,
-            Metric.from_row,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            filters=(("name", name),),
-        )
-
-    @strawberry.field(
-        description="One metric's value on one dataset (the newest step), for leaderboards."
-    )
-    async def metric(self, info: Info, name: str, dataset: str | None = None) -> float | None:
-        row = await info.context.loaders.metric(self.id, name, dataset)
-        return row.value if row else None
-
-    @strawberry.field(description="The run that trained this version.")
-    async def source_run(self, info: Info) -> RunRef | None:
-        from mlcatalog.api.types.experiments import Run
-
-        if self.row.source_run_id is None:
-            return None
-        row = await info.context.loaders.row(RunRow, self.row.source_run_id)
-        return Run.from_row(row) if row else None
-
-    @strawberry.field(description="Dataset versions this version was trained or evaluated on.")
-    async def datasets(
-        self, info: Info, role: DatasetRole | None = None
-    ) -> list[DatasetVersionRef]:
-        from mlcatalog.api.types.datasets import DatasetVersion
-
-        kinds = {role.value} if role else {r.value for r in DatasetRole}
-        edges = await info.context.loaders.edges("target", "ModelVersion", self.id)
-        ids = [e.source_id for e in edges if e.kind in kinds and e.source_type == "DatasetVersion"]
-        rows = await info.context.loaders.rows(DatasetVersionRow, list(dict.fromkeys(ids)))
-        return [DatasetVersion.from_row(row) for row in rows if row is not None]
-
-    @strawberry.field(description="The version's own card (the model has one too).")
-    async def card(self, info: Info) -> Document | None:
-        row = await info.context.loaders.document("ModelVersion", self.id)
-        return Document.from_row(row) if row else None
-
-    @strawberry.field(description="Feedback, oldest first.")
-    async def comments(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Connection[Comment]:
-        return await children_connection(
-            info.context.loaders,
-            COMMENTS_OF_VERSION,
-            self.id,
-            Comment.from_row,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
+@strawberry.type
+class DeleteModelPayload:
+    deleted_id: relay.GlobalID

@@ -9,7 +9,8 @@ from mlcatalog.api.pagination import PageInfo
 from mlcatalog.api.types.common import OrderDirection
 from mlcatalog.api.types.datasets import Dataset
 from mlcatalog.api.types.experiments import Experiment, Run
-from mlcatalog.api.types.models import Model, ModelVersion
+from mlcatalog.api.types.models import Model
+from mlcatalog.api.types.versions import ModelVersion
 from mlcatalog.search.request import EntityType, SortBy
 
 strawberry.enum(EntityType, description="What a search hit can be.")
