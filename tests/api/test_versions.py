@@ -1,4 +1,4 @@
-"""createModelVersion, updateModelVersion, metrics, stages, aliases and comments."""
+"""createModelVersion, updateModelVersion, deleteModelVersion, metrics, stages, aliases and comments."""
 
 import math
 
@@ -252,3 +252,29 @@ async def test_update_model_version_changes_semver_and_checks_it(api: Api) -> No
     assert data["updateModelVersion"]["modelVersion"] == {"version": "2.0.0", "description": ""}
     code, _ = await api.error(update, input={"id": catalog["version"]["id"], "version": "two"})
     assert code == "INVALID_ARGUMENT"
+
+
+async def test_delete_model_version_keeps_the_numbers_of_the_others(api: Api) -> None:
+    await factories.project(api)
+    model = await factories.model(api)
+    v1 = await factories.version(api, model["id"])
+    await factories.version(api, model["id"])
+    delete = "mutation($id: ID!) { deleteModelVersion(input: {id: $id}) { deletedId } }"
+    assert (await api(delete, id=v1["id"]))["deleteModelVersion"]["deletedId"] == v1["id"]
+    # Numbers are never reused: the next version is 3, not 1.
+    assert (await factories.version(api, model["id"]))["number"] == 3
+    code, _ = await api.error(delete, id=v1["id"])
+    assert code == "NOT_FOUND"
+
+
+async def test_remove_alias(api: Api) -> None:
+    catalog = await factories.catalog(api)
+    await api(
+        'mutation($id: ID!) { setAlias(input: {id: $id, alias: "champion"}) { modelVersion { id } } }',
+        id=catalog["version"]["id"],
+    )
+    data = await api(
+        'mutation($m: ID!) { removeAlias(input: {model: $m, alias: "champion"}) { model { aliases { name } } } }',
+        m=catalog["model"]["id"],
+    )
+    assert data["removeAlias"]["model"]["aliases"] == []
