@@ -26,7 +26,7 @@ $(STAMP):
 	$(PY) -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-# The tests start real servers (ARCHITECTURE.md): PostgreSQL from Debian's package, and an
+# The tests start real servers (docs/architecture.md): PostgreSQL from Debian's package, and an
 # OpenSearch node from Maven Central (the runner's jars land in deploy/local/lib-<version>/).
 system-deps: install
 	@missing=""; \

@@ -2,10 +2,11 @@
 
 For each backend: seed N versions, build the search index (the embedded backend, as `make run`
 has it), start `mlcatalog serve`, check every scenario answers without
-GraphQL errors, then drive it with ../shared/peer-bench/load.py (the harness that measured MLflow)
-at concurrency 1 and 16. Prints a Markdown table per backend and writes JSON under bench/out/.
+GraphQL errors, then drive it with bench/load.py at concurrency 1 and 16. Prints a Markdown
+table per backend and writes JSON under bench/out/.
 
     python bench/run.py [--versions 10000] [--duration 10] [--backends sqlite,postgres]
+    python bench/run.py --only a_get_model,d_acc_gt_09_top50   # some scenarios only
     python bench/run.py --url http://127.0.0.1:8000   # load an already running, seeded server
 """
 
@@ -27,13 +28,15 @@ from bench.scenarios import SCENARIOS  # noqa: E402
 from bench.seed import VERSIONS_PER_MODEL, seed  # noqa: E402
 from tests.realservers import free_port, start_postgres  # noqa: E402
 
-HARNESS = ROOT.parent / "shared" / "peer-bench" / "load.py"
+HARNESS = ROOT / "bench" / "load.py"
 OUT = ROOT / "bench" / "out"
 
 
-def check(base: str) -> None:
+def check(base: str, args: argparse.Namespace) -> None:
     """Every scenario's first request must answer with data and no GraphQL error."""
     for scenario in SCENARIOS:
+        if args.only and scenario["name"] not in args.only.split(","):
+            continue
         request = scenario["requests"][0]  # type: ignore[index]
         body = httpx.post(base + request["path"], json=request["json"], timeout=30).json()
         if body.get("errors") or not body.get("data"):
@@ -85,6 +88,8 @@ def load(base: str, label: str, args: argparse.Namespace) -> None:
             str(args.repeats),
             "--label",
             label,
+            "--only",
+            args.only,
             "--out",
             str(OUT / f"{label}.json"),
         ],
@@ -103,9 +108,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
     args = parser.parse_args()
     if args.url:
-        check(args.url)
+        check(args.url, args)
         load(args.url, "mlcatalog-url", args)
         return
     for backend in args.backends.split(","):
@@ -122,7 +128,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "mlcatalog", "reindex"], env=env, check=True)
         process, base = serve(url, args.workers)
         try:
-            check(base)
+            check(base, args)
             load(base, f"mlcatalog-{backend}", args)
         finally:
             process.terminate()

@@ -119,11 +119,13 @@ async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     production = await run(queries[1])
     assert production["models"]["edges"]
     assert all(e["node"]["productionVersion"]["accuracy"] for e in production["models"]["edges"])
-    version_id = (
-        await run(
-            '{ model(project: "fraud", name: "fraud-detector") { productionVersion { id } } }'
-        )
-    )["model"]["productionVersion"]["id"]
+    # The lineage query runs on the id the tour tells the reader to paste: the model page's
+    # PRODUCTION version.
+    [version_id] = [
+        e["node"]["id"]
+        for e in page["model"]["versions"]["edges"]
+        if e["node"]["stage"] == "PRODUCTION"
+    ]
     lineage = await run(queries[2], id=version_id)
     kinds = {e["kind"] for e in lineage["lineage"]["edges"]}
     assert {"PRODUCED", "TRAINED_ON", "USED_BY"} <= kinds

@@ -1,4 +1,4 @@
-"""The journal ordering trap (ARCHITECTURE.md): entries commit in sequence order on PostgreSQL."""
+"""The journal ordering trap (docs/architecture.md): entries commit in sequence order on PostgreSQL."""
 
 import pytest
 from sqlalchemy import select

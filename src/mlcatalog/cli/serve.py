@@ -5,7 +5,7 @@ import asyncio
 import typer
 import uvicorn
 
-from mlcatalog.settings import Settings
+from mlcatalog.settings import ServerSettings, Settings
 from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 
@@ -18,10 +18,22 @@ async def _migrated(settings: Settings) -> bool:
         await database.dispose()
 
 
+# The options read the same variables as Settings (MLCATALOG_SERVER__*) and share its defaults,
+# so `--help` shows both.
+DEFAULTS = ServerSettings()
+
+
 def serve(
-    host: str = typer.Option(None, help="Interface to listen on [default: 127.0.0.1]."),
-    port: int = typer.Option(None, help="Port [default: 8000]."),
-    workers: int = typer.Option(None, help="Worker processes; one per core serves the most."),
+    host: str = typer.Option(
+        DEFAULTS.host, envvar="MLCATALOG_SERVER__HOST", help="Interface to listen on."
+    ),
+    port: int = typer.Option(DEFAULTS.port, envvar="MLCATALOG_SERVER__PORT", help="Port."),
+    workers: int = typer.Option(
+        DEFAULTS.workers,
+        min=1,
+        envvar="MLCATALOG_SERVER__WORKERS",
+        help="Worker processes; one per core serves the most.",
+    ),
     reload: bool = typer.Option(False, help="Restart when the code changes (development)."),
 ) -> None:
     """Serve the GraphQL API on /graphql (GraphiQL in a browser), /healthz and /readyz."""
@@ -35,9 +47,9 @@ def serve(
     uvicorn.run(
         "mlcatalog.app:app_from_env",
         factory=True,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
-        workers=None if reload else (workers or settings.server.workers),
+        host=host,
+        port=port,
+        workers=None if reload else workers,
         reload=reload,
         access_log=settings.server.access_log,
         loop="uvloop",

@@ -1,0 +1,184 @@
+"""MLflow's registry server and mlcatalog side by side in one run: the same machine, the same load
+driver (bench/load.py), the same catalog (bench/seed.py's plan: N models x 5 versions), SQLite.
+
+1. MLflow (installed on first use into bench/out/venv-mlflow: `pip install mlflow uvloop`) serves
+   a fresh SQLite file with its defaults (uvicorn, 4 workers) and uvloop, its best setting (the
+   plain asyncio loop stalls ~40 ms per keep-alive request); bench/mlflow_seed.py writes the
+   catalog over REST; bench/load.py drives a_get_model, d_acc_gt_09_top50 and e_facet_framework
+   (bench/mlflow_scenarios.py), then the server stops.
+2. bench/run.py seeds the same catalog into mlcatalog through its rules, indexes it (the embedded
+   backend), serves it with `serve --workers 2` and drives the same scenarios (bench/scenarios.py).
+3. A Markdown table of both and their ratio: printed, and written to bench/out/versus-mlflow.md.
+
+    python bench/versus_mlflow.py                          # 2,000 models, 10 s windows
+    python bench/versus_mlflow.py --models 50 --duration 3 # a smoke run
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.mlflow_seed import seed  # noqa: E402
+from bench.seed import VERSIONS_PER_MODEL  # noqa: E402
+from tests.realservers import free_port  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+VENV = OUT / "venv-mlflow"
+SCENARIOS = ["a_get_model", "d_acc_gt_09_top50", "e_facet_framework"]
+
+
+def mlflow_venv() -> Path:
+    """MLflow's own virtualenv (never a dependency of mlcatalog or its tests)."""
+    mlflow = VENV / "bin" / "mlflow"
+    if not mlflow.exists():
+        print(f"installing MLflow into {VENV}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "--upgrade", "pip"], check=True)
+        subprocess.run([*pip, "mlflow", "uvloop"], check=True)
+    return mlflow
+
+
+def start_mlflow(mlflow: Path, home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [
+        str(mlflow),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{home}/mlflow.db",
+        "--artifacts-destination",
+        str(home / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--uvicorn-opts",
+        "--loop uvloop",
+    ]
+    log = (home / "server.log").open("wb")
+    # A session of its own: stopping it signals its workers too, and nothing else.
+    process = subprocess.Popen(
+        command, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                time.sleep(5)  # one worker answers; give the other three their start-up too
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    stop(process)
+    raise SystemExit(f"MLflow did not start; see {home / 'server.log'}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def load(base: str, scenarios: str, label: str, args: argparse.Namespace) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "load.py"),
+            *("--base-url", base, "--scenarios", scenarios, "--only", ",".join(SCENARIOS)),
+            *("--concurrency", "1,16", "--duration", str(args.duration)),
+            *("--repeats", str(args.repeats), "--label", label),
+            *("--out", str(OUT / f"{label}.json")),
+        ],
+        check=True,
+        env={**os.environ, "BENCH_MODELS": str(args.models)},
+    )
+
+
+def measure_mlflow(args: argparse.Namespace) -> None:
+    mlflow = mlflow_venv()
+    home = Path(tempfile.mkdtemp(prefix="mlflow-bench-"))
+    process, base = start_mlflow(mlflow, home)
+    try:
+        seeded = asyncio.run(seed(base, args.models))
+        print(f"MLflow seeded: {json.dumps(seeded)}", flush=True)
+        (OUT / "mlflow-seed.json").write_text(json.dumps(seeded, indent=1))
+        load(base, str(ROOT / "bench" / "mlflow_scenarios.py"), "mlflow", args)
+    finally:
+        stop(process)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def measure_mlcatalog(args: argparse.Namespace) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            *("--versions", str(args.models * VERSIONS_PER_MODEL)),
+            *("--duration", str(args.duration), "--repeats", str(args.repeats)),
+            *("--backends", "sqlite", "--only", ",".join(SCENARIOS)),
+        ],
+        check=True,
+    )
+
+
+def summary(label: str) -> dict[tuple[str, int], dict[str, Any]]:
+    report = json.loads((OUT / f"{label}.json").read_text())
+    return {(row["scenario"], row["concurrency"]): row for row in report["summary"]}
+
+
+def side_by_side() -> str:
+    mlflow, ours = summary("mlflow"), summary("mlcatalog-sqlite")
+    lines = [
+        "| scenario | c | MLflow req/s (p99 ms) | mlcatalog req/s (p99 ms) | ratio |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key in sorted(mlflow, key=lambda k: (SCENARIOS.index(k[0]), k[1])):
+        theirs, mine = mlflow[key], ours.get(key)
+        if mine is None:
+            continue
+        ratio = mine["qps"] / theirs["qps"] if theirs["qps"] else float("inf")
+        lines.append(
+            f"| {key[0]} | {key[1]} | {theirs['qps']:.1f} ({theirs['p99_ms']:,.0f})"
+            f" | {mine['qps']:.1f} ({mine['p99_ms']:,.0f}) | {ratio:.1f}x |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", type=int, default=2000)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    measure_mlflow(args)
+    measure_mlcatalog(args)
+    table = side_by_side()
+    (OUT / "versus-mlflow.md").write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
