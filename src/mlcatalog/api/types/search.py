@@ -1,4 +1,4 @@
-"""The search contract in GraphQL (ARCHITECTURE.md, "Search")."""
+"""The search contract in GraphQL (docs/architecture.md, "Search")."""
 
 from datetime import datetime
 from typing import Annotated
