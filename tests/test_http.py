@@ -67,6 +67,14 @@ async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+async def test_the_served_app_names_requests_and_sends_security_headers(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.post("/graphql", json={"query": "{ me { name } }"})
+    assert len(response.headers["x-request-id"]) == 32
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 async def test_health_and_readiness(http: httpx.AsyncClient) -> None:
     assert (await http.get("/healthz")).json() == {"status": "alive"}
     assert (await http.get("/readyz")).json() == {"status": "ready"}
@@ -113,6 +121,7 @@ async def test_malformed_requests_never_get_a_500(http: httpx.AsyncClient, body:
     )
     assert response.status_code in (200, 400)
     assert "Traceback" not in response.text
+    assert all(error["extensions"]["code"] for error in response.json()["errors"])
 
 
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:

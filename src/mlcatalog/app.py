@@ -5,16 +5,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.routing import BaseRoute, Mount, Route
 
-from mlcatalog.api.context import Context
+from mlcatalog.api import graphiql
+from mlcatalog.api.http import CatalogGraphQL, EdgePolicy
+from mlcatalog.api.middleware import BodyLimit, RequestId, SecurityHeaders
 from mlcatalog.api.schema import schema
-from mlcatalog.search.backend import SearchBackend, open_backend
+from mlcatalog.search.backend import open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
 from mlcatalog.settings import Settings
 from mlcatalog.store import migrate
@@ -22,70 +22,6 @@ from mlcatalog.store.database import Database
 
 
 class NotMigrated(RuntimeError):
-    pass
-
-
-class CatalogGraphQL(GraphQL[Context, None]):
-    def __init__(self, database: Database, search: SearchBackend, settings: Settings) -> None:
-        super().__init__(schema, graphql_ide="graphiql")
-        self.database = database
-        self.search = search
-        self.settings = settings
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        return Context(
-            database=self.database,
-            actor=self.settings.auth.dev_user,
-            search=self.search,
-            search_timeout=self.settings.search.timeout_seconds,
-        )
-
-
-class BodyLimit:
-    """Refuse request bodies over a limit before they are read whole (413, as a GraphQL error)."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self.refuse(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise TooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except TooLarge:
-            await self.refuse(scope, receive, send)
-
-    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = {
-            "errors": [
-                {
-                    "message": f"the request body is larger than {self.limit} bytes",
-                    "extensions": {"code": "INVALID_ARGUMENT"},
-                }
-            ]
-        }
-        await JSONResponse(body, status_code=413)(scope, receive, send)
-
-
-class TooLarge(Exception):
     pass
 
 
@@ -123,17 +59,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"status": "unavailable", "reason": type(error).__name__}, 503)
         return JSONResponse({"status": "ready"})
 
-    graphql = CatalogGraphQL(database, search, settings)
+    policy = EdgePolicy.from_settings(settings)
+    graphql = CatalogGraphQL(schema, database, search, settings, policy)
+    routes: list[BaseRoute] = [
+        # Every method reaches the view, so a wrong one gets a coded 405 too.
+        Route("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    if policy.graphiql:
+        routes.append(Mount(f"/{graphiql.ASSETS_PATH}", graphiql.assets()))
     app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
+        routes=routes,
+        middleware=[
+            # Outermost first: even RequestId's answer to an unhandled error gets the headers.
+            Middleware(SecurityHeaders, hsts=policy.production),
+            Middleware(RequestId),
+            Middleware(BodyLimit, limit=settings.server.max_body_bytes),
         ],
         lifespan=lifespan,
     )
     app.state.database = database
-    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
     return app
 
 

@@ -12,6 +12,13 @@ class ServerSettings(BaseModel):
     workers: int = 1
     access_log: bool = False
     max_body_bytes: int = 4 * 1024 * 1024
+    # Unset (None), each of these is on in development and test and off in production.
+    # Introspection also decides whether validation errors suggest names ("Did you mean …?"):
+    # with the schema hidden, its names should not leak through error messages either.
+    graphiql: bool | None = None
+    introspection: bool | None = None
+    # Queries (never mutations) over GET, for links and HTTP caches.
+    get_queries: bool | None = None
 
 
 class AuthSettings(BaseModel):

@@ -1,10 +1,11 @@
 """The per-request context: the database, the caller and fresh DataLoaders."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 
 from mlcatalog.api.loaders import Loaders
@@ -18,6 +19,10 @@ class Context:
     actor: str
     search: SearchBackend | None = None
     search_timeout: float = 2.0
+    # The HTTP request's id (RequestId middleware), named in logs and INTERNAL errors.
+    request_id: str | None = None
+    # Off in production: no __schema/__type, and no names suggested in error messages.
+    introspection: bool = True
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -40,6 +45,24 @@ class EndRequestReads(SchemaExtension):
         context = self.execution_context.context
         if isinstance(context, Context):
             await context.loaders.reset()
+
+
+class HiddenSchema(SchemaExtension):
+    """Refuse introspection when the request's context says the schema is hidden.
+
+    Decided per request rather than by a second schema: strawberry's relay ``node`` field
+    cannot be converted into two schemas in one process. The rule joins the validation rules,
+    so the validation cache keeps one entry per document and visibility.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context) and not context.introspection:
+            self.execution_context.validation_rules = (
+                *self.execution_context.validation_rules,
+                NoSchemaIntrospectionCustomRule,
+            )
+        yield
 
 
 Info = strawberry.Info[Context, None]

@@ -1,6 +1,7 @@
 """What leaves the server on failure: a message for a person and a stable ``extensions.code``."""
 
 import logging
+import re
 from collections.abc import Iterator
 
 from graphql import GraphQLError
@@ -12,15 +13,23 @@ from mlcatalog.search.request import InvalidSearch, SearchUnavailable
 
 log = logging.getLogger("mlcatalog.api")
 
+# graphql-core ends validation and coercion messages with " Did you mean 'x', 'y', or 'z'?".
+_SUGGESTION = re.compile(r" Did you mean .*\?$", re.DOTALL)
 
-def client_error(error: GraphQLError) -> GraphQLError:
-    """Keep the message of expected errors, hide everything else behind INTERNAL."""
+
+def client_error(
+    error: GraphQLError, *, request_id: str | None = None, hide_suggestions: bool = False
+) -> GraphQLError:
+    """Keep the message of expected errors, hide everything else behind INTERNAL (logged once)."""
     original = error.original_error
+    extensions: dict[str, object] = {}
     if isinstance(original, CatalogError):
         code, message = original.code, original.message
     elif original is None or isinstance(original, GraphQLError):
         # Parse, validation and variable errors (unknown field, bad enum value, NaN for a Float…).
         code, message = ErrorCode.INVALID_ARGUMENT, error.message
+        if hide_suggestions:
+            message = _SUGGESTION.sub("", message)
     elif isinstance(original, InvalidSearch):
         code, message = ErrorCode.INVALID_ARGUMENT, str(original)
     elif isinstance(original, SearchUnavailable):
@@ -31,24 +40,69 @@ def client_error(error: GraphQLError) -> GraphQLError:
             "not a valid id: ids are the opaque ids the API returns",
         )
     else:
-        log.error("internal error", exc_info=original)
+        log.error(
+            "internal error (request %s)",
+            request_id,
+            exc_info=original,
+            extra={"request_id": request_id},
+        )
         code, message = ErrorCode.INTERNAL, "internal error; it has been logged"
+        if request_id is not None:
+            extensions["requestId"] = request_id
     return GraphQLError(
         message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions={"code": str(code)},
+        extensions={"code": str(code), **extensions},
     )
 
 
+def is_coded(error: GraphQLError) -> bool:
+    return bool(error.extensions and "code" in error.extensions)
+
+
 class ErrorCodes(SchemaExtension):
+    """Map every error of an operation to the client's shape when the operation ends."""
+
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
+        context = self.execution_context
+        coded = ErrorCoder.for_context(context.context)
+        result = context.result
         if result is not None and result.errors:
-            result.errors = [client_error(error) for error in result.errors]
-        pre = self.execution_context.pre_execution_errors
-        if pre:
-            self.execution_context.pre_execution_errors = [client_error(error) for error in pre]
+            result.errors = coded(result.errors)
+        if context.pre_execution_errors:
+            context.pre_execution_errors = coded(context.pre_execution_errors)
+
+
+class ErrorCoder:
+    """Codes each error once: the result and the pre-execution errors often share their errors,
+    and an INTERNAL error must be logged once, not once per list that holds it."""
+
+    def __init__(self, *, request_id: str | None, hide_suggestions: bool) -> None:
+        self.request_id = request_id
+        self.hide_suggestions = hide_suggestions
+        self.done: dict[int, GraphQLError] = {}
+
+    @classmethod
+    def for_context(cls, context: object) -> "ErrorCoder":
+        """From the request's context (any object: tests may run the schema without one)."""
+        return cls(
+            request_id=getattr(context, "request_id", None),
+            # "Did you mean …?" would spell out the names of a schema kept hidden.
+            hide_suggestions=not getattr(context, "introspection", True),
+        )
+
+    def __call__(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [self.one(error) for error in errors]
+
+    def one(self, error: GraphQLError) -> GraphQLError:
+        if is_coded(error):
+            return error
+        if id(error) not in self.done:
+            self.done[id(error)] = client_error(
+                error, request_id=self.request_id, hide_suggestions=self.hide_suggestions
+            )
+        return self.done[id(error)]

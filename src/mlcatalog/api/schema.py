@@ -1,5 +1,6 @@
 """The GraphQL schema: every family's queries and mutations merged into one root."""
 
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
@@ -13,10 +14,11 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
-from mlcatalog.api.context import EndRequestReads
-from mlcatalog.api.errors import ErrorCodes
+from mlcatalog.api.context import EndRequestReads, HiddenSchema
+from mlcatalog.api.errors import ErrorCoder, ErrorCodes
 from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
 from mlcatalog.api.operations.documents import DocumentMutations
@@ -63,6 +65,35 @@ Mutation = merge_types(
 
 
 class CatalogSchema(strawberry.Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Every error carries a code, also those that never reach ErrorCodes.
+
+        A hook that raises (ParserCache's parse of a document with a syntax error) ends the
+        operation before the extensions' ``on_operation`` resumes, so its errors come back as
+        strawberry made them.
+        """
+        result = await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+        if result.errors:
+            result.errors = ErrorCoder.for_context(context_value)(result.errors)
+        return result
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -72,7 +103,7 @@ class CatalogSchema(strawberry.Schema):
                 super().process_errors([error], execution_context)
 
 
-def create_schema() -> strawberry.Schema:
+def create_schema() -> CatalogSchema:
     # Parsing and validating cost more than small queries' resolvers: cache both across requests.
     # The limiters add validation rules, which are part of the validation cache's key: they are
     # built once too, or every request would miss the cache.
@@ -83,7 +114,12 @@ def create_schema() -> strawberry.Schema:
         MaxAliasesLimiter(max_alias_count=30),
         MaxTokensLimiter(max_token_count=5000),
     ]
-    extensions: list[Any] = [ErrorCodes, EndRequestReads, *(lambda e=e: e for e in shared)]
+    extensions: list[Any] = [
+        ErrorCodes,
+        EndRequestReads,
+        *(lambda e=e: e for e in shared),
+        HiddenSchema,
+    ]
     return CatalogSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 

@@ -8,6 +8,8 @@ app = typer.Typer(
     help="mlcatalog: ML models, datasets, runs and model cards behind one GraphQL API.",
     no_args_is_help=True,
     add_completion=False,
+    # A traceback's local variables would show the settings, database password included.
+    pretty_exceptions_show_locals=False,
 )
 app.command("serve")(serve.serve)
 app.command("migrate")(db.migrate)

@@ -7,7 +7,7 @@ import typer
 
 from mlcatalog.settings import Settings
 from mlcatalog.store import migrate as migrations
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, display_url
 
 
 async def _migrate(url: str) -> str | None:
@@ -23,7 +23,7 @@ def migrate() -> None:
     """Apply the database migrations (safe to run again: it does only what is missing)."""
     settings = Settings()
     revision = asyncio.run(_migrate(settings.database_url))
-    typer.echo(f"{settings.database_url}: at migration {revision}")
+    typer.echo(f"{display_url(settings.database_url)}: at migration {revision}")
 
 
 def export_schema(

@@ -7,7 +7,7 @@ import uvicorn
 
 from mlcatalog.settings import ServerSettings, Settings
 from mlcatalog.store import migrate
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, display_url
 
 
 async def _migrated(settings: Settings) -> bool:
@@ -40,7 +40,7 @@ def serve(
     settings = Settings()
     if not asyncio.run(_migrated(settings)):
         typer.echo(
-            f"{settings.database_url} is not migrated: run `mlcatalog migrate` first.",
+            f"{display_url(settings.database_url)} is not migrated: run `mlcatalog migrate` first.",
             err=True,
         )
         raise typer.Exit(1)

@@ -5,8 +5,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,6 +25,14 @@ JOURNAL_LOCK_KEY = 0x6D6C636174  # "mlcat"
 
 ReadSession = AsyncSession
 """A session for reads, under the name the layers above use (they import no SQLAlchemy)."""
+
+
+def display_url(url: str) -> str:
+    """The URL as logs and the CLI may show it: never with its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<a database URL that does not parse>"
 
 
 @dataclass

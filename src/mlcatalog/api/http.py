@@ -1,0 +1,320 @@
+"""GraphQL over HTTP: strict request parsing, media types, status codes and coded error bodies.
+
+Every request this view refuses gets a 4xx and a GraphQL-shaped body,
+``{"errors": [{"message": …, "extensions": {"code": …}}]}``, never a plain-text or 500 answer.
+A client that accepts ``application/graphql-response+json`` gets that media type and, per the
+GraphQL over HTTP specification, a 400 without ``data`` for a document that fails to parse or
+validate or for variables that fail coercion; ``application/json`` clients keep 200 with errors.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any
+
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import InvalidOperationTypeError
+
+from mlcatalog.api import graphiql
+from mlcatalog.api.context import Context
+from mlcatalog.api.schema import CatalogSchema
+from mlcatalog.catalog.errors import ErrorCode
+from mlcatalog.search.backend import SearchBackend
+from mlcatalog.settings import Settings
+from mlcatalog.store.database import Database
+
+JSON = "application/json"
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+MAX_JSON_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class EdgePolicy:
+    """What the edge allows: open in development and test, closed in production."""
+
+    graphiql: bool
+    introspection: bool
+    get_queries: bool
+    production: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "EdgePolicy":
+        production = settings.environment == "production"
+        server = settings.server
+
+        def unless_production(flag: bool | None) -> bool:
+            return (not production) if flag is None else flag
+
+        return cls(
+            graphiql=unless_production(server.graphiql),
+            introspection=unless_production(server.introspection),
+            get_queries=unless_production(server.get_queries),
+            production=production,
+        )
+
+
+class Refusal(Exception):
+    """A request refused before execution: its status, message and code for the client."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: ErrorCode = ErrorCode.INVALID_ARGUMENT,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int,
+    message: str,
+    code: ErrorCode | str,
+    *,
+    media_type: str = JSON,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+) -> Response:
+    extensions: dict[str, str] = {"code": str(code)}
+    if request_id is not None:
+        extensions["requestId"] = request_id
+    body = {"errors": [{"message": message, "extensions": extensions}]}
+    return JSONResponse(body, status_code=status, media_type=media_type, headers=headers)
+
+
+def response_media_type(accept: str | None) -> str:
+    """``application/graphql-response+json`` when the client accepts it, else ``application/json``.
+
+    A client that names neither (or no Accept at all) gets ``application/json``, as the
+    specification allows for clients from before the new media type.
+    """
+    if not accept:
+        return JSON
+    best, best_q = JSON, 0.0
+    for item in accept.split(","):
+        media, _, params = item.partition(";")
+        media = media.strip().lower()
+        if media not in (GRAPHQL_RESPONSE_JSON, JSON):
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        # Ties go to the newer media type.
+        if q > best_q or (q == best_q and q > 0 and media == GRAPHQL_RESPONSE_JSON):
+            best, best_q = media, q
+    return best
+
+
+# A JSON string, escapes included; what is inside cannot open or close a level.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_LEVEL = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays and objects nest deeper than ``limit``, found without parsing.
+
+    Python's json recurses once per level and raises RecursionError near a thousand; the
+    GraphQL layers after it recurse over the variables again. So the depth is bounded first.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_A_BRACKET)
+    return max(accumulate(map(_LEVEL.__getitem__, brackets)), default=0) > limit
+
+
+def read_json(text: bytes | str, what: str = "the body") -> object:
+    raw = text.encode() if isinstance(text, str) else text
+    if json_depth_exceeds(raw):
+        raise Refusal(400, f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, bad UTF-8, huge numbers
+        raise Refusal(400, f"{what} is not valid JSON: {error}") from error
+
+
+def graphql_request(data: object) -> GraphQLRequestData:
+    """The one operation of a request, or a Refusal saying what is wrong with it."""
+    if isinstance(data, list):
+        raise Refusal(400, "batched requests are not supported: send one operation per request")
+    if not isinstance(data, dict):
+        raise Refusal(400, "the request must be a JSON object with a `query`")
+    query = data.get("query")
+    if query is None:
+        raise Refusal(400, "the request has no `query`")
+    if not isinstance(query, str) or not query.strip():
+        raise Refusal(400, "`query` must be a non-empty string")
+    variables = data.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise Refusal(400, "`variables` must be an object")
+    operation_name = data.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise Refusal(400, "`operationName` must be a string")
+    extensions = data.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise Refusal(400, "`extensions` must be an object")
+    return GraphQLRequestData(
+        query=query, variables=variables, operation_name=operation_name, extensions=extensions
+    )
+
+
+def is_request_error(response: GraphQLHTTPResponse) -> bool:
+    """Errors before execution (parse, validation, variable coercion): no data, no paths.
+
+    An execution error that nulls the whole result also leaves ``data`` null, but its errors
+    have a path; that response is well-formed and keeps its ``data``.
+    """
+    errors = response.get("errors")
+    return (
+        response.get("data") is None
+        and bool(errors)
+        and all(isinstance(error, dict) and "path" not in error for error in errors or [])
+    )
+
+
+class CatalogGraphQL(GraphQL[Context, None]):
+    def __init__(
+        self,
+        schema: CatalogSchema,
+        database: Database,
+        search: SearchBackend,
+        settings: Settings,
+        policy: EdgePolicy,
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if policy.graphiql else None,
+            allow_queries_via_get=policy.get_queries,
+        )
+        self.database = database
+        self.search = search
+        self.settings = settings
+        self.policy = policy
+        self.allowed_methods = "GET, POST" if policy.get_queries or policy.graphiql else "POST"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.run(request)
+        except Refusal as refusal:
+            response = self.refuse(request, refusal)
+        except HTTPException as error:
+            response = self.refuse(request, self.refusal_from(error))
+        await response(scope, receive, send)
+
+    def refusal_from(self, error: HTTPException) -> Refusal:
+        """Strawberry's own refusals (plain text in its view) as coded ones."""
+        if isinstance(error.__cause__, InvalidOperationTypeError):
+            # GraphQL over HTTP: an operation the method may not carry (a mutation over GET).
+            return Refusal(405, error.reason, headers={"Allow": "POST"})
+        if error.status_code == 405:
+            return Refusal(405, error.reason, headers={"Allow": self.allowed_methods})
+        return Refusal(error.status_code, error.reason)
+
+    def refuse(self, request: Request, refusal: Refusal) -> Response:
+        return error_response(
+            refusal.status,
+            refusal.message,
+            refusal.code,
+            media_type=response_media_type(request.headers.get("accept")),
+            headers=refusal.headers,
+        )
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        state = request.scope.get("state") or {}
+        return Context(
+            database=self.database,
+            actor=self.settings.auth.dev_user,
+            search=self.search,
+            search_timeout=self.settings.search.timeout_seconds,
+            request_id=state.get("request_id"),
+            introspection=self.policy.introspection,
+        )
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        return self.policy.graphiql and super().should_render_graphql_ide(request)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(graphiql.page(), headers={"Content-Security-Policy": graphiql.PAGE_CSP})
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        if request.method == "GET":
+            if not self.policy.get_queries:
+                raise Refusal(405, "queries over GET are off: POST them", headers={"Allow": "POST"})
+            return graphql_request(self.query_parameters(request))
+        content_type, params = parse_content_type(request.content_type or "")
+        if content_type != JSON or params.get("charset", "utf-8").lower() != "utf-8":
+            raise Refusal(415, "send the request as application/json (UTF-8)")
+        return graphql_request(read_json(await request.get_body()))
+
+    def query_parameters(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name in ("query", "operationName", "variables", "extensions"):
+            value = request.query_params.get(name)
+            if isinstance(value, list):
+                raise Refusal(400, f"`{name}` is given more than once")
+            if name in ("variables", "extensions"):
+                data[name] = read_json(value, f"`{name}`") if value else None
+            else:
+                data[name] = value
+        return data
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        media_type = sub_response.media_type or JSON
+        status = 200
+        if (
+            media_type == GRAPHQL_RESPONSE_JSON
+            and isinstance(response_data, dict)
+            and is_request_error(response_data)
+        ):
+            response_data = response_data.copy()
+            del response_data["data"]
+            status = 500 if has_code(response_data, ErrorCode.INTERNAL) else 400
+        response = Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or status,
+            media_type=media_type,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.background = sub_response.background
+        return response
+
+
+def has_code(response: GraphQLHTTPResponse, code: ErrorCode) -> bool:
+    return any(
+        isinstance(error, dict) and (error.get("extensions") or {}).get("code") == code
+        for error in response.get("errors") or []
+    )
