@@ -320,7 +320,7 @@ async def test_an_internal_error_is_logged_once_with_the_request_id(
     def broken() -> Any:
         raise RuntimeError("the disk is on fire")
 
-    monkeypatch.setattr(queries, "projects_query", broken)
+    monkeypatch.setattr(queries, "projects_listing", broken)
     with caplog.at_level(logging.ERROR):
         response = await http.post(
             "/graphql",
