@@ -40,6 +40,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
             actor=self.settings.auth.dev_user,
             search=self.search,
             search_timeout=self.settings.search.timeout_seconds,
+            operation_timeout=self.settings.limits.operation_timeout_seconds,
         )
 
 

@@ -18,6 +18,7 @@ class Context:
     actor: str
     search: SearchBackend | None = None
     search_timeout: float = 2.0
+    operation_timeout: float = 10.0
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,5 +1,8 @@
 """The GraphQL schema: every family's queries and mutations merged into one root."""
 
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -13,10 +16,12 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
-from mlcatalog.api.context import EndRequestReads
+from mlcatalog.api.context import Context, EndRequestReads
 from mlcatalog.api.errors import ErrorCodes
+from mlcatalog.api.limits import UTC_DATETIME, RequestLimits
 from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
 from mlcatalog.api.operations.documents import DocumentMutations
@@ -24,6 +29,7 @@ from mlcatalog.api.operations.experiments import ExperimentMutations, Experiment
 from mlcatalog.api.operations.lineage import LineageMutations, LineageQueries
 from mlcatalog.api.operations.models import ModelMutations, ModelQueries
 from mlcatalog.api.operations.search import SearchQueries
+from mlcatalog.catalog.errors import ErrorCode
 
 
 @strawberry.type
@@ -58,6 +64,38 @@ class CatalogSchema(strawberry.Schema):
             if (error.extensions or {}).get("code") == "INTERNAL":
                 super().process_errors([error], execution_context)
 
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Run an operation within the context's timeout (DEADLINE_EXCEEDED after it)."""
+        timeout = context_value.operation_timeout if isinstance(context_value, Context) else None
+        try:
+            async with asyncio.timeout(timeout):
+                return await super().execute(
+                    query,
+                    variable_values,
+                    context_value,
+                    root_value,
+                    operation_name,
+                    allowed_operation_types,
+                    operation_extensions,
+                )
+        except TimeoutError:
+            if not isinstance(context_value, Context):
+                raise
+            # Cancelled mid-way, the extensions did not close the request's reads.
+            await context_value.loaders.reset()
+            message = f"the operation did not finish within {timeout:g} s; ask for less"
+            code = {"code": str(ErrorCode.DEADLINE_EXCEEDED)}
+            return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=code)])
+
 
 def create_schema() -> strawberry.Schema:
     # Parsing and validating cost more than small queries' resolvers: cache both across requests.
@@ -70,8 +108,18 @@ def create_schema() -> strawberry.Schema:
         MaxAliasesLimiter(max_alias_count=30),
         MaxTokensLimiter(max_token_count=5000),
     ]
-    extensions: list[Any] = [ErrorCodes, EndRequestReads, *(lambda e=e: e for e in shared)]
-    return CatalogSchema(query=Query, mutation=Mutation, extensions=extensions)
+    extensions: list[Any] = [
+        ErrorCodes,
+        EndRequestReads,
+        *(lambda e=e: e for e in shared),
+        RequestLimits,  # after validation (its on_execute hook): inputs and cost
+    ]
+    return CatalogSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        scalar_overrides={datetime: UTC_DATETIME},
+    )
 
 
 schema = create_schema()

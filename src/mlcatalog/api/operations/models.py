@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode, decode_any
+from mlcatalog.api.limits import capped
 from mlcatalog.api.pagination import Connection, query_connection
 from mlcatalog.api.types.common import OrderDirection, Project, TagInput, tag_map
 from mlcatalog.api.types.experiments import Run
@@ -497,7 +498,10 @@ class ModelMutations:
             )
         return SetModelVersionStagePayload(
             model_version=ModelVersion.from_row(changed[0]),
-            archived=[ModelVersion.from_row(row) for row in changed[1:]],
+            archived=[
+                ModelVersion.from_row(row)
+                for row in capped("SetModelVersionStagePayload.archived", changed[1:])
+            ],
         )
 
     @strawberry.mutation(

@@ -8,6 +8,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
+from mlcatalog.api.limits import capped
 from mlcatalog.api.loaders import VERSIONS_OF_DATASET
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import Project, RowNode, Tag, project_of, tag_list
@@ -117,13 +118,13 @@ class DatasetVersion(RowNode):
         self, info: Info, role: DatasetRole = DatasetRole.TRAINING
     ) -> list[ModelVersion]:
         edges = await info.context.loaders.edges("source", "DatasetVersion", self.id)
-        ids = [e.target_id for e in edges if e.kind == role.value]
+        ids = capped("DatasetVersion.models", [e.target_id for e in edges if e.kind == role.value])
         rows = await info.context.loaders.rows(ModelVersionRow, ids)
         return [ModelVersion.from_row(row) for row in rows if row is not None]
 
     @strawberry.field(description="Runs that read this data.")
     async def runs(self, info: Info) -> list[Run]:
         edges = await info.context.loaders.edges("source", "DatasetVersion", self.id)
-        ids = [e.target_id for e in edges if e.kind == "USED_BY"]
+        ids = capped("DatasetVersion.runs", [e.target_id for e in edges if e.kind == "USED_BY"])
         rows = await info.context.loaders.rows(RunRow, ids)
         return [Run.from_row(row) for row in rows if row is not None]

@@ -8,6 +8,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
+from mlcatalog.api.limits import capped
 from mlcatalog.api.loaders import METRICS_OF_RUN, RUNS_OF_EXPERIMENT
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import Project, RowNode, project_of
@@ -135,7 +136,8 @@ class Run(RowNode):
 
     @strawberry.field
     def params(self) -> list[Param]:
-        return [Param(name=k, value=v) for k, v in sorted(self.row.params.items())]
+        params = capped("Run.params", sorted(self.row.params.items()))
+        return [Param(name=k, value=v) for k, v in params]
 
     @strawberry.field
     def compute(self) -> Compute:
@@ -175,7 +177,8 @@ class Run(RowNode):
         from mlcatalog.api.types.datasets import DatasetVersion  # cyclic: datasets imports runs
 
         edges = await info.context.loaders.edges("target", "Run", self.id)
-        rows = await info.context.loaders.rows(DatasetVersionRow, [e.source_id for e in edges])
+        ids = capped("Run.inputs", [e.source_id for e in edges])
+        rows = await info.context.loaders.rows(DatasetVersionRow, ids)
         return [DatasetVersion.from_row(row) for row in rows if row is not None]
 
     @strawberry.field(description="Model versions the run produced.")
@@ -183,5 +186,6 @@ class Run(RowNode):
         from mlcatalog.api.types.models import ModelVersion  # cyclic: models imports runs
 
         edges = await info.context.loaders.edges("source", "Run", self.id)
-        rows = await info.context.loaders.rows(ModelVersionRow, [e.target_id for e in edges])
+        ids = capped("Run.outputs", [e.target_id for e in edges])
+        rows = await info.context.loaders.rows(ModelVersionRow, ids)
         return [ModelVersion.from_row(row) for row in rows if row is not None]

@@ -9,6 +9,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
+from mlcatalog.api.limits import capped
 from mlcatalog.api.loaders import COMMENTS_OF_VERSION, METRICS_OF_VERSION, VERSIONS_OF_MODEL
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import Project, RowNode, Tag, project_of, tag_list
@@ -109,7 +110,9 @@ class Model(RowNode):
     @strawberry.field(description="Named pointers such as champion and challenger.")
     async def aliases(self, info: Info) -> list["Alias"]:
         rows = await info.context.loaders.aliases(AliasRow.model_id, self.id)
-        return [Alias(name=row.name, version_id=row.version_id) for row in rows]
+        return [
+            Alias(name=row.name, version_id=row.version_id) for row in capped("Model.aliases", rows)
+        ]
 
     @strawberry.field(description="The model card.")
     async def card(self, info: Info) -> Document | None:
@@ -271,15 +274,17 @@ class ModelVersion(RowNode):
             return None
         return Environment(
             python_version=r.python_version,
-            packages=[Package(name=n, version=v) for n, v in sorted(r.packages.items())],
+            packages=[
+                Package(name=n, version=v)
+                for n, v in capped("Environment.packages", sorted(r.packages.items()))
+            ],
             container_image=r.container_image,
         )
 
     @strawberry.field
     async def aliases(self, info: Info) -> list[str]:
-        return [
-            row.name for row in await info.context.loaders.aliases(AliasRow.version_id, self.id)
-        ]
+        rows = await info.context.loaders.aliases(AliasRow.version_id, self.id)
+        return [row.name for row in capped("ModelVersion.aliases", rows)]
 
     @strawberry.field
     async def tags(self, info: Info) -> list[Tag]:
@@ -328,7 +333,8 @@ class ModelVersion(RowNode):
         kinds = {role.value} if role else {r.value for r in DatasetRole}
         edges = await info.context.loaders.edges("target", "ModelVersion", self.id)
         ids = [e.source_id for e in edges if e.kind in kinds and e.source_type == "DatasetVersion"]
-        rows = await info.context.loaders.rows(DatasetVersionRow, list(dict.fromkeys(ids)))
+        ids = capped("ModelVersion.datasets", list(dict.fromkeys(ids)))
+        rows = await info.context.loaders.rows(DatasetVersionRow, ids)
         return [DatasetVersion.from_row(row) for row in rows if row is not None]
 
     @strawberry.field(description="The version's own card (the model has one too).")
