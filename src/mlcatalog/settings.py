@@ -39,6 +39,11 @@ class SearchSettings(BaseModel):
     poll_seconds: float = 0.5
 
 
+class LimitsSettings(BaseModel):
+    # Every GraphQL operation; a search's own limit is search.timeout_seconds.
+    operation_timeout_seconds: float = 10.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MLCATALOG_", env_nested_delimiter="__", extra="ignore"
@@ -53,3 +58,4 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
     search: SearchSettings = SearchSettings()
+    limits: LimitsSettings = LimitsSettings()

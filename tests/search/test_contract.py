@@ -395,3 +395,18 @@ def test_bad_requests_are_refused_before_any_engine() -> None:
     ):
         with pytest.raises(InvalidSearch):
             SearchRequest(**bad)  # type: ignore[arg-type]
+
+
+async def test_highlights_escape_the_stored_text_and_keep_their_tags(
+    api: Api, database: Database, backend: Any
+) -> None:
+    await factories.project(api)
+    description = """<script>alert("x")</script> fraud & 'quoted' <b>bold</b>"""
+    await factories.model(api, name="markup", description=description)
+    await index(database, backend)
+    result = await backend.search(SearchRequest(text="fraud"))
+    fragment = "".join(result.hits[0].highlights["description"])
+    assert "<em>fraud</em>" in fragment
+    assert "&lt;script&gt;" in fragment and "<script>" not in fragment
+    assert "&lt;b&gt;" in fragment and "<b>" not in fragment
+    assert "&amp;" in fragment and "&quot;" in fragment and "&#x27;quoted&#x27;" in fragment

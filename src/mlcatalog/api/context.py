@@ -19,6 +19,7 @@ class Context:
     actor: str
     search: SearchBackend | None = None
     search_timeout: float = 2.0
+    operation_timeout: float = 10.0
     # The HTTP request's id (RequestId middleware), named in logs and INTERNAL errors.
     request_id: str | None = None
     # Off in production: no __schema/__type, and no names suggested in error messages.

@@ -251,6 +251,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
             actor=self.settings.auth.dev_user,
             search=self.search,
             search_timeout=self.settings.search.timeout_seconds,
+            operation_timeout=self.settings.limits.operation_timeout_seconds,
             request_id=state.get("request_id"),
             introspection=self.policy.introspection,
         )

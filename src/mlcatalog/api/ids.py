@@ -4,6 +4,17 @@ from strawberry import relay
 
 from mlcatalog.catalog.errors import invalid
 
+# Row ids are INTEGER columns (32-bit on PostgreSQL): a larger number names no row, and the
+# database would fail on it instead of finding nothing.
+MAX_ROW_ID = 2**31 - 1
+
+
+def row_id(node_id: str) -> int:
+    """The row id in a global id's node part; INVALID_ARGUMENT unless it is one."""
+    if node_id.isascii() and node_id.isdigit() and 1 <= int(node_id) <= MAX_ROW_ID:
+        return int(node_id)
+    raise invalid("not a valid id: ids are the opaque ids the API returns")
+
 
 def decode(global_id: relay.GlobalID, *types: str) -> int:
     """The row id behind ``global_id``; INVALID_ARGUMENT when it names another type."""
@@ -11,10 +22,7 @@ def decode(global_id: relay.GlobalID, *types: str) -> int:
         raise invalid(
             f"expected the id of a {' or '.join(types)}, got the id of a {global_id.type_name[:40]}"
         )
-    try:
-        return int(global_id.node_id)
-    except ValueError:
-        raise invalid("not a valid id: ids are the opaque ids the API returns") from None
+    return row_id(global_id.node_id)
 
 
 def decode_any(global_id: relay.GlobalID, *types: str) -> tuple[str, int]:

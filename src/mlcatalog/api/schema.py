@@ -1,6 +1,8 @@
 """The GraphQL schema: every family's queries and mutations merged into one root."""
 
+import asyncio
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -17,8 +19,9 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from mlcatalog.api.context import EndRequestReads, HiddenSchema
+from mlcatalog.api.context import Context, EndRequestReads, HiddenSchema
 from mlcatalog.api.errors import ErrorCoder, ErrorCodes
+from mlcatalog.api.limits import UTC_DATETIME, RequestLimits
 from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
 from mlcatalog.api.operations.documents import DocumentMutations
@@ -29,6 +32,7 @@ from mlcatalog.api.operations.projects import ProjectMutations, ProjectQueries
 from mlcatalog.api.operations.search import SearchQueries
 from mlcatalog.api.operations.tags import TagMutations
 from mlcatalog.api.operations.versions import VersionMutations
+from mlcatalog.catalog.errors import ErrorCode
 
 
 @strawberry.type
@@ -75,21 +79,33 @@ class CatalogSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """Every error carries a code, also those that never reach ErrorCodes.
+        """Run an operation within the context's timeout (DEADLINE_EXCEEDED after it); every
+        error carries a code, also those that never reach ErrorCodes.
 
         A hook that raises (ParserCache's parse of a document with a syntax error) ends the
         operation before the extensions' ``on_operation`` resumes, so its errors come back as
         strawberry made them.
         """
-        result = await super().execute(
-            query,
-            variable_values,
-            context_value,
-            root_value,
-            operation_name,
-            allowed_operation_types,
-            operation_extensions,
-        )
+        timeout = context_value.operation_timeout if isinstance(context_value, Context) else None
+        try:
+            async with asyncio.timeout(timeout):
+                result = await super().execute(
+                    query,
+                    variable_values,
+                    context_value,
+                    root_value,
+                    operation_name,
+                    allowed_operation_types,
+                    operation_extensions,
+                )
+        except TimeoutError:
+            if not isinstance(context_value, Context):
+                raise
+            # Cancelled mid-way, the extensions did not close the request's reads.
+            await context_value.loaders.reset()
+            message = f"the operation did not finish within {timeout:g} s; ask for less"
+            code = {"code": str(ErrorCode.DEADLINE_EXCEEDED)}
+            return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=code)])
         if result.errors:
             result.errors = ErrorCoder.for_context(context_value)(result.errors)
         return result
@@ -119,8 +135,14 @@ def create_schema() -> CatalogSchema:
         EndRequestReads,
         *(lambda e=e: e for e in shared),
         HiddenSchema,
+        RequestLimits,  # after validation (its on_execute hook): inputs and cost
     ]
-    return CatalogSchema(query=Query, mutation=Mutation, extensions=extensions)
+    return CatalogSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        scalar_overrides={datetime: UTC_DATETIME},
+    )
 
 
 schema = create_schema()

@@ -13,6 +13,9 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     SEARCH_UNAVAILABLE = "SEARCH_UNAVAILABLE"
     RATE_LIMITED = "RATE_LIMITED"
+    # An operation ran past its time limit: asking again unchanged fails again, unlike
+    # RATE_LIMITED (wait and retry); unlike INTERNAL, no server fault (gRPC's name).
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     INTERNAL = "INTERNAL"
 
 

@@ -57,4 +57,4 @@ def open_backend(settings: SearchSettings, database: Database) -> tuple[SearchBa
             timeout=settings.timeout_seconds,
             connections=settings.connections,
         ), "opensearch"
-    return SqlSearchBackend(database), "embedded"
+    return SqlSearchBackend(database, timeout=settings.timeout_seconds), "embedded"

@@ -188,7 +188,12 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
         "_source": ["entity_type", "entity_id"],
         "track_total_hits": True,
         "sort": _sort(request),
-        "highlight": {"fields": {f: {} for f in HIGHLIGHTED}, "require_field_match": False}
+        # The html encoder escapes the stored text: only the <em> tags are markup.
+        "highlight": {
+            "encoder": "html",
+            "fields": {f: {} for f in HIGHLIGHTED},
+            "require_field_match": False,
+        }
         if text
         else None,
         "post_filter": {"bool": {"filter": list(facet_filters.values())}},

@@ -1,8 +1,11 @@
 """The embedded search backend: the same contract as OpenSearch, answered by the relational
 database the catalog already has (SQLite or PostgreSQL), from tables the indexer fills."""
 
+import html
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +26,8 @@ from sqlalchemy import (
     select,
     table,
 )
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
@@ -37,6 +42,7 @@ from mlcatalog.search.request import (
     MetricStats,
     SearchRequest,
     SearchResult,
+    SearchUnavailable,
     SortBy,
 )
 from mlcatalog.store.database import Database
@@ -162,7 +168,8 @@ HIGHLIGHTED = ("name", "description", "card")
 
 
 def highlights(body: Document, words: list[str]) -> dict[str, list[str]]:
-    """Per text field, a fragment with the words (or word prefixes) asked for in <em>."""
+    """Per text field, a fragment with the words (or word prefixes) asked for in <em>: the
+    stored text is escaped (as OpenSearch's html encoder does), only the <em> tags are markup."""
     if not words:
         return {}
     pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\w*", re.IGNORECASE)
@@ -173,13 +180,23 @@ def highlights(body: Document, words: list[str]) -> dict[str, list[str]]:
         if match:
             start = max(0, match.start() - 60)
             fragment = text[start : match.end() + 90]
-            found[field] = [pattern.sub(lambda m: f"<em>{m.group(0)}</em>", fragment)]
+            parts, end = [], 0
+            for word in pattern.finditer(fragment):
+                parts += [html.escape(fragment[end : word.start()]), "<em>"]
+                parts += [html.escape(word.group(0)), "</em>"]
+                end = word.end()
+            found[field] = ["".join([*parts, html.escape(fragment[end:])])]
     return found
 
 
+# SQLite calls the progress handler every this many virtual machine steps (about 0.1 ms).
+PROGRESS_STEPS = 1000
+
+
 class SqlSearchBackend:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, timeout: float | None = None) -> None:
         self.database = database
+        self.timeout = timeout
         # SQLite's FTS5 table is written beside the documents; PostgreSQL derives its tsvector.
         self.full_text_table = database.dialect == "sqlite"
 
@@ -375,7 +392,7 @@ class SqlSearchBackend:
         if request.after is not None:
             stmt = stmt.where(_after(sort, request.after))
         stmt = stmt.order_by(*(e.desc() if d else e.asc() for e, d in sort)).limit(request.first)
-        async with self.database.read() as session:
+        async with self.database.read() as session, self._bounded(session):
             rows = (await session.execute(stmt)).all()
             total = await session.scalar(select(func.count()).select_from(Doc).where(*base)) or 0
             facets = {f: await self._facet(session, request, f) for f in request.facets}
@@ -394,6 +411,33 @@ class SqlSearchBackend:
             for row in rows
         ]
         return SearchResult(hits=hits, total=total, facets=facets, metric_stats=stats)
+
+    @asynccontextmanager
+    async def _bounded(self, session: AsyncSession) -> AsyncIterator[None]:
+        """Stop the database's work at the timeout, not only the wait for it: PostgreSQL
+        cancels a statement past statement_timeout, SQLite's progress handler interrupts it."""
+        if self.timeout is None:
+            yield
+            return
+        deadline = time.monotonic() + self.timeout
+        connection = await session.connection()
+        if self.database.dialect == "postgresql":
+            milliseconds = max(1, round(self.timeout * 1000))  # 0 would mean no limit
+            await connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+            driver = None
+        else:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            await driver.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+        try:
+            yield
+        except DBAPIError as error:
+            if time.monotonic() < deadline:
+                raise
+            raise SearchUnavailable("the search did not finish in time") from error
+        finally:
+            if driver is not None:  # the connection goes back to the pool
+                await driver.set_progress_handler(None, 0)
 
     async def _facet(self, session: Any, request: SearchRequest, facet: str) -> list[Bucket]:
         f = SearchFacetRow

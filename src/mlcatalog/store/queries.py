@@ -158,11 +158,17 @@ async def edges_at(
 
 
 async def lineage_edges(
-    session: AsyncSession, node_type: str, node_id: int, direction: str, depth: int
+    session: AsyncSession,
+    node_type: str,
+    node_id: int,
+    direction: str,
+    depth: int,
+    limit: int | None = None,
 ) -> list[tuple[LineageEdgeRow, int]]:
     """Every edge within ``depth`` hops of a node, upstream and/or downstream, in one statement.
 
-    Returns each edge with the hop at which the walk first met it.
+    Returns each edge with the hop at which the walk first met it, by edge id; with ``limit``,
+    only the ``limit`` nearest edges (fewest hops first).
     """
     walks = []
     if direction in ("UPSTREAM", "BOTH"):
@@ -191,12 +197,11 @@ async def lineage_edges(
         .columns(edge_id=Integer, depth=Integer)
         .subquery("hops")
     )
-    stmt = (
-        select(LineageEdgeRow, hops.c.depth)
-        .join(hops, hops.c.edge_id == LineageEdgeRow.id)
-        .order_by(LineageEdgeRow.id)
-    )
-    return [(edge, depth) for edge, depth in await session.execute(stmt)]
+    stmt = select(LineageEdgeRow, hops.c.depth).join(hops, hops.c.edge_id == LineageEdgeRow.id)
+    if limit is not None:
+        stmt = stmt.order_by(hops.c.depth, LineageEdgeRow.id).limit(limit)
+    edges = [(edge, depth) for edge, depth in await session.execute(stmt)]
+    return sorted(edges, key=lambda item: item[0].id)
 
 
 def _contains(column: InstrumentedAttribute[str], fragment: str) -> ColumnElement[bool]:

@@ -4,6 +4,7 @@ import strawberry
 from strawberry import relay
 
 from mlcatalog.api.context import Info
+from mlcatalog.api.ids import row_id
 from mlcatalog.api.pagination import Connection, listing_connection
 from mlcatalog.api.types.audit import JournalEntry, Me
 from mlcatalog.store import queries
@@ -30,11 +31,7 @@ class AuditQueries:
         before: str | None = None,
     ) -> Connection[JournalEntry]:
         f = filter or AuditFilter()
-        entity = (
-            (f.entity.type_name, int(f.entity.node_id))
-            if f.entity and f.entity.node_id.isdigit()
-            else None
-        )
+        entity = (f.entity.type_name, row_id(f.entity.node_id)) if f.entity else None
         listing = queries.journal_listing(
             project=f.project, entity=entity, action=f.action, actor=f.actor
         )

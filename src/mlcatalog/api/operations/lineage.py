@@ -1,10 +1,13 @@
 """The lineage query and linkLineage."""
 
+import asyncio
+
 import strawberry
 from strawberry import relay
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode_any
+from mlcatalog.api.limits import cap
 from mlcatalog.api.types.lineage import (
     Lineage,
     LineageDirection,
@@ -52,12 +55,15 @@ class LineageQueries:
         if root is None:
             raise not_found(f"{node_type} {id}")
         async with info.context.loaders.read() as session:
-            found = await queries.lineage_edges(session, node_type, node_id, direction.value, depth)
+            found = await queries.lineage_edges(
+                session, node_type, node_id, direction.value, depth, limit=cap("Lineage.edges")
+            )
         edges = [edge_of(row, hop) for row, hop in found]
         refs = {(node_type, node_id)}
         refs.update(ref for e in edges for ref in (e.upstream_ref, e.downstream_ref))
         refs.discard((node_type, node_id))
-        nodes = [await load_node(info, *ref) for ref in sorted(refs)]
+        # One batch per node type (the loaders group the ids), not one query per node.
+        nodes = await asyncio.gather(*(load_node(info, *ref) for ref in sorted(refs)))
         return Lineage(root=root, nodes=[n for n in nodes if n is not None], edges=edges)
 
 

@@ -13,6 +13,7 @@ from strawberry import relay
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode
+from mlcatalog.api.limits import DEFAULT_SEARCH_PAGE, capped
 from mlcatalog.api.pagination import PageInfo
 from mlcatalog.api.types.common import OrderDirection
 from mlcatalog.api.types.datasets import Dataset
@@ -69,7 +70,7 @@ def _after(fingerprint: str, cursor: str | None) -> tuple[object, ...] | None:
 
 
 def page_size(input: SearchInput) -> int:
-    size = 20 if input.first is None else input.first
+    size = DEFAULT_SEARCH_PAGE if input.first is None else input.first
     if not 0 <= size <= contract.MAX_PAGE:
         raise InvalidSearch(f"first must be between 0 and {contract.MAX_PAGE}")
     return size
@@ -150,7 +151,8 @@ class SearchQueries:
                     cursor=_cursor(fingerprint, hit.sort_key),
                     score=hit.score,
                     highlights=[
-                        Highlight(field=f, fragments=v) for f, v in sorted(hit.highlights.items())
+                        Highlight(field=f, fragments=capped("Highlight.fragments", v))
+                        for f, v in sorted(hit.highlights.items())
                     ],
                     node=node,
                 )

@@ -4,6 +4,7 @@ import strawberry
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode, decode_any
+from mlcatalog.api.limits import capped
 from mlcatalog.api.types.experiments import Run
 from mlcatalog.api.types.models import Model
 from mlcatalog.api.types.versions import (
@@ -84,7 +85,10 @@ class VersionMutations:
             )
         return SetModelVersionStagePayload(
             model_version=ModelVersion.from_row(changed[0]),
-            archived=[ModelVersion.from_row(row) for row in changed[1:]],
+            archived=[
+                ModelVersion.from_row(row)
+                for row in capped("SetModelVersionStagePayload.archived", changed[1:])
+            ],
         )
 
     @strawberry.mutation(

@@ -8,6 +8,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
+from mlcatalog.api.limits import capped
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import RowNode, load_nodes, required_node
 from mlcatalog.api.types.documents import Document
@@ -125,13 +126,13 @@ class DatasetVersion(RowNode):
         self, info: Info, role: DatasetRole = DatasetRole.TRAINING
     ) -> list[ModelVersion]:
         edges = await info.context.loaders.edges("source", "DatasetVersion", self.id)
-        ids = [e.target_id for e in edges if e.kind == role.value]
+        ids = capped("DatasetVersion.models", [e.target_id for e in edges if e.kind == role.value])
         return await load_nodes(info, "ModelVersion", ids)
 
     @strawberry.field(description="Runs that read this data.")
     async def runs(self, info: Info) -> list[Run]:
         edges = await info.context.loaders.edges("source", "DatasetVersion", self.id)
-        ids = [e.target_id for e in edges if e.kind == "USED_BY"]
+        ids = capped("DatasetVersion.runs", [e.target_id for e in edges if e.kind == "USED_BY"])
         return await load_nodes(info, "Run", ids)
 
 

@@ -8,6 +8,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
+from mlcatalog.api.limits import capped
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import RowNode, load_nodes, required_node
 from mlcatalog.api.types.projects import Project, project_of
@@ -145,7 +146,8 @@ class Run(RowNode):
 
     @strawberry.field
     def params(self) -> list[Param]:
-        return [Param(name=k, value=v) for k, v in sorted(self.row.params.items())]
+        params = capped("Run.params", sorted(self.row.params.items()))
+        return [Param(name=k, value=v) for k, v in params]
 
     @strawberry.field
     def compute(self) -> Compute:
@@ -187,12 +189,16 @@ class Run(RowNode):
     @strawberry.field(description="Dataset versions the run read.")
     async def inputs(self, info: Info) -> list[DatasetVersionRef]:
         edges = await info.context.loaders.edges("target", "Run", self.id)
-        return await load_nodes(info, "DatasetVersion", [e.source_id for e in edges])
+        return await load_nodes(
+            info, "DatasetVersion", capped("Run.inputs", [e.source_id for e in edges])
+        )
 
     @strawberry.field(description="Model versions the run produced.")
     async def outputs(self, info: Info) -> list[ModelVersionRef]:
         edges = await info.context.loaders.edges("source", "Run", self.id)
-        return await load_nodes(info, "ModelVersion", [e.target_id for e in edges])
+        return await load_nodes(
+            info, "ModelVersion", capped("Run.outputs", [e.target_id for e in edges])
+        )
 
 
 @strawberry.input

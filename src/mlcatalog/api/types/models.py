@@ -8,6 +8,7 @@ import strawberry
 from strawberry import UNSET, relay
 
 from mlcatalog.api.context import Info
+from mlcatalog.api.limits import capped
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import OrderDirection, RowNode, node_of, required_node
 from mlcatalog.api.types.documents import Document
@@ -97,7 +98,9 @@ class Model(RowNode):
     @strawberry.field(description="Named pointers such as champion and challenger.")
     async def aliases(self, info: Info) -> list["Alias"]:
         rows = await info.context.loaders.aliases("model", self.id)
-        return [Alias(name=row.name, version_id=row.version_id) for row in rows]
+        return [
+            Alias(name=row.name, version_id=row.version_id) for row in capped("Model.aliases", rows)
+        ]
 
     @strawberry.field(description="The model card.")
     async def card(self, info: Info) -> Document | None:

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode
+from mlcatalog.api.limits import capped
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import RowNode, given, load_node, load_nodes, required_node, whole
 from mlcatalog.api.types.documents import Document
@@ -176,13 +177,17 @@ class ModelVersion(RowNode):
             return None
         return Environment(
             python_version=r.python_version,
-            packages=[Package(name=n, version=v) for n, v in sorted(r.packages.items())],
+            packages=[
+                Package(name=n, version=v)
+                for n, v in capped("Environment.packages", sorted(r.packages.items()))
+            ],
             container_image=r.container_image,
         )
 
     @strawberry.field
     async def aliases(self, info: Info) -> list[str]:
-        return [row.name for row in await info.context.loaders.aliases("version", self.id)]
+        rows = await info.context.loaders.aliases("version", self.id)
+        return [row.name for row in capped("ModelVersion.aliases", rows)]
 
     @strawberry.field
     async def tags(self, info: Info) -> list[Tag]:
@@ -231,7 +236,7 @@ class ModelVersion(RowNode):
         kinds = {role.value} if role else {r.value for r in DatasetRole}
         edges = await info.context.loaders.edges("target", "ModelVersion", self.id)
         ids = [e.source_id for e in edges if e.kind in kinds and e.source_type == "DatasetVersion"]
-        return await load_nodes(info, "DatasetVersion", ids)
+        return await load_nodes(info, "DatasetVersion", capped("ModelVersion.datasets", ids))
 
     @strawberry.field(description="The version's own card (the model has one too).")
     async def card(self, info: Info) -> Document | None:

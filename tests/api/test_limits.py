@@ -1,0 +1,241 @@
+"""Every request bounded: input limits, the cost limit, timeouts, caps on lists that grow."""
+
+import base64
+from typing import Any
+
+import pytest
+from graphql import GraphQLList, get_nullable_type, is_leaf_type
+
+from mlcatalog.api import limits
+from mlcatalog.api.context import Context
+from mlcatalog.api.limits import LIMITS, MAX_COST, Limit
+from mlcatalog.api.schema import schema
+from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
+from mlcatalog.search.sql import SqlSearchBackend
+from mlcatalog.store.database import Database
+from tests import factories
+from tests.conftest import Api
+
+NESTED = """
+query($models: Int!, $versions: Int!) {
+  models(first: $models) { edges { node { versions(first: $versions) { edges { node { id } } } } } }
+}
+"""
+
+
+async def test_a_string_over_its_limit_is_refused_before_any_database_work(api: Api) -> None:
+    statements = api.count_statements()
+    code, message = await api.error(
+        'query($p: String!) { model(project: $p, name: "m") { id } }', p="x" * 10_001
+    )
+    assert code == "INVALID_ARGUMENT"
+    assert "model(project)" in message and "10000" in message
+    assert len(statements) == 0
+
+
+async def test_a_named_exception_allows_a_longer_string(api: Api) -> None:
+    await factories.catalog(api)
+    model = await api('{ model(project: "fraud", name: "fraud-detector") { id } }')
+    upsert = "mutation($input: UpsertDocumentInput!) { upsertDocument(input: $input) { document { revision } } }"
+    await api(upsert, input={"subject": model["model"]["id"], "markdown": "x" * 50_000})
+    code, message = await api.error(
+        upsert, input={"subject": model["model"]["id"], "markdown": "x" * 100_001}
+    )
+    assert code == "INVALID_ARGUMENT"
+    assert "upsertDocument(input).markdown" in message and "100000" in message
+
+
+async def test_a_literal_list_over_its_limit_is_refused(api: Api) -> None:
+    facets = ", ".join('"stage"' for _ in range(21))
+    code, message = await api.error(f"{{ search(input: {{facets: [{facets}]}}) {{ totalCount }} }}")
+    assert code == "INVALID_ARGUMENT"
+    assert message == "search(input).facets has 21 items; at most 20 are allowed"
+
+
+async def test_a_list_in_a_variable_over_its_limit_is_refused(api: Api) -> None:
+    catalog = await factories.catalog(api)
+    statements = api.count_statements()
+    tags = [{"key": f"k{i}", "value": "v"} for i in range(101)]
+    code, message = await api.error(
+        "mutation($input: SetTagsInput!) { setTags(input: $input) { node { id } } }",
+        input={"id": catalog["model"]["id"], "tags": tags},
+    )
+    assert code == "INVALID_ARGUMENT"
+    assert message == "setTags(input).tags has 101 items; at most 100 are allowed"
+    assert len(statements) == 0
+
+
+async def test_a_nested_list_item_is_checked_by_its_path(api: Api) -> None:
+    values = [f"v{i}" for i in range(101)]
+    code, message = await api.error(
+        'query($v: [String!]!) { search(input: {filters: [{facet: "stage", values: $v}]}) { totalCount } }',
+        v=values,
+    )
+    assert code == "INVALID_ARGUMENT"
+    assert message.startswith("search(input).filters[0].values has 101 items; at most 100")
+
+
+async def test_a_query_over_the_cost_limit_is_refused_and_one_just_under_runs(api: Api) -> None:
+    # models: 1 + 100 * (edge + node + versions (1 + versions * (edge + node))) = 1 + 100 * (3 + 2v)
+    assert 1 + 100 * (3 + 2 * 248) <= MAX_COST < 1 + 100 * (3 + 2 * 249)
+    await api(NESTED, models=100, versions=248)
+    code, message = await api.error(NESTED, models=100, versions=249)
+    assert code == "INVALID_ARGUMENT"
+    assert "50,101" in message and "50,000" in message
+
+
+async def test_the_cost_counts_fragments_and_takes_the_costliest_type_of_a_union(
+    api: Api,
+) -> None:
+    query = """
+    query($n: Int!) {
+      search(input: {first: 200}) { edges { node {
+        ... on Model { versions(first: $n) { edges { node { id } } } }
+        ... on Run { ...outputs }
+      } } }
+    }
+    fragment outputs on Run { outputs { id } inputs { id } }
+    """
+    # 1 + 200 * (edge + hit + versions (1 + 2n)): 50,201 with n = 124, 49,801 with n = 123. A Run
+    # hit costs 200 (two capped lists): were the types' costs added, n = 123 would cost 89,801.
+    code, message = await api.error(query, n=124)
+    assert code == "INVALID_ARGUMENT" and "50,201" in message
+    result = await api.run(query, n=123)
+    assert result.errors and result.errors[0].extensions["code"] == "SEARCH_UNAVAILABLE"
+
+
+async def test_first_out_of_range_is_refused_before_any_database_work(api: Api) -> None:
+    statements = api.count_statements()
+    for first in (-1, 501):
+        code, message = await api.error(
+            "query($n: Int!) { projects(first: $n) { totalCount } }", n=first
+        )
+        assert code == "INVALID_ARGUMENT"
+        assert message == f"projects(first) must be between 0 and 500, not {first}"
+    code, _ = await api.error("{ projects(first: 3000000000) { totalCount } }")
+    assert code == "INVALID_ARGUMENT"
+    code, message = await api.error("{ search(input: {first: 201}) { totalCount } }")
+    assert message == "search(input).first must be between 0 and 200, not 201"
+    assert len(statements) == 0
+
+
+async def test_floats_must_be_finite(api: Api) -> None:
+    code, message = await api.error(
+        '{ search(input: {metrics: [{name: "auc", gte: 1e999}]}) { totalCount } }'
+    )
+    assert (code, message) == (
+        "INVALID_ARGUMENT",
+        "search(input).metrics[0].gte must be a finite number, not inf",
+    )
+    code, _ = await api.error(
+        'query($x: Float!) { search(input: {metrics: [{name: "auc", gte: $x}]}) { totalCount } }',
+        x=float("nan"),
+    )
+    assert code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize(
+    "node_id", ["Model:99999999999999999999", "Model:-5", "Model:x", "Model:2147483648"]
+)
+async def test_a_malformed_or_out_of_range_id_is_an_invalid_argument(
+    api: Api, node_id: str
+) -> None:
+    encoded = base64.b64encode(node_id.encode()).decode()
+    code, message = await api.error("query($id: ID!) { node(id: $id) { id } }", id=encoded)
+    assert (code, message) == (
+        "INVALID_ARGUMENT",
+        "not a valid id: ids are the opaque ids the API returns",
+    )
+    code, _ = await api.error(
+        "mutation($id: ID!) { archiveModel(input: {id: $id}) { model { id } } }", id=encoded
+    )
+    assert code == "INVALID_ARGUMENT"
+
+
+async def test_a_time_without_an_offset_means_utc(api: Api) -> None:
+    await factories.project(api)
+    run = await factories.run(api, startedAt="2026-03-01T10:00:00")
+    shown = await api("query($id: ID!) { run(id: $id) { startedAt } }", id=run["id"])
+    assert shown["run"]["startedAt"] == "2026-03-01T10:00:00+00:00"
+    finished = await api(
+        'mutation($id: ID!) { finishRun(input: {id: $id, endedAt: "2026-03-01T11:30:00"}) { run { endedAt compute { durationSeconds } } } }',
+        id=run["id"],
+    )
+    assert finished["finishRun"]["run"]["endedAt"] == "2026-03-01T11:30:00+00:00"
+    assert finished["finishRun"]["run"]["compute"]["durationSeconds"] == 5400
+
+
+async def test_an_operation_past_its_timeout_answers_deadline_exceeded(
+    database: Database, api: Api
+) -> None:
+    await factories.catalog(api)
+    context = Context(database=database, actor="tester", operation_timeout=1e-6)
+    result = await schema.execute(
+        "{ models { edges { node { versions { edges { node { id } } } } } } }",
+        context_value=context,
+    )
+    assert result.data is None and result.errors
+    assert result.errors[0].extensions == {"code": "DEADLINE_EXCEEDED"}
+    assert (await api("{ projects { totalCount } }"))["projects"]["totalCount"] == 1
+
+
+async def test_a_search_past_its_timeout_stops_the_database_work(
+    api: Api, database: Database
+) -> None:
+    backend = SqlSearchBackend(database, timeout=1e-9)
+    documents = {
+        (EntityType.MODEL, i): (
+            {"name": f"fraud model {i}", "project_id": 1, "stage": ["PRODUCTION"], "tags": []},
+            i,
+        )
+        for i in range(1, 2001)
+    }
+    await backend.write(documents)  # enough rows that each statement takes many steps
+    statements = api.count_statements()
+    request = SearchRequest(text="fraud", facets=("stage", "framework", "project"))
+    with pytest.raises(SearchUnavailable, match="did not finish in time"):
+        await backend.search(request)
+    if database.dialect == "postgresql":  # the server cancels the statement past this
+        assert any(s.startswith("SET LOCAL statement_timeout = 1") for s in statements.statements)
+    # The connection goes back to the pool without its deadline.
+    assert (await SqlSearchBackend(database).search(request)).total == 2000
+    if database.dialect == "sqlite":  # deterministic: SQLite checks the deadline every 1,000 steps
+        api.search = backend
+        code, _ = await api.error('{ search(input: {text: "fraud"}) { totalCount } }')
+        assert code == "SEARCH_UNAVAILABLE"
+
+
+async def test_a_list_that_grows_with_the_catalog_is_capped(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await factories.project(api)
+    data = await factories.dataset(api)
+    version = await factories.dataset_version(api, data["id"])
+    model = await factories.model(api)
+    for _ in range(3):
+        await factories.version(api, model["id"], trainingDatasets=[version["id"]])
+    query = "query($id: ID!) { node(id: $id) { ... on DatasetVersion { models { number } } } }"
+    assert len((await api(query, id=version["id"]))["node"]["models"]) == 3
+    monkeypatch.setitem(LIMITS, "DatasetVersion.models", Limit(items=2))
+    assert (await api(query, id=version["id"]))["node"]["models"] == [{"number": 1}, {"number": 2}]
+
+
+def test_every_list_of_objects_in_the_schema_has_a_cap_or_is_paged() -> None:
+    """A list field added without a decision about its size fails here."""
+    graphql_schema = schema._schema
+    missing = []
+    for type_ in graphql_schema.type_map.values():
+        if type_.name.startswith("__") or not hasattr(type_, "interfaces"):
+            continue
+        for name, field in type_.fields.items():
+            output: Any = get_nullable_type(field.type)
+            if not isinstance(output, GraphQLList) or is_leaf_type(
+                get_nullable_type(output.of_type)
+            ):
+                continue
+            paged = name == "edges" and (
+                type_.name.endswith("Connection") or type_.name == "SearchResult"
+            )
+            if not paged and f"{type_.name}.{name}" not in limits.LIMITS:
+                missing.append(f"{type_.name}.{name}")
+    assert missing == []
