@@ -239,3 +239,17 @@ def test_every_list_of_objects_in_the_schema_has_a_cap_or_is_paged() -> None:
             if not paged and f"{type_.name}.{name}" not in limits.LIMITS:
                 missing.append(f"{type_.name}.{name}")
     assert missing == []
+
+
+def test_every_limit_names_a_field_or_argument_of_the_schema() -> None:
+    """A renamed input or type leaves no limit behind that silently guards nothing."""
+    graphql_schema = schema._schema
+    stale = []
+    for coordinate in LIMITS:
+        type_name, _, rest = coordinate.partition(".")
+        field_name, _, argument = rest.rstrip(")").partition("(")
+        type_ = graphql_schema.type_map.get(type_name)
+        fields = getattr(type_, "fields", {})
+        if field_name not in fields or (argument and argument not in fields[field_name].args):
+            stale.append(coordinate)
+    assert stale == []
