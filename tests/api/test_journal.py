@@ -1,9 +1,13 @@
 """Every mutation journals its change in the same transaction; a failed one leaves nothing."""
 
+import hashlib
+import json
+from typing import Any
+
 from sqlalchemy import func, select
 
 from mlcatalog.store.database import Database
-from mlcatalog.store.rows import JournalRow, ModelRow, ModelVersionRow
+from mlcatalog.store.rows import DocumentRevisionRow, JournalRow, ModelRow, ModelVersionRow
 from tests import factories
 from tests.conftest import Api
 
@@ -67,3 +71,64 @@ async def test_a_mutation_that_fails_halfway_leaves_no_change_and_no_entry(
     assert versions == 0
     assert counter == 0
     assert len(before) < entries_before_failure
+
+
+UPSERT = """mutation($input: UpsertDocumentInput!) { upsertDocument(input: $input) { document { revision } } }"""
+
+
+def canonical(content: dict[str, Any]) -> bytes:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def test_a_card_edit_journals_its_revision_digest_and_size_not_its_markdown(
+    api: Api, database: Database
+) -> None:
+    catalog = await factories.catalog(api)
+    model = catalog["model"]["id"]
+    markdown = "# Fraud detector\n" + "Scores every payment. " * 4_000  # 88 KB
+    await api(UPSERT, input={"subject": model, "markdown": markdown})
+    await api(UPSERT, input={"subject": model, "markdown": markdown + "Retrained weekly."})
+    async with database.read() as session:
+        revisions = list(
+            await session.scalars(
+                select(DocumentRevisionRow).order_by(DocumentRevisionRow.revision)
+            )
+        )
+    created, revised = (await journal(database))[-2:]
+    assert created.action == "document.created"
+    assert created.changes["after"] == {
+        "document_id": revisions[0].document_id,
+        "revision": 1,
+        "revision_id": revisions[0].id,
+        "sha256": hashlib.sha256(canonical(revisions[0].content)).hexdigest(),
+        "size": len(canonical(revisions[0].content)),
+        "sections": ["markdown"],
+    }
+    assert revised.action == "document.revised"
+    assert revised.changes["before"] == {
+        key: created.changes["after"][key] for key in ("document_id", "revision", "sha256", "size")
+    }
+    assert revised.changes["after"]["revision_id"] == revisions[1].id
+    assert (
+        revised.changes["after"]["sha256"]
+        == hashlib.sha256(canonical(revisions[1].content)).hexdigest()
+    )
+    assert revised.changes["after"]["size"] > 88_000
+    assert all(len(json.dumps(e.changes)) < 1000 for e in (created, revised))
+
+
+async def test_run_parameters_are_journaled_by_name_and_digest(
+    api: Api, database: Database
+) -> None:
+    await factories.project(api)
+    params = [{"name": f"p{i:03}", "value": "v" * 5000} for i in range(100)]
+    await factories.run(api, params=params)
+    entry = (await journal(database))[-1]
+    assert entry.action == "run.created"
+    assert entry.changes["after"]["param_names"] == [p["name"] for p in params]
+    stored = {p["name"]: p["value"] for p in params}
+    assert entry.changes["after"]["params"] == {
+        "sha256": hashlib.sha256(canonical(stored)).hexdigest(),
+        "size": len(canonical(stored)),
+    }
+    assert len(json.dumps(entry.changes)) < 5000

@@ -496,8 +496,8 @@ class ModelMutations:
                 archive_others=input.archive_others,
             )
         return SetModelVersionStagePayload(
-            model_version=ModelVersion.from_row(changed[0]),
-            archived=[ModelVersion.from_row(row) for row in changed[1:]],
+            model_version=ModelVersion.from_row(changed.version),
+            archived=[ModelVersion.from_row(row) for row in changed.archived],
         )
 
     @strawberry.mutation(
