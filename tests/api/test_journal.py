@@ -4,8 +4,10 @@ import hashlib
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from mlcatalog.api.operations import audit
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import DocumentRevisionRow, JournalRow, ModelRow, ModelVersionRow
 from tests import factories
@@ -74,6 +76,8 @@ async def test_a_mutation_that_fails_halfway_leaves_no_change_and_no_entry(
 
 
 UPSERT = """mutation($input: UpsertDocumentInput!) { upsertDocument(input: $input) { document { revision } } }"""
+LOG = """query($first: Int, $after: String) { auditLog(first: $first, after: $after) {
+  totalCount pageInfo { hasNextPage endCursor } edges { node { sequence action after } } } }"""
 
 
 def canonical(content: dict[str, Any]) -> bytes:
@@ -132,3 +136,56 @@ async def test_run_parameters_are_journaled_by_name_and_digest(
         "size": len(canonical(stored)),
     }
     assert len(json.dumps(entry.changes)) < 5000
+
+
+async def pages(api: Api, first: int) -> list[dict[str, Any]]:
+    found, after = [], None
+    while True:
+        page = (await api(LOG, first=first, after=after))["auditLog"]
+        found.append(page)
+        if not page["pageInfo"]["hasNextPage"]:
+            return found
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_an_audit_page_stops_at_its_byte_budget_and_the_next_page_goes_on(api: Api) -> None:
+    catalog = await factories.catalog(api)
+    metrics = [{"name": f"metric-{i:04}", "value": 0.5, "dataset": "holdout"} for i in range(1000)]
+    for _ in range(6):  # six entries of about 70 KB
+        await api(
+            "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { __typename } }",
+            input={"id": catalog["version"]["id"], "metrics": metrics},
+        )
+    found = await pages(api, first=50)
+    sizes = [
+        sum(
+            len(
+                json.dumps(
+                    {"before": {}, "after": e["node"]["after"]}, separators=(",", ":")
+                ).encode()
+            )
+            for e in page["edges"]
+        )
+        for page in found
+    ]
+    assert len(found) > 1
+    assert all(size <= audit.PAGE_BYTES for size in sizes), sizes
+    assert found[0]["pageInfo"]["hasNextPage"]
+    sequences = [e["node"]["sequence"] for page in found for e in page["edges"]]
+    assert sequences == sorted(set(sequences), reverse=True)
+    assert len(sequences) == found[0]["totalCount"] == 3 + 6
+
+
+async def test_an_entry_larger_than_the_budget_still_makes_a_page_of_one(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await factories.catalog(api)
+    monkeypatch.setattr(audit, "PAGE_BYTES", 1)
+    found = await pages(api, first=50)
+    assert [len(page["edges"]) for page in found] == [1, 1, 1]
+    assert [page["pageInfo"]["hasNextPage"] for page in found] == [True, True, False]
+    assert [page["edges"][0]["node"]["action"] for page in found] == [
+        "model_version.created",
+        "model.registered",
+        "project.created",
+    ]
