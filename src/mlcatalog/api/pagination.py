@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -31,6 +32,23 @@ class PageInfo:
     )
     start_cursor: str | None
     end_cursor: str | None
+
+
+@dataclass(frozen=True)
+class ByteBudget:
+    """A page also stops once its rows weigh more than ``limit`` bytes (it keeps one at least)."""
+
+    weigh: Callable[[Any], int]
+    limit: int
+
+    def fit(self, rows: Sequence[Any]) -> int:
+        """How many of ``rows``, taken in order, fit the budget."""
+        used = 0
+        for taken, row in enumerate(rows):
+            used += self.weigh(row)
+            if used > self.limit and taken > 0:
+                return taken
+        return len(rows)
 
 
 @strawberry.type
@@ -106,9 +124,16 @@ def connection(
     key: Callable[[Any], Sequence[Any]],
     node: Callable[[Any], T],
     count: Callable[[], Awaitable[int]],
+    budget: ByteBudget | None = None,
 ) -> Connection[T]:
     """Build a page from its rows plus the one beyond them that only says more exist."""
     shown, more = paging.trim(rows, page)
+    if budget is not None:
+        # Keep the rows nearest the cursor: the first ones forwards, the last ones backwards.
+        nearest_first = shown[::-1] if page.backward else shown
+        kept = budget.fit(nearest_first)
+        more = more or kept < len(shown)
+        shown = shown[len(shown) - kept :] if page.backward else shown[:kept]
     edges = [Edge(cursor=encode_cursor(scope, key(row)), node=node(row)) for row in shown]
     given_cursor = page.cursor is not None
     return Connection(
@@ -154,6 +179,7 @@ async def listing_connection(
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
+    budget: ByteBudget | None = None,
 ) -> Connection[T]:
     """A page of a root list; its total is counted only when the client asks for it."""
     page = window(listing.scope, listing.order, first, after, last, before)
@@ -164,4 +190,4 @@ async def listing_connection(
         async with loaders.read() as session:
             return await paging.count(session, listing)
 
-    return connection(rows, page, listing.scope, listing.order.key, node, count)
+    return connection(rows, page, listing.scope, listing.order.key, node, count, budget)

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode
 from mlcatalog.catalog.journal import record
-from mlcatalog.catalog.steps import flush, get, stamp, touch
+from mlcatalog.catalog.steps import create_named, flush, get, touch
 from mlcatalog.store.database import UnitOfWork
-from mlcatalog.store.rows import DatasetRow, DatasetTagRow, DatasetVersionRow, ProjectRow, utcnow
+from mlcatalog.store.journal import Action, DatasetCreated, DatasetVersionCreated
+from mlcatalog.store.rows import DatasetRow, DatasetTagRow, DatasetVersionRow, utcnow
 
 
 async def create_dataset(
@@ -23,40 +24,28 @@ async def create_dataset(
     source: str | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> DatasetRow:
-    await get(uow, ProjectRow, project_id, "project")
-    validation.name(name, "dataset name")
     checked_tags = validation.tags(tags or {})
-    duplicate = f"dataset {name!r} already exists in this project"
-    exists = select(DatasetRow.id).where(
-        DatasetRow.project_id == project_id, DatasetRow.name == name
-    )
-    if await uow.session.scalar(exists):
-        raise CatalogError(ErrorCode.ALREADY_EXISTS, duplicate)
-    dataset = DatasetRow(
+    dataset = await create_named(
+        uow,
+        DatasetRow,
         project_id=project_id,
         name=name,
+        what="dataset",
         owner=validation.line(owner, "owner", max_length=200) or uow.actor,
         description=validation.text(description, "description"),
         source=validation.line(source, "source"),
-        **stamp(uow),
     )
-    uow.session.add(dataset)
-    await flush(uow, duplicate=duplicate)
     uow.session.add_all(
         DatasetTagRow(dataset_id=dataset.id, key=k, value=v) for k, v in checked_tags.items()
     )
     record(
         uow,
-        action="dataset.created",
-        entity_type="Dataset",
-        entity_id=dataset.id,
+        Action.DATASET_CREATED,
+        dataset.id,
         project_id=project_id,
-        after={
-            "name": name,
-            "owner": dataset.owner,
-            "source": dataset.source,
-            "tags": checked_tags,
-        },
+        after=DatasetCreated(
+            name=name, owner=dataset.owner, source=dataset.source, tags=checked_tags
+        ),
     )
     return dataset
 
@@ -98,15 +87,11 @@ async def create_dataset_version(
     touch(dataset, uow)
     record(
         uow,
-        action="dataset_version.created",
-        entity_type="DatasetVersion",
-        entity_id=version.id,
+        Action.DATASET_VERSION_CREATED,
+        version.id,
         project_id=dataset.project_id,
-        after={
-            "dataset_id": dataset_id,
-            "label": label,
-            "uri": version.uri,
-            "digest": version.digest,
-        },
+        after=DatasetVersionCreated(
+            dataset_id=dataset_id, label=label, uri=version.uri, digest=version.digest
+        ),
     )
     return version

@@ -6,17 +6,11 @@ from sqlalchemy import select
 
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
-from mlcatalog.catalog.journal import record
-from mlcatalog.catalog.steps import get, stamp, touch
+from mlcatalog.catalog.journal import digest, record
+from mlcatalog.catalog.steps import project_of, stamp, touch
 from mlcatalog.store.database import UnitOfWork
-from mlcatalog.store.rows import (
-    DatasetRow,
-    DocumentRevisionRow,
-    DocumentRow,
-    ModelRow,
-    ModelVersionRow,
-    utcnow,
-)
+from mlcatalog.store.journal import Action, Card, CardRevised, EntityType
+from mlcatalog.store.rows import DocumentRevisionRow, DocumentRow, utcnow
 
 # The sections of "Model Cards for Model Reporting" (Mitchell et al., 2019), plus free Markdown.
 SECTIONS = (
@@ -31,15 +25,12 @@ SECTIONS = (
 )
 
 
-async def _subject_project(uow: UnitOfWork, subject_type: str, subject_id: int) -> tuple[int, str]:
-    if subject_type == "Model":
-        return (await get(uow, ModelRow, subject_id, "model")).project_id, "MODEL_CARD"
-    if subject_type == "ModelVersion":
-        version = await get(uow, ModelVersionRow, subject_id, "model version")
-        return (await get(uow, ModelRow, version.model_id, "model")).project_id, "MODEL_CARD"
-    if subject_type == "Dataset":
-        return (await get(uow, DatasetRow, subject_id, "dataset")).project_id, "DATASET_CARD"
-    raise invalid(f"a card attaches to a model, a model version or a dataset, not a {subject_type}")
+# What a card can describe, and which kind of card it is.
+KINDS = {
+    EntityType.MODEL: "MODEL_CARD",
+    EntityType.MODEL_VERSION: "MODEL_CARD",
+    EntityType.DATASET: "DATASET_CARD",
+}
 
 
 async def upsert_document(
@@ -58,7 +49,12 @@ async def upsert_document(
     if unknown:
         raise invalid(f"unknown card sections: {', '.join(sorted(unknown))}")
     checked = {key: validation.text(value, key.replace("_", " ")) for key, value in content.items()}
-    project_id, kind = await _subject_project(uow, subject_type, subject_id)
+    if subject_type not in KINDS:
+        raise invalid(
+            f"a card attaches to a model, a model version or a dataset, not a {subject_type}"
+        )
+    subject = EntityType(subject_type)
+    project_id = await project_of(uow, subject, subject_id)
     document = await uow.session.scalar(
         select(DocumentRow).where(
             DocumentRow.subject_type == subject_type, DocumentRow.subject_id == subject_id
@@ -77,7 +73,7 @@ async def upsert_document(
             project_id=project_id,
             subject_type=subject_type,
             subject_id=subject_id,
-            kind=kind,
+            kind=KINDS[subject],
             revision=1,
             content=merged,
             **stamp(uow),
@@ -90,23 +86,38 @@ async def upsert_document(
         document.revision += 1
         document.content = merged
         touch(document, uow)
-    uow.session.add(
-        DocumentRevisionRow(
-            document_id=document.id,
-            revision=document.revision,
-            content=merged,
-            created_at=utcnow(),
-            created_by=uow.actor,
-        )
+    revision = DocumentRevisionRow(
+        document_id=document.id,
+        revision=document.revision,
+        content=merged,
+        created_at=utcnow(),
+        created_by=uow.actor,
     )
+    uow.session.add(revision)
+    await uow.session.flush()
+    # The journal keeps which revision, its digest and size: the Markdown stays in the revision.
+    previous, written = digest(before), digest(merged)
     record(
         uow,
-        action="document.revised" if current_revision else "document.created",
-        entity_type=subject_type,
-        entity_id=subject_id,
+        Action.DOCUMENT_REVISED if current_revision else Action.DOCUMENT_CREATED,
+        subject_id,
+        entity_type=subject,
         project_id=project_id,
-        before={k: before.get(k) for k in checked if before.get(k) != checked[k]},
-        after={k: v for k, v in checked.items() if before.get(k) != v}
-        | {"revision": document.revision},
+        before=Card(
+            document_id=document.id,
+            revision=current_revision,
+            sha256=previous["sha256"],
+            size=previous["size"],
+        )
+        if current_revision
+        else None,
+        after=CardRevised(
+            document_id=document.id,
+            revision=document.revision,
+            revision_id=revision.id,
+            sha256=written["sha256"],
+            size=written["size"],
+            sections=sorted(k for k, v in checked.items() if before.get(k) != v),
+        ),
     )
     return document

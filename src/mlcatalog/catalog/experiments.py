@@ -6,15 +6,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
-
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
-from mlcatalog.catalog.journal import record
-from mlcatalog.catalog.lineage import EdgeKind, add_edge
-from mlcatalog.catalog.steps import flush, get, stamp, touch
+from mlcatalog.catalog.journal import digest, record
+from mlcatalog.catalog.lineage import add_edge
+from mlcatalog.catalog.steps import create_named, get, project_of, stamp, touch
+from mlcatalog.store import journal
 from mlcatalog.store.database import UnitOfWork
-from mlcatalog.store.rows import ExperimentRow, ProjectRow, RunMetricRow, RunRow, utcnow
+from mlcatalog.store.journal import Action, EdgeKind, EntityType
+from mlcatalog.store.rows import ExperimentRow, RunMetricRow, RunRow, utcnow
 
 
 class RunStatus(StrEnum):
@@ -46,30 +46,21 @@ async def create_experiment(
     owner: str | None = None,
     description: str | None = None,
 ) -> ExperimentRow:
-    await get(uow, ProjectRow, project_id, "project")
-    validation.name(name, "experiment name")
-    duplicate = f"experiment {name!r} already exists in this project"
-    exists = select(ExperimentRow.id).where(
-        ExperimentRow.project_id == project_id, ExperimentRow.name == name
-    )
-    if await uow.session.scalar(exists):
-        raise CatalogError(ErrorCode.ALREADY_EXISTS, duplicate)
-    experiment = ExperimentRow(
+    experiment = await create_named(
+        uow,
+        ExperimentRow,
         project_id=project_id,
         name=name,
+        what="experiment",
         owner=validation.line(owner, "owner", max_length=200) or uow.actor,
         description=validation.text(description, "description"),
-        **stamp(uow),
     )
-    uow.session.add(experiment)
-    await flush(uow, duplicate=duplicate)
     record(
         uow,
-        action="experiment.created",
-        entity_type="Experiment",
-        entity_id=experiment.id,
+        Action.EXPERIMENT_CREATED,
+        experiment.id,
         project_id=project_id,
-        after={"name": name, "owner": experiment.owner},
+        after=journal.ExperimentCreated(name=name, owner=experiment.owner),
     )
     return experiment
 
@@ -125,20 +116,25 @@ async def create_run(
     )
     uow.session.add(run)
     await uow.session.flush()
+    # Parameters can run to megabytes: the journal keeps their names and digest.
     record(
         uow,
-        action="run.created",
-        entity_type="Run",
-        entity_id=run.id,
+        Action.RUN_CREATED,
+        run.id,
         project_id=experiment.project_id,
-        after={"experiment_id": experiment_id, "name": run.name, "params": run.params},
+        after=journal.RunCreated(
+            experiment_id=experiment_id,
+            name=run.name,
+            param_names=sorted(run.params),
+            params=digest(run.params),
+        ),
     )
     for dataset_version_id in dict.fromkeys(input_dataset_version_ids):
         await add_edge(
             uow,
             kind=EdgeKind.USED_BY,
-            upstream=("DatasetVersion", dataset_version_id),
-            downstream=("Run", run.id),
+            upstream=(EntityType.DATASET_VERSION, dataset_version_id),
+            downstream=(EntityType.RUN, run.id),
         )
     return run
 
@@ -162,14 +158,14 @@ async def log_run_metrics(uow: UnitOfWork, *, run_id: int, metrics: Sequence[Run
     ]
     uow.session.add_all(rows)
     touch(run, uow)
-    experiment = await get(uow, ExperimentRow, run.experiment_id, "experiment")
     record(
         uow,
-        action="run.metrics_logged",
-        entity_type="Run",
-        entity_id=run_id,
-        project_id=experiment.project_id,
-        after={"metrics": [{"name": r.name, "value": r.value, "step": r.step} for r in rows]},
+        Action.RUN_METRICS_LOGGED,
+        run_id,
+        project_id=await project_of(uow, EntityType.EXPERIMENT, run.experiment_id),
+        after=journal.RunMetricsLogged(
+            metrics=[journal.RunMetric(name=r.name, value=r.value, step=r.step) for r in rows]
+        ),
     )
     return run
 
@@ -189,14 +185,12 @@ async def finish_run(
         raise invalid("a run cannot end before it started")
     run.status, run.ended_at = status, ended
     touch(run, uow)
-    experiment = await get(uow, ExperimentRow, run.experiment_id, "experiment")
     record(
         uow,
-        action="run.finished",
-        entity_type="Run",
-        entity_id=run_id,
-        project_id=experiment.project_id,
-        before={"status": RunStatus.RUNNING},
-        after={"status": str(status), "ended_at": ended},
+        Action.RUN_FINISHED,
+        run_id,
+        project_id=await project_of(uow, EntityType.EXPERIMENT, run.experiment_id),
+        before=journal.StatusFields(status=RunStatus.RUNNING),
+        after=journal.RunFinished(status=status, ended_at=ended.isoformat()),
     )
     return run

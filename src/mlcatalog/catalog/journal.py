@@ -1,9 +1,14 @@
 """Appends journal entries: written with the change, in the same transaction (see UnitOfWork)."""
 
+import hashlib
+import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from mlcatalog.store import journal
 from mlcatalog.store.database import UnitOfWork
+from mlcatalog.store.journal import Action, Content, EntityType
 from mlcatalog.store.rows import JournalRow, utcnow
 
 
@@ -13,15 +18,26 @@ def _plain(value: Any) -> Any:
 
 def record(
     uow: UnitOfWork,
-    *,
-    action: str,
-    entity_type: str,
+    action: Action,
     entity_id: int,
+    *,
     project_id: int | None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
+    before: Mapping[str, object] | None = None,
+    after: Mapping[str, object] | None = None,
+    entity_type: EntityType | None = None,
 ) -> None:
-    """Journal one change; ``before``/``after`` hold only the fields that changed."""
+    """Journal one change; ``before``/``after`` have the shapes store.journal.SHAPES declares
+    for ``action`` (an entry that does not is refused: ShapeError). ``entity_type`` is needed
+    only for the actions that apply to several types (tags, cards)."""
+    if entity_type is None:
+        (entity_type, *others) = journal.SHAPES[action].entity_types
+        if others:
+            raise journal.ShapeError(f"{action} applies to several entity types: name one")
+    changes = journal.Changes(
+        before={k: _plain(v) for k, v in (before or {}).items()},
+        after={k: _plain(v) for k, v in (after or {}).items()},
+    )
+    journal.check(action, entity_type, changes)
     uow.journal.append(
         JournalRow(
             at=utcnow(),
@@ -30,10 +46,7 @@ def record(
             entity_type=entity_type,
             entity_id=entity_id,
             project_id=project_id,
-            changes={
-                "before": {k: _plain(v) for k, v in (before or {}).items()},
-                "after": {k: _plain(v) for k, v in (after or {}).items()},
-            },
+            changes=dict(changes),
         )
     )
 
@@ -48,3 +61,10 @@ def diff(row: Any, updates: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
             before[key], after[key] = old, value
             setattr(row, key, value)
     return before, after
+
+
+def digest(content: Any) -> Content:
+    """The SHA-256 and size of ``content`` as canonical JSON (sorted keys, no spaces): what the
+    journal keeps of content too large to copy, enough to prove which content it was."""
+    data = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return Content(sha256=hashlib.sha256(data).hexdigest(), size=len(data))

@@ -1,34 +1,14 @@
 """Lineage: typed edges between dataset versions, runs and model versions."""
 
-from enum import StrEnum
-
 from sqlalchemy import select
 
+from mlcatalog.catalog import steps
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.catalog.journal import record
-from mlcatalog.catalog.steps import get
 from mlcatalog.store.database import UnitOfWork
-from mlcatalog.store.rows import (
-    DatasetRow,
-    DatasetVersionRow,
-    ExperimentRow,
-    LineageEdgeRow,
-    ModelRow,
-    ModelVersionRow,
-    RunRow,
-    utcnow,
-)
-
-
-class EdgeKind(StrEnum):
-    """Edges are stored upstream → downstream; the kind reads from one end to the other."""
-
-    USED_BY = "USED_BY"  # dataset version USED_BY run
-    PRODUCED = "PRODUCED"  # run PRODUCED model version
-    DERIVED_FROM = "DERIVED_FROM"  # downstream DERIVED_FROM upstream (model or dataset versions)
-    TRAINED_ON = "TRAINED_ON"  # model version TRAINED_ON dataset version (upstream)
-    EVALUATED_ON = "EVALUATED_ON"  # model version EVALUATED_ON dataset version (upstream)
-
+from mlcatalog.store.journal import Action, EntityType, LineageLinked
+from mlcatalog.store.journal import EdgeKind as EdgeKind  # the kinds are the journal's too
+from mlcatalog.store.rows import LineageEdgeRow, utcnow
 
 ALLOWED: dict[EdgeKind, set[tuple[str, str]]] = {
     EdgeKind.USED_BY: {("DatasetVersion", "Run")},
@@ -39,21 +19,15 @@ ALLOWED: dict[EdgeKind, set[tuple[str, str]]] = {
 }
 
 NodeRef = tuple[str, int]
+NODE_TYPES = (EntityType.MODEL_VERSION, EntityType.DATASET_VERSION, EntityType.RUN)
 
 
 async def project_of(uow: UnitOfWork, node: NodeRef) -> int:
     """The project a lineage node belongs to (NOT_FOUND when it does not exist)."""
     node_type, node_id = node
-    if node_type == "ModelVersion":
-        version = await get(uow, ModelVersionRow, node_id, "model version")
-        return (await get(uow, ModelRow, version.model_id, "model")).project_id
-    if node_type == "DatasetVersion":
-        dataset_version = await get(uow, DatasetVersionRow, node_id, "dataset version")
-        return (await get(uow, DatasetRow, dataset_version.dataset_id, "dataset")).project_id
-    if node_type == "Run":
-        run = await get(uow, RunRow, node_id, "run")
-        return (await get(uow, ExperimentRow, run.experiment_id, "experiment")).project_id
-    raise invalid(f"a {node_type} cannot take part in lineage")
+    if node_type not in NODE_TYPES:
+        raise invalid(f"a {node_type} cannot take part in lineage")
+    return await steps.project_of(uow, EntityType(node_type), node_id)
 
 
 async def add_edge(
@@ -90,10 +64,13 @@ async def add_edge(
     await uow.session.flush()
     record(
         uow,
-        action="lineage.linked",
-        entity_type="LineageEdge",
-        entity_id=edge.id,
+        Action.LINEAGE_LINKED,
+        edge.id,
         project_id=project_id,
-        after={"kind": str(kind), "upstream": list(upstream), "downstream": list(downstream)},
+        after=LineageLinked(
+            kind=kind,
+            upstream=(EntityType(upstream[0]), upstream[1]),
+            downstream=(EntityType(downstream[0]), downstream[1]),
+        ),
     )
     return edge

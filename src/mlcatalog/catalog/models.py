@@ -1,15 +1,25 @@
 """Registered models: register, edit, tag, archive, restore and delete."""
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 
 from mlcatalog.catalog import validation
-from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
+from mlcatalog.catalog.errors import invalid
 from mlcatalog.catalog.journal import diff, record
-from mlcatalog.catalog.steps import flush, forget_links, get, stamp, touch
+from mlcatalog.catalog.removal import take_versions
+from mlcatalog.catalog.steps import LABELS, create_named, get, project_of, touch
 from mlcatalog.store.database import UnitOfWork
+from mlcatalog.store.journal import (
+    Action,
+    Archival,
+    EntityType,
+    ModelDeleted,
+    ModelRegistered,
+    Tags,
+)
 from mlcatalog.store.rows import (
     DatasetRow,
     DatasetTagRow,
@@ -17,7 +27,6 @@ from mlcatalog.store.rows import (
     ModelTagRow,
     ModelVersionRow,
     ModelVersionTagRow,
-    ProjectRow,
     utcnow,
 )
 
@@ -36,6 +45,10 @@ TASKS = (
 )
 
 
+def _timestamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def _task(value: str | None) -> str | None:
     if value is not None and value not in TASKS:
         raise invalid(f"task {value[:50]!r} is not one of {', '.join(TASKS)}")
@@ -52,34 +65,27 @@ async def register_model(
     task: str | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> ModelRow:
-    await get(uow, ProjectRow, project_id, "project")
-    validation.name(name, "model name")
     checked_tags = validation.tags(tags or {})
-    duplicate = f"model {name!r} already exists in this project"
-    exists = select(ModelRow.id).where(ModelRow.project_id == project_id, ModelRow.name == name)
-    if await uow.session.scalar(exists):
-        raise CatalogError(ErrorCode.ALREADY_EXISTS, duplicate)
-    model = ModelRow(
+    model = await create_named(
+        uow,
+        ModelRow,
         project_id=project_id,
         name=name,
+        what="model",
         owner=validation.line(owner, "owner", max_length=200) or uow.actor,
         description=validation.text(description, "description"),
         task=_task(task),
         version_count=0,
-        **stamp(uow),
     )
-    uow.session.add(model)
-    await flush(uow, duplicate=duplicate)
     uow.session.add_all(
         ModelTagRow(model_id=model.id, key=k, value=v) for k, v in checked_tags.items()
     )
     record(
         uow,
-        action="model.registered",
-        entity_type="Model",
-        entity_id=model.id,
+        Action.MODEL_REGISTERED,
+        model.id,
         project_id=project_id,
-        after={"name": name, "owner": model.owner, "task": model.task, "tags": checked_tags},
+        after=ModelRegistered(name=name, owner=model.owner, task=model.task, tags=checked_tags),
     )
     return model
 
@@ -99,9 +105,8 @@ async def update_model(uow: UnitOfWork, *, model_id: int, changes: dict[str, Any
         touch(model, uow)
         record(
             uow,
-            action="model.updated",
-            entity_type="Model",
-            entity_id=model.id,
+            Action.MODEL_UPDATED,
+            model.id,
             project_id=model.project_id,
             before=before,
             after=after,
@@ -114,64 +119,69 @@ async def set_archived(uow: UnitOfWork, *, model_id: int, archived: bool) -> Mod
     model = await get(uow, ModelRow, model_id, "model")
     if (model.archived_at is not None) == archived:
         return model
-    before = {"archived_at": model.archived_at}
+    before = Archival(archived_at=_timestamp(model.archived_at))
     model.archived_at = utcnow() if archived else None
     touch(model, uow)
     record(
         uow,
-        action="model.archived" if archived else "model.restored",
-        entity_type="Model",
-        entity_id=model.id,
+        Action.MODEL_ARCHIVED if archived else Action.MODEL_RESTORED,
+        model.id,
         project_id=model.project_id,
         before=before,
-        after={"archived_at": model.archived_at},
+        after=Archival(archived_at=_timestamp(model.archived_at)),
     )
     return model
 
 
 async def delete_model(uow: UnitOfWork, *, model_id: int) -> ModelRow:
-    """Delete a model, its versions and their documents and lineage; the journal keeps all."""
+    """Delete a model, its versions and everything theirs; the journal says what went."""
     model = await get(uow, ModelRow, model_id, "model")
-    version_ids = list(
-        await uow.session.scalars(
-            select(ModelVersionRow.id).where(ModelVersionRow.model_id == model_id)
-        )
+    tags = dict(
+        (
+            await uow.session.execute(
+                select(ModelTagRow.key, ModelTagRow.value).where(ModelTagRow.model_id == model_id)
+            )
+        ).all()
     )
-    for entity_type, ids in (("Model", [model_id]), ("ModelVersion", version_ids)):
-        await forget_links(uow, entity_type, ids)
+    versions = select(ModelVersionRow.id).where(ModelVersionRow.model_id == model_id)
+    taken = await take_versions(uow, versions, model_id=model_id)
     await uow.session.delete(model)
     await uow.session.flush()
     record(
         uow,
-        action="model.deleted",
-        entity_type="Model",
-        entity_id=model_id,
+        Action.MODEL_DELETED,
+        model_id,
         project_id=model.project_id,
-        before={"name": model.name, "version_ids": version_ids},
+        before=ModelDeleted(
+            name=model.name,
+            owner=model.owner,
+            tags=dict(sorted(tags.items())),
+            aliases=taken.aliases,
+            versions=taken.versions,
+            version_tags=taken.version_tags,
+            metrics=taken.metrics,
+            comments=taken.comments,
+            documents=taken.documents,
+            lineage=taken.lineage,
+        ),
     )
     return model
 
 
-TAGGABLE: dict[str, tuple[type[Any], type[Any], Any]] = {
-    "Model": (ModelRow, ModelTagRow, ModelTagRow.model_id),
-    "ModelVersion": (ModelVersionRow, ModelVersionTagRow, ModelVersionTagRow.version_id),
-    "Dataset": (DatasetRow, DatasetTagRow, DatasetTagRow.dataset_id),
+TAGGABLE: dict[EntityType, tuple[type[Any], type[Any], Any]] = {
+    EntityType.MODEL: (ModelRow, ModelTagRow, ModelTagRow.model_id),
+    EntityType.MODEL_VERSION: (ModelVersionRow, ModelVersionTagRow, ModelVersionTagRow.version_id),
+    EntityType.DATASET: (DatasetRow, DatasetTagRow, DatasetTagRow.dataset_id),
 }
-
-
-async def _project_of(uow: UnitOfWork, entity_type: str, entity: Any) -> int:
-    if entity_type == "ModelVersion":
-        model = await get(uow, ModelRow, entity.model_id, "model")
-        return model.project_id
-    return int(entity.project_id)
 
 
 async def set_tags(
     uow: UnitOfWork, *, entity_type: str, entity_id: int, tags: Mapping[str, str]
 ) -> Any:
     """Set (add or overwrite) tags on a model, a model version or a dataset."""
-    row_type, tag_type, owner_column = TAGGABLE[entity_type]
-    entity = await get(uow, row_type, entity_id, entity_type)
+    kind = EntityType(entity_type)
+    row_type, tag_type, owner_column = TAGGABLE[kind]
+    entity = await get(uow, row_type, entity_id, LABELS[kind])
     checked = validation.tags(tags)
     current = {
         tag.key: tag
@@ -194,19 +204,20 @@ async def set_tags(
         touch(entity, uow)
         record(
             uow,
-            action="tags.set",
-            entity_type=entity_type,
-            entity_id=entity_id,
-            project_id=await _project_of(uow, entity_type, entity),
-            before={"tags": before},
-            after={"tags": after},
+            Action.TAGS_SET,
+            entity_id,
+            entity_type=kind,
+            project_id=await project_of(uow, kind, entity_id),
+            before=Tags(tags=before),
+            after=Tags(tags=after),
         )
     return entity
 
 
 async def remove_tags(uow: UnitOfWork, *, entity_type: str, entity_id: int, keys: list[str]) -> Any:
-    row_type, tag_type, owner_column = TAGGABLE[entity_type]
-    entity = await get(uow, row_type, entity_id, entity_type)
+    kind = EntityType(entity_type)
+    row_type, tag_type, owner_column = TAGGABLE[kind]
+    entity = await get(uow, row_type, entity_id, LABELS[kind])
     tags = await uow.session.scalars(
         select(tag_type).where(owner_column == entity_id, tag_type.key.in_(keys))
     )
@@ -218,10 +229,10 @@ async def remove_tags(uow: UnitOfWork, *, entity_type: str, entity_id: int, keys
         touch(entity, uow)
         record(
             uow,
-            action="tags.removed",
-            entity_type=entity_type,
-            entity_id=entity_id,
-            project_id=await _project_of(uow, entity_type, entity),
-            before={"tags": removed},
+            Action.TAGS_REMOVED,
+            entity_id,
+            entity_type=kind,
+            project_id=await project_of(uow, kind, entity_id),
+            before=Tags(tags=removed),
         )
     return entity

@@ -7,6 +7,7 @@ from mlcatalog.catalog.errors import CatalogError, ErrorCode, not_found
 from mlcatalog.catalog.journal import record
 from mlcatalog.catalog.steps import flush
 from mlcatalog.store.database import UnitOfWork
+from mlcatalog.store.journal import Action, ProjectCreated
 from mlcatalog.store.rows import ProjectRow, utcnow
 
 
@@ -24,11 +25,10 @@ async def create_project(uow: UnitOfWork, *, name: str, description: str | None)
     await flush(uow, duplicate=f"project {name!r} already exists")
     record(
         uow,
-        action="project.created",
-        entity_type="Project",
-        entity_id=project.id,
+        Action.PROJECT_CREATED,
+        project.id,
         project_id=project.id,
-        after={"name": name, "description": project.description},
+        after=ProjectCreated(name=name, description=project.description),
     )
     return project
 

@@ -10,9 +10,22 @@ from sqlalchemy import select, update
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid, not_found
 from mlcatalog.catalog.journal import diff, record
-from mlcatalog.catalog.lineage import EdgeKind, add_edge
-from mlcatalog.catalog.steps import flush, forget_links, get, stamp, touch
+from mlcatalog.catalog.lineage import add_edge
+from mlcatalog.catalog.removal import take_versions
+from mlcatalog.catalog.steps import flush, get, project_of, stamp, touch
 from mlcatalog.store.database import UnitOfWork
+from mlcatalog.store.journal import (
+    Action,
+    AliasPointer,
+    CommentAdded,
+    EdgeKind,
+    EntityType,
+    Metric,
+    MetricsLogged,
+    ModelVersionCreated,
+    ModelVersionDeleted,
+    StageFields,
+)
 from mlcatalog.store.rows import (
     AliasRow,
     CommentRow,
@@ -76,10 +89,6 @@ class MetricValue:
     step: int | None = None
     dataset: str | None = None
     dataset_version_id: int | None = None
-
-
-async def _project_of_model(uow: UnitOfWork, model_id: int) -> int:
-    return (await get(uow, ModelRow, model_id, "model")).project_id
 
 
 async def _next_number(uow: UnitOfWork, model_id: int) -> int:
@@ -211,18 +220,17 @@ async def create_model_version(
     )
     record(
         uow,
-        action="model_version.created",
-        entity_type="ModelVersion",
-        entity_id=version.id,
+        Action.MODEL_VERSION_CREATED,
+        version.id,
         project_id=model.project_id,
-        after={"model_id": model_id, "number": number, "version": semver, "stage": str(stage)},
+        after=ModelVersionCreated(model_id=model_id, number=number, version=semver, stage=stage),
     )
     if source_run_id is not None:
         await add_edge(
             uow,
             kind=EdgeKind.PRODUCED,
-            upstream=("Run", source_run_id),
-            downstream=("ModelVersion", version.id),
+            upstream=(EntityType.RUN, source_run_id),
+            downstream=(EntityType.MODEL_VERSION, version.id),
         )
     for kind, dataset_version_ids in (
         (EdgeKind.TRAINED_ON, training_dataset_version_ids),
@@ -232,8 +240,8 @@ async def create_model_version(
             await add_edge(
                 uow,
                 kind=kind,
-                upstream=("DatasetVersion", dataset_version_id),
-                downstream=("ModelVersion", version.id),
+                upstream=(EntityType.DATASET_VERSION, dataset_version_id),
+                downstream=(EntityType.MODEL_VERSION, version.id),
             )
     if metrics:
         await _add_metrics(uow, version, model.project_id, metrics)
@@ -265,10 +273,9 @@ async def update_model_version(
         await flush(uow, duplicate="that semantic version is already taken")
         record(
             uow,
-            action="model_version.updated",
-            entity_type="ModelVersion",
-            entity_id=version.id,
-            project_id=await _project_of_model(uow, version.model_id),
+            Action.MODEL_VERSION_UPDATED,
+            version.id,
+            project_id=await project_of(uow, EntityType.MODEL, version.model_id),
             before=before,
             after=after,
         )
@@ -309,16 +316,14 @@ async def _add_metrics(
     uow.session.add_all(rows)
     record(
         uow,
-        action="model_version.metrics_logged",
-        entity_type="ModelVersion",
-        entity_id=version.id,
+        Action.MODEL_VERSION_METRICS_LOGGED,
+        version.id,
         project_id=project_id,
-        after={
-            "metrics": [
-                {"name": r.name, "value": r.value, "step": r.step, "dataset": r.dataset}
-                for r in rows
+        after=MetricsLogged(
+            metrics=[
+                Metric(name=r.name, value=r.value, step=r.step, dataset=r.dataset) for r in rows
             ]
-        },
+        ),
     )
     return rows
 
@@ -329,21 +334,27 @@ async def log_metrics(
     if not metrics:
         raise invalid("give at least one metric")
     version = await get(uow, ModelVersionRow, version_id, "model version")
-    await _add_metrics(uow, version, await _project_of_model(uow, version.model_id), metrics)
+    project_id = await project_of(uow, EntityType.MODEL, version.model_id)
+    await _add_metrics(uow, version, project_id, metrics)
     touch(version, uow)
     return version
 
 
+@dataclass(frozen=True)
+class StageChange:
+    """A version moved to a stage, and the versions archived to make room for it."""
+
+    version: ModelVersionRow
+    archived: list[ModelVersionRow]
+
+
 async def set_stage(
     uow: UnitOfWork, *, version_id: int, stage: Stage, archive_others: bool = False
-) -> list[ModelVersionRow]:
-    """Move a version to ``stage``; with ``archive_others``, versions already there are archived.
-
-    Returns the version first, then every version archived on the way.
-    """
+) -> StageChange:
+    """Move a version to ``stage``; with ``archive_others``, versions already there are archived."""
     version = await get(uow, ModelVersionRow, version_id, "model version")
-    project_id = await _project_of_model(uow, version.model_id)
-    changed = [version]
+    project_id = await project_of(uow, EntityType.MODEL, version.model_id)
+    archived: list[ModelVersionRow] = []
     if archive_others and stage in (Stage.STAGING, Stage.PRODUCTION):
         others = await uow.session.scalars(
             select(ModelVersionRow).where(
@@ -352,22 +363,21 @@ async def set_stage(
                 ModelVersionRow.id != version.id,
             )
         )
-        changed += list(others)
-    for row, new_stage in [(version, stage)] + [(other, Stage.ARCHIVED) for other in changed[1:]]:
+        archived = list(others)
+    for row, new_stage in [(version, stage), *((other, Stage.ARCHIVED) for other in archived)]:
         if row.stage == new_stage:
             continue
         record(
             uow,
-            action="model_version.stage_changed",
-            entity_type="ModelVersion",
-            entity_id=row.id,
+            Action.MODEL_VERSION_STAGE_CHANGED,
+            row.id,
             project_id=project_id,
-            before={"stage": row.stage},
-            after={"stage": str(new_stage)},
+            before=StageFields(stage=row.stage),
+            after=StageFields(stage=new_stage),
         )
         row.stage = new_stage
         touch(row, uow)
-    return changed
+    return StageChange(version=version, archived=archived)
 
 
 def _alias_name(alias: str) -> str:
@@ -384,20 +394,19 @@ async def set_alias(uow: UnitOfWork, *, version_id: int, alias: str) -> ModelVer
     current = await uow.session.get(AliasRow, (version.model_id, alias))
     if current is not None and current.version_id == version_id:
         return version
-    before = {}
+    before = None
     if current is None:
         uow.session.add(AliasRow(model_id=version.model_id, name=alias, version_id=version_id))
     else:
-        before = {"alias": alias, "version_id": current.version_id}
+        before = AliasPointer(alias=alias, version_id=current.version_id)
         current.version_id = version_id
     record(
         uow,
-        action="alias.moved" if current else "alias.set",
-        entity_type="ModelVersion",
-        entity_id=version_id,
-        project_id=await _project_of_model(uow, version.model_id),
+        Action.ALIAS_MOVED if current else Action.ALIAS_SET,
+        version_id,
+        project_id=await project_of(uow, EntityType.MODEL, version.model_id),
         before=before,
-        after={"alias": alias, "version_id": version_id},
+        after=AliasPointer(alias=alias, version_id=version_id),
     )
     return version
 
@@ -410,11 +419,10 @@ async def remove_alias(uow: UnitOfWork, *, model_id: int, alias: str) -> ModelRo
     await uow.session.delete(current)
     record(
         uow,
-        action="alias.removed",
-        entity_type="ModelVersion",
-        entity_id=current.version_id,
+        Action.ALIAS_REMOVED,
+        current.version_id,
         project_id=model.project_id,
-        before={"alias": alias, "version_id": current.version_id},
+        before=AliasPointer(alias=alias, version_id=current.version_id),
     )
     return model
 
@@ -435,28 +443,47 @@ async def add_comment(
     await uow.session.flush()
     record(
         uow,
-        action="comment.added",
-        entity_type="ModelVersion",
-        entity_id=version_id,
-        project_id=await _project_of_model(uow, version.model_id),
-        after={"comment_id": comment.id, "body": comment.body},
+        Action.COMMENT_ADDED,
+        version_id,
+        project_id=await project_of(uow, EntityType.MODEL, version.model_id),
+        after=CommentAdded(comment_id=comment.id, body=comment.body),
     )
     return comment, version
 
 
 async def delete_model_version(uow: UnitOfWork, *, version_id: int) -> ModelVersionRow:
-    """Hard-delete one version with its metrics, tags, aliases, documents and lineage."""
+    """Hard-delete one version with its metrics, tags, aliases, comments, documents and
+    lineage; the journal says what went."""
     version = await get(uow, ModelVersionRow, version_id, "model version")
-    project_id = await _project_of_model(uow, version.model_id)
-    await forget_links(uow, "ModelVersion", [version_id])
+    project_id = await project_of(uow, EntityType.MODEL, version.model_id)
+    tags = (
+        await uow.session.execute(
+            select(ModelVersionTagRow.key, ModelVersionTagRow.value).where(
+                ModelVersionTagRow.version_id == version_id
+            )
+        )
+    ).all()
+    taken = await take_versions(
+        uow, select(ModelVersionRow.id).where(ModelVersionRow.id == version_id)
+    )
     await uow.session.delete(version)
     await uow.session.flush()
     record(
         uow,
-        action="model_version.deleted",
-        entity_type="ModelVersion",
-        entity_id=version_id,
+        Action.MODEL_VERSION_DELETED,
+        version_id,
         project_id=project_id,
-        before={"model_id": version.model_id, "number": version.number, "version": version.semver},
+        before=ModelVersionDeleted(
+            model_id=version.model_id,
+            number=version.number,
+            version=version.semver,
+            stage=version.stage,
+            tags=dict(sorted(tags)),
+            aliases=list(taken.aliases),
+            metrics=taken.metrics,
+            comments=taken.comments,
+            documents=taken.documents,
+            lineage=taken.lineage,
+        ),
     )
     return version

@@ -8,6 +8,8 @@ from sqlalchemy import String, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlcatalog.search.request import EntityType
+from mlcatalog.store.journal import EdgeKind
+from mlcatalog.store.journal import EntityType as Kind  # the store's names for entity types
 from mlcatalog.store.rows import (
     DatasetRow,
     DatasetTagRow,
@@ -90,7 +92,7 @@ async def all_keys(session: AsyncSession) -> list[Key]:
     return keys
 
 
-async def _cards(session: AsyncSession, subject_type: str, ids: Iterable[int]) -> dict[int, str]:
+async def _cards(session: AsyncSession, subject_type: Kind, ids: Iterable[int]) -> dict[int, str]:
     return {
         d.subject_id: _card_text(d.content)
         for d in await session.scalars(
@@ -136,9 +138,9 @@ async def _version_documents(session: AsyncSession, ids: list[int]) -> dict[int,
     model_tags = await _tags(session, ModelTagRow.model_id, model_ids)
     own_tags = await _tags(session, ModelVersionTagRow.version_id, ids)
     metrics = await _latest_metrics(session, MetricRow, MetricRow.version_id, ids)
-    model_cards = await _cards(session, "Model", model_ids)
-    cards = await _cards(session, "ModelVersion", ids)
-    trained = await _inputs(session, "TRAINED_ON", "ModelVersion", ids)
+    model_cards = await _cards(session, Kind.MODEL, model_ids)
+    cards = await _cards(session, Kind.MODEL_VERSION, ids)
+    trained = await _inputs(session, EdgeKind.TRAINED_ON, Kind.MODEL_VERSION, ids)
     documents: dict[int, Document] = {}
     for version, model, project in rows:
         datasets, dataset_tags = trained.get(version.id, (set(), set()))
@@ -180,7 +182,7 @@ async def _model_documents(session: AsyncSession, ids: list[int]) -> dict[int, D
         if framework:
             frameworks[model_id].add(framework)
     tags = await _tags(session, ModelTagRow.model_id, ids)
-    cards = await _cards(session, "Model", ids)
+    cards = await _cards(session, Kind.MODEL, ids)
     return {
         model.id: _common(
             EntityType.MODEL,
@@ -199,7 +201,7 @@ async def _model_documents(session: AsyncSession, ids: list[int]) -> dict[int, D
 async def _dataset_documents(session: AsyncSession, ids: list[int]) -> dict[int, Document]:
     rows = await _with_project(session, DatasetRow, ids)
     tags = await _tags(session, DatasetTagRow.dataset_id, ids)
-    cards = await _cards(session, "Dataset", ids)
+    cards = await _cards(session, Kind.DATASET, ids)
     return {
         dataset.id: _common(
             EntityType.DATASET,
@@ -231,7 +233,7 @@ async def _run_documents(session: AsyncSession, ids: list[int]) -> dict[int, Doc
         )
     ).all()
     metrics = await _latest_metrics(session, RunMetricRow, RunMetricRow.run_id, ids)
-    inputs = await _inputs(session, "USED_BY", "Run", ids)
+    inputs = await _inputs(session, EdgeKind.USED_BY, Kind.RUN, ids)
     documents: dict[int, Document] = {}
     for run, project in rows:
         datasets, dataset_tags = inputs.get(run.id, (set(), set()))
@@ -285,7 +287,7 @@ async def _latest_metrics(
 
 
 async def _inputs(
-    session: AsyncSession, kind: str, target_type: str, ids: list[int]
+    session: AsyncSession, kind: EdgeKind, target_type: Kind, ids: list[int]
 ) -> dict[int, tuple[set[str], set[str]]]:
     """Per version (TRAINED_ON) or run (USED_BY): its input datasets (ids as strings) and their
     tags."""
@@ -300,7 +302,7 @@ async def _inputs(
         .outerjoin(DatasetTagRow, DatasetTagRow.dataset_id == DatasetVersionRow.dataset_id)
         .where(
             LineageEdgeRow.kind == kind,
-            LineageEdgeRow.source_type == "DatasetVersion",
+            LineageEdgeRow.source_type == Kind.DATASET_VERSION,
             LineageEdgeRow.target_type == target_type,
             LineageEdgeRow.target_id.in_(ids),
         )

@@ -22,7 +22,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mlcatalog.search.documents import Document, Key, load_documents
 from mlcatalog.search.request import EntityType, SearchUnavailable
+from mlcatalog.store import journal
 from mlcatalog.store.database import Database, UnitOfWork
+from mlcatalog.store.journal import Action, EdgeKind, LineageRemoved, expand_ids
+from mlcatalog.store.journal import EntityType as Kind
 from mlcatalog.store.rows import (
     DatasetVersionRow,
     JournalRow,
@@ -36,12 +39,14 @@ from mlcatalog.store.rows import (
 LEASE = timedelta(seconds=30)
 # The journal's entity types that have documents of their own.
 TYPES = {
-    "Model": EntityType.MODEL,
-    "ModelVersion": EntityType.MODEL_VERSION,
-    "Dataset": EntityType.DATASET,
-    "Experiment": EntityType.EXPERIMENT,
-    "Run": EntityType.RUN,
+    Kind.MODEL: EntityType.MODEL,
+    Kind.MODEL_VERSION: EntityType.MODEL_VERSION,
+    Kind.DATASET: EntityType.DATASET,
+    Kind.EXPERIMENT: EntityType.EXPERIMENT,
+    Kind.RUN: EntityType.RUN,
 }
+# Whose documents embed their lineage inputs: a version what it was trained on, a run its data.
+EMBEDDED_INPUTS = (EdgeKind.TRAINED_ON, EdgeKind.USED_BY)
 log = logging.getLogger("mlcatalog.indexer")
 
 
@@ -63,33 +68,45 @@ async def affected(database: Database, entries: Iterable[JournalRow]) -> dict[Ke
     dataset with its versions; a run with its input data."""
     found: dict[Key, int] = {}
     # What the entries name directly, by type; parents and children are looked up below.
-    named: dict[str, dict[int, int]] = defaultdict(dict)
+    named: dict[Kind, dict[int, int]] = defaultdict(dict)
 
     def touch(key: Key, seq: int) -> None:
         found[key] = max(seq, found.get(key, 0))
 
-    def name(kind: str, entity_id: int, seq: int) -> None:
+    def name(kind: Kind, entity_id: int, seq: int) -> None:
         named[kind][entity_id] = max(seq, named[kind].get(entity_id, 0))
         if kind in TYPES:
             touch((TYPES[kind], entity_id), seq)
 
-    for entry in entries:
-        kind, seq = entry.entity_type, entry.seq
-        before = entry.changes.get("before", {})
-        if kind == "LineageEdge":
-            downstream = entry.changes.get("after", {}).get("downstream", [])
-            if downstream:
-                name(downstream[0], int(downstream[1]), seq)
-            continue
-        name(kind, entry.entity_id, seq)
-        # Deleted rows can no longer be looked up: their entries name what went with them.
-        for version_id in before.get("version_ids", []):
-            touch((EntityType.MODEL_VERSION, version_id), seq)
-        if kind == "ModelVersion" and "model_id" in before:
-            touch((EntityType.MODEL, before["model_id"]), seq)
+    def unlinked(lineage: LineageRemoved, seq: int) -> None:
+        # What came from deleted rows lost an input its document may embed.
+        for kind, ids in lineage["downstream"].items():
+            for entity_id in expand_ids(ids):
+                name(Kind(kind), entity_id, seq)
 
-    versions, models = named["ModelVersion"], named["Model"]
-    datasets, dataset_versions = named["Dataset"], named["DatasetVersion"]
+    for entry in entries:
+        seq = entry.seq
+        if entry.action == Action.LINEAGE_LINKED:
+            downstream_type, downstream_id = journal.after(entry, journal.LineageLinked)[
+                "downstream"
+            ]
+            name(Kind(downstream_type), downstream_id, seq)
+            continue
+        name(Kind(entry.entity_type), entry.entity_id, seq)
+        # Deleted rows can no longer be looked up: their entries name what went with them.
+        if entry.action == Action.MODEL_DELETED:
+            model = journal.before(entry, journal.ModelDeleted)
+            for version_id in expand_ids(model["versions"]["ids"]):
+                touch((EntityType.MODEL_VERSION, version_id), seq)
+            unlinked(model["lineage"], seq)
+        elif entry.action == Action.MODEL_VERSION_DELETED:
+            version = journal.before(entry, journal.ModelVersionDeleted)
+            touch((EntityType.MODEL, version["model_id"]), seq)
+            unlinked(version["lineage"], seq)
+
+    versions, models = named[Kind.MODEL_VERSION], named[Kind.MODEL]
+    datasets, dataset_versions = named[Kind.DATASET], named[Kind.DATASET_VERSION]
+    experiments = named[Kind.EXPERIMENT]
     async with database.read() as session:
         if versions or models:
             stmt = select(ModelVersionRow.id, ModelVersionRow.model_id).where(
@@ -103,12 +120,12 @@ async def affected(database: Database, entries: Iterable[JournalRow]) -> dict[Ke
                     touch((EntityType.MODEL_VERSION, version_id), models[model_id])
                 if version_id in versions:
                     touch((EntityType.MODEL, model_id), versions[version_id])
-        if named["Experiment"]:
+        if experiments:
             stmt = select(RunRow.id, RunRow.experiment_id).where(
-                RunRow.experiment_id.in_(list(named["Experiment"]))
+                RunRow.experiment_id.in_(list(experiments))
             )
             for run_id, experiment_id in await session.execute(stmt):
-                touch((EntityType.RUN, run_id), named["Experiment"][experiment_id])
+                touch((EntityType.RUN, run_id), experiments[experiment_id])
         if datasets or dataset_versions:
             stmt = select(DatasetVersionRow.id, DatasetVersionRow.dataset_id).where(
                 or_(
@@ -126,12 +143,12 @@ async def affected(database: Database, entries: Iterable[JournalRow]) -> dict[Ke
             consumers = select(
                 LineageEdgeRow.target_type, LineageEdgeRow.target_id, LineageEdgeRow.source_id
             ).where(
-                LineageEdgeRow.kind.in_(["TRAINED_ON", "USED_BY"]),
-                LineageEdgeRow.source_type == "DatasetVersion",
+                LineageEdgeRow.kind.in_(EMBEDDED_INPUTS),
+                LineageEdgeRow.source_type == Kind.DATASET_VERSION,
                 LineageEdgeRow.source_id.in_(list(changed)),
             )
             for target_type, target_id, dataset_version_id in await session.execute(consumers):
-                touch((TYPES[target_type], target_id), changed[dataset_version_id])
+                touch((TYPES[Kind(target_type)], target_id), changed[dataset_version_id])
     return found
 
 

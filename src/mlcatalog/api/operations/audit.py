@@ -1,13 +1,24 @@
 """auditLog and me."""
 
+import json
+
 import strawberry
 from strawberry import relay
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import row_id
-from mlcatalog.api.pagination import Connection, listing_connection
+from mlcatalog.api.pagination import ByteBudget, Connection, listing_connection
 from mlcatalog.api.types.audit import JournalEntry, Me
 from mlcatalog.store import queries
+from mlcatalog.store.rows import JournalRow
+
+# A page stops adding entries once their serialized changes pass this many bytes (it still holds
+# at least one), so a page of big entries stays small; hasNextPage tells there is more.
+PAGE_BYTES = 256 * 1024
+
+
+def changes_bytes(row: JournalRow) -> int:
+    return len(json.dumps(row.changes, separators=(",", ":")).encode())
 
 
 @strawberry.input(description="Every given condition must hold.")
@@ -43,6 +54,7 @@ class AuditQueries:
             after=after,
             last=last,
             before=before,
+            budget=ByteBudget(weigh=changes_bytes, limit=PAGE_BYTES),
         )
 
     @strawberry.field

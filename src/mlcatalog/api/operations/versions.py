@@ -84,10 +84,10 @@ class VersionMutations:
                 archive_others=input.archive_others,
             )
         return SetModelVersionStagePayload(
-            model_version=ModelVersion.from_row(changed[0]),
+            model_version=ModelVersion.from_row(changed.version),
             archived=[
                 ModelVersion.from_row(row)
-                for row in capped("SetModelVersionStagePayload.archived", changed[1:])
+                for row in capped("SetModelVersionStagePayload.archived", changed.archived)
             ],
         )
 

@@ -7,6 +7,8 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from mlcatalog.store import journal
+from mlcatalog.store.journal import Action, EntityType
 from mlcatalog.store.rows import JournalRow
 
 
@@ -18,15 +20,22 @@ class JournalEntry:
     at: datetime
     actor: str
     action: str = strawberry.field(
-        description="entity.past_tense_verb, e.g. model_version.stage_changed"
+        description="entity.past_tense_verb, one of: " + ", ".join(Action),
     )
-    entity_type: str
+    entity_type: str = strawberry.field(description="One of: " + ", ".join(EntityType))
     entity_id: relay.GlobalID = strawberry.field(description="The entity's id (it may be deleted).")
-    before: JSON = strawberry.field(description="The changed fields' values before.")
-    after: JSON = strawberry.field(description="The changed fields' values after.")
+    before: JSON = strawberry.field(
+        description="The changed fields' values before; a delete lists what went with the"
+        " entity (ids and counts). Each action has one shape."
+    )
+    after: JSON = strawberry.field(
+        description="The changed fields' values after; large content (a card, run parameters)"
+        " as its sha256 and size. Each action has one shape."
+    )
 
     @classmethod
     def from_row(cls, row: JournalRow) -> Self:
+        changes = journal.changes(row)
         return cls(
             sequence=float(row.seq),
             at=row.at,
@@ -34,8 +43,8 @@ class JournalEntry:
             action=row.action,
             entity_type=row.entity_type,
             entity_id=relay.GlobalID(row.entity_type, str(row.entity_id)),
-            before=JSON(row.changes.get("before", {})),
-            after=JSON(row.changes.get("after", {})),
+            before=JSON(changes["before"]),
+            after=JSON(changes["after"]),
         )
 
 

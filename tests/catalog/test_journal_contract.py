@@ -1,0 +1,125 @@
+"""Every action the catalog writes, read back from each database, has its declared shape."""
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from mlcatalog.catalog import datasets, documents, experiments, lineage, models, projects, versions
+from mlcatalog.catalog.experiments import RunMetric, RunStatus
+from mlcatalog.catalog.journal import record
+from mlcatalog.catalog.versions import MetricValue, Stage
+from mlcatalog.store import journal
+from mlcatalog.store.database import Database
+from mlcatalog.store.journal import Action, EdgeKind, EntityType, ShapeError
+from mlcatalog.store.rows import JournalRow
+
+
+async def every_action(database: Database) -> None:
+    """A catalog's life that writes each action at least once."""
+    async with database.unit_of_work("auditor") as uow:
+        project = await projects.create_project(uow, name="fraud", description="the fraud team")
+        model = await models.register_model(
+            uow, project_id=project.id, name="detector", tags={"team": "risk"}
+        )
+        await models.update_model(uow, model_id=model.id, changes={"task": "ranking"})
+        await models.set_archived(uow, model_id=model.id, archived=True)
+        await models.set_archived(uow, model_id=model.id, archived=False)
+        dataset = await datasets.create_dataset(uow, project_id=project.id, name="transactions")
+        data = await datasets.create_dataset_version(
+            uow, dataset_id=dataset.id, label="v1", uri="s3://data/v1", digest="abc"
+        )
+        experiment = await experiments.create_experiment(uow, project_id=project.id, name="tuning")
+        run = await experiments.create_run(
+            uow,
+            experiment_id=experiment.id,
+            name="run-1",
+            params={"lr": "0.1"},
+            input_dataset_version_ids=[data.id],
+        )
+        await experiments.log_run_metrics(
+            uow, run_id=run.id, metrics=[RunMetric("loss", 0.5, step=1)]
+        )
+        await experiments.finish_run(uow, run_id=run.id, status=RunStatus.FINISHED)
+        first = await versions.create_model_version(
+            uow,
+            model_id=model.id,
+            semver="1.0.0",
+            metrics=[MetricValue("auc", 1.0, dataset="holdout")],
+            source_run_id=run.id,
+            training_dataset_version_ids=[data.id],
+        )
+        second = await versions.create_model_version(uow, model_id=model.id)
+        await lineage.add_edge(
+            uow,
+            kind=EdgeKind.DERIVED_FROM,
+            upstream=(EntityType.MODEL_VERSION, first.id),
+            downstream=(EntityType.MODEL_VERSION, second.id),
+        )
+        await versions.update_model_version(
+            uow, version_id=first.id, changes={"framework": "xgboost", "hyperparameters": {"n": 3}}
+        )
+        await versions.log_metrics(uow, version_id=first.id, metrics=[MetricValue("f1", 0.7)])
+        await versions.set_stage(uow, version_id=first.id, stage=Stage.PRODUCTION)
+        await versions.set_stage(
+            uow, version_id=second.id, stage=Stage.PRODUCTION, archive_others=True
+        )
+        await versions.set_alias(uow, version_id=first.id, alias="champion")
+        await versions.set_alias(uow, version_id=second.id, alias="champion")
+        await versions.remove_alias(uow, model_id=model.id, alias="champion")
+        for entity_type, entity_id in (
+            (EntityType.MODEL, model.id),
+            (EntityType.MODEL_VERSION, first.id),
+            (EntityType.DATASET, dataset.id),
+        ):
+            await models.set_tags(
+                uow, entity_type=entity_type, entity_id=entity_id, tags={"pii": "false"}
+            )
+            await models.set_tags(
+                uow, entity_type=entity_type, entity_id=entity_id, tags={"pii": "true"}
+            )
+            await models.remove_tags(
+                uow, entity_type=entity_type, entity_id=entity_id, keys=["pii"]
+            )
+            await documents.upsert_document(
+                uow, subject_type=entity_type, subject_id=entity_id, content={"markdown": "# A"}
+            )
+            await documents.upsert_document(
+                uow, subject_type=entity_type, subject_id=entity_id, content={"factors": "age"}
+            )
+        await versions.add_comment(uow, version_id=first.id, body="looks good")
+        await versions.delete_model_version(uow, version_id=first.id)
+        await models.delete_model(uow, model_id=model.id)
+
+
+@pytest.fixture
+async def entries(database: Database) -> list[JournalRow]:
+    await every_action(database)
+    async with database.read() as session:
+        return list(await session.scalars(select(JournalRow).order_by(JournalRow.seq)))
+
+
+async def test_every_action_is_written_by_the_catalog(entries: list[JournalRow]) -> None:
+    assert {entry.action for entry in entries} == set(Action)
+
+
+async def test_every_entry_read_back_has_its_actions_declared_shape(
+    entries: list[JournalRow],
+) -> None:
+    for entry in entries:
+        journal.check(entry.action, entry.entity_type, entry.changes)
+
+
+async def test_record_refuses_an_entry_that_is_not_its_actions_shape(database: Database) -> None:
+    wrong: list[dict[str, Any]] = [
+        {"after": {"name": "fraud"}},  # description missing
+        {"after": {"name": "fraud", "description": "", "owner": "me"}},  # owner undeclared
+        {"before": {"name": "fraud"}, "after": {"name": "fraud", "description": ""}},
+    ]
+    async with database.unit_of_work("auditor") as uow:
+        for changes in wrong:
+            with pytest.raises(ShapeError):
+                record(uow, Action.PROJECT_CREATED, 1, project_id=1, **changes)
+        with pytest.raises(ShapeError, match="several entity types"):
+            record(uow, Action.TAGS_SET, 1, project_id=1, before={"tags": {}}, after={"tags": {}})
+        assert uow.journal == []
