@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from strawberry.dataloader import DataLoader
 
-from mlcatalog.store import queries
+from mlcatalog.store import lineage, queries
 from mlcatalog.store.database import Database
 from mlcatalog.store.queries import Order
 from mlcatalog.store.rows import (
@@ -177,17 +177,16 @@ class Loaders:
 
     async def edges(self, side: str, node_type: str, node_id: int) -> list[LineageEdgeRow]:
         """Edges whose ``side`` ("source" or "target") is the given node."""
-        type_column = getattr(LineageEdgeRow, f"{side}_type")
-        id_column = getattr(LineageEdgeRow, f"{side}_id")
 
         async def load(
             session: AsyncSession, keys: list[tuple[str, int]]
         ) -> list[list[LineageEdgeRow]]:
-            wanted = or_(*(and_(type_column == t, id_column == i) for t, i in keys))
+            if side == "source":
+                rows = await lineage.edges_at(session, sources=keys)
+            else:
+                rows = await lineage.edges_at(session, targets=keys)
             found: dict[tuple[str, int], list[LineageEdgeRow]] = defaultdict(list)
-            for edge in await session.scalars(
-                select(LineageEdgeRow).where(wanted).order_by(LineageEdgeRow.id)
-            ):
+            for edge in rows:
                 found[(getattr(edge, f"{side}_type"), getattr(edge, f"{side}_id"))].append(edge)
             return [found[k] for k in keys]
 
