@@ -1,7 +1,14 @@
-"""Lineage: implicit edges from versions and runs, linkLineage, and the one-statement walk."""
+"""Lineage: implicit edges from versions and runs, linkLineage, the cycle rule and the walk."""
 
+import asyncio
+from itertools import pairwise
 from typing import Any
 
+import pytest
+from strawberry import relay
+
+from mlcatalog.catalog.errors import CatalogError
+from mlcatalog.catalog.lineage import EdgeKind, add_edge
 from tests import factories
 from tests.conftest import Api
 
@@ -129,3 +136,111 @@ async def test_a_dataset_version_knows_the_models_trained_on_it(api: Api) -> Non
     version = data["dataset"]["versions"]["edges"][0]["node"]
     assert version == {"models": [{"number": 1}], "runs": [{"name": "run-1"}]}
     assert nodes["v1"]["number"] == 1
+
+
+async def dataset_versions(api: Api, *labels: str) -> dict[str, dict[str, Any]]:
+    """Versions of one dataset, by label."""
+    await factories.project(api)
+    dataset = await factories.dataset(api, "raw")
+    return {label: await factories.dataset_version(api, dataset["id"], label) for label in labels}
+
+
+async def derive(api: Api, versions: dict[str, dict[str, Any]], *links: str) -> None:
+    """Links written "a>b": b DERIVED_FROM a, in the order given (which orders the edge ids)."""
+    for link in links:
+        upstream, downstream = link.split(">")
+        await api(
+            LINK,
+            input={
+                "kind": "DERIVED_FROM",
+                "upstream": versions[upstream]["id"],
+                "downstream": versions[downstream]["id"],
+            },
+        )
+
+
+def row_id(node: dict[str, Any]) -> int:
+    return int(relay.GlobalID.from_id(node["id"]).node_id)
+
+
+async def test_a_link_that_closes_a_two_cycle_is_refused(api: Api) -> None:
+    nodes = await chain(api)
+    v1, v2 = row_id(nodes["v1"]), row_id(nodes["v2"])
+    code, message = await api.error(
+        LINK,
+        input={
+            "kind": "DERIVED_FROM",
+            "upstream": nodes["v2"]["id"],
+            "downstream": nodes["v1"]["id"],
+        },
+    )
+    assert code == "FAILED_PRECONDITION"
+    assert message.endswith(f"would close a cycle: ModelVersion {v1} → {v2} → {v1}")
+    data = (await api(LINEAGE, id=nodes["v1"]["id"], direction="UPSTREAM", depth=1))["lineage"]
+    assert sorted(e["kind"] for e in data["edges"]) == ["PRODUCED", "TRAINED_ON"]
+
+
+async def test_a_link_that_closes_a_longer_cycle_is_refused_with_its_path(api: Api) -> None:
+    versions = await dataset_versions(api, "a", "b", "c", "d", "e")
+    await derive(api, versions, "a>b", "b>c", "c>d", "a>e")
+    code, message = await api.error(
+        LINK,
+        input={
+            "kind": "DERIVED_FROM",
+            "upstream": versions["d"]["id"],
+            "downstream": versions["a"]["id"],
+        },
+    )
+    assert code == "FAILED_PRECONDITION"
+    path = " → ".join(str(row_id(versions[label])) for label in "abcda")
+    assert message.endswith(f"would close a cycle: DatasetVersion {path}")
+
+
+async def test_the_cycle_in_a_refusal_is_named_in_bounded_length(api: Api) -> None:
+    names = [f"v{i}" for i in range(30)]
+    versions = await dataset_versions(api, *names)
+    await derive(api, versions, *(f"{a}>{b}" for a, b in pairwise(names)))
+    code, message = await api.error(
+        LINK,
+        input={
+            "kind": "DERIVED_FROM",
+            "upstream": versions["v29"]["id"],
+            "downstream": versions["v0"]["id"],
+        },
+    )
+    assert code == "FAILED_PRECONDITION"
+    ids = [str(row_id(versions[name])) for name in [*names, "v0"]]
+    shown = " → ".join([*ids[:4], "… 23 more …", *ids[-4:]])
+    assert message.endswith(f"would close a cycle: DatasetVersion {shown}")
+    assert len(message) < 200
+
+
+async def test_two_concurrent_links_that_close_a_cycle_do_not_both_pass(api: Api) -> None:
+    versions = await dataset_versions(api, "a", "b")
+    a, b = ("DatasetVersion", row_id(versions["a"])), ("DatasetVersion", row_id(versions["b"]))
+    linked, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with api.database.unit_of_work("first") as uow:
+            await add_edge(uow, kind=EdgeKind.DERIVED_FROM, upstream=a, downstream=b)
+            linked.set()
+            await release.wait()
+
+    async def second() -> None:
+        async with api.database.unit_of_work("second") as uow:
+            await add_edge(uow, kind=EdgeKind.DERIVED_FROM, upstream=b, downstream=a)
+
+    one = asyncio.create_task(first())
+    await linked.wait()
+    two = asyncio.create_task(second())
+    try:
+        await asyncio.sleep(0.3)
+        waited = not two.done()
+    finally:
+        # Commit the first link whatever happens, or its open transaction blocks the next test.
+        release.set()
+        await one
+    with pytest.raises(CatalogError) as refused:
+        await two
+    assert refused.value.code == "FAILED_PRECONDITION"
+    assert waited, "the second link looked for a cycle before the first committed"

@@ -1,15 +1,21 @@
-"""Lineage reads: the edges around a set of nodes."""
+"""Lineage reads: the edges around a set of nodes, and downstream reachability."""
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.rows import LineageEdgeRow
 
 NodeRef = tuple[str, int]
+
+# Links that could close a cycle take this transaction-scoped advisory lock on PostgreSQL before
+# they look for a path, so two links that together close a cycle cannot both pass the check
+# (see serialise_links). SQLite needs none: its write transactions already run one at a time.
+LINEAGE_LOCK_KEY = 0x6D6C6C696E  # "mllin"
 
 
 def _any_of(
@@ -43,3 +49,57 @@ async def edges_at(
             select(LineageEdgeRow).where(or_(*wanted)).order_by(LineageEdgeRow.id)
         )
     )
+
+
+async def derivation_path(session: AsyncSession, start: NodeRef, goal: NodeRef) -> list[NodeRef]:
+    """The shortest downstream path from ``start`` to ``goal`` (both of one type), or [].
+
+    Follows only edges between nodes of that type: edges between types only ever lead from
+    dataset versions to runs to model versions, so no path through another type comes back.
+    One recursive statement: UNION keeps each (source, target) pair once, so the recursion ends
+    on the edges it can reach even where old data holds a cycle. It returns those edges only
+    when ``goal`` is among them, so a link that closes no cycle reads no rows.
+    """
+    node_type = start[0]
+    same_type = and_(
+        LineageEdgeRow.source_type == node_type, LineageEdgeRow.target_type == node_type
+    )
+    reach = (
+        select(
+            LineageEdgeRow.source_id.label("source_id"), LineageEdgeRow.target_id.label("target_id")
+        )
+        .where(same_type, LineageEdgeRow.source_id == start[1])
+        .cte("reach", recursive=True)
+    )
+    reach = reach.union(
+        select(LineageEdgeRow.source_id, LineageEdgeRow.target_id)
+        .join(reach, LineageEdgeRow.source_id == reach.c.target_id)
+        .where(same_type)
+    )
+    reached = exists().where(reach.c.target_id == goal[1])
+    pairs = await session.execute(select(reach.c.source_id, reach.c.target_id).where(reached))
+    downstream: dict[int, list[int]] = defaultdict(list)
+    for source_id, target_id in pairs:
+        downstream[source_id].append(target_id)
+    came_from: dict[int, int | None] = {start[1]: None}
+    queue = deque([start[1]])
+    while queue:
+        node = queue.popleft()
+        if node == goal[1] and node != start[1]:
+            path = [node]
+            while (previous := came_from[path[-1]]) is not None:
+                path.append(previous)
+            return [(node_type, node_id) for node_id in reversed(path)]
+        for target in sorted(downstream[node]):
+            if target not in came_from:
+                came_from[target] = node
+                queue.append(target)
+    return []
+
+
+async def serialise_links(uow: UnitOfWork) -> None:
+    """Hold the lineage lock until the transaction ends (PostgreSQL; a no-op on SQLite)."""
+    if uow.dialect == "postgresql":
+        await uow.session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": LINEAGE_LOCK_KEY}
+        )
