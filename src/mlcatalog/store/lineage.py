@@ -1,7 +1,8 @@
-"""Lineage reads: the edges around a set of nodes, and downstream reachability."""
+"""Lineage reads: the edges around a set of nodes, the bounded walk, and downstream reachability."""
 
 from collections import defaultdict, deque
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +50,82 @@ async def edges_at(
             select(LineageEdgeRow).where(or_(*wanted)).order_by(LineageEdgeRow.id)
         )
     )
+
+
+@dataclass
+class LineageWalk:
+    """What a walk found: each node and each edge once, and where it stopped short.
+
+    ``edges`` pairs each edge with the hop at which the walk met it (1 for the root's own edges).
+    ``nodes`` lists every node reached (the root excepted) nearest first. ``frontier`` lists the
+    nodes whose edges the walk did not all follow because it reached its node limit: a walk from
+    each of them continues where this one stopped. Both ends of every edge are in the answer.
+    """
+
+    edges: list[tuple[LineageEdgeRow, int]] = field(default_factory=list)
+    nodes: list[NodeRef] = field(default_factory=list)
+    frontier: list[NodeRef] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.frontier)
+
+
+async def walk(
+    session: AsyncSession,
+    root: NodeRef,
+    *,
+    upstream: bool,
+    downstream: bool,
+    depth: int,
+    limit: int,
+) -> LineageWalk:
+    """Walk breadth first from ``root``, one statement per hop, at most ``limit`` nodes.
+
+    Upstream and downstream are two walks that advance together, each with its own visited set,
+    so every node is expanded at most once per direction even where old data holds a cycle, and
+    a hop reads the edges of both walks' newest nodes in one statement. The walk ends early when
+    no new node was reached. When a new node would pass ``limit``, its edge is left out, the node
+    it came from joins the frontier, and the walk stops after that hop.
+    """
+    ends = {"up": ("target", "source"), "down": ("source", "target")}
+    seen: dict[str, set[NodeRef]] = {"up": {root}, "down": {root}}
+    level: dict[str, list[NodeRef]] = {
+        "up": [root] if upstream else [],
+        "down": [root] if downstream else [],
+    }
+    nodes: dict[NodeRef, None] = {}
+    edges: dict[int, tuple[LineageEdgeRow, int]] = {}
+    cut: dict[NodeRef, None] = {}
+    hop = 0
+    while hop < depth and (level["up"] or level["down"]):
+        hop += 1
+        rows = await edges_at(session, sources=level["down"], targets=level["up"])
+        expanding = {direction: set(refs) for direction, refs in level.items()}
+        level = {"up": [], "down": []}
+        for row in rows:
+            for direction, (near_end, far_end) in ends.items():
+                near = (getattr(row, f"{near_end}_type"), getattr(row, f"{near_end}_id"))
+                far = (getattr(row, f"{far_end}_type"), getattr(row, f"{far_end}_id"))
+                if near not in expanding[direction]:
+                    continue
+                if far not in seen[direction]:
+                    if far != root and far not in nodes and len(nodes) >= limit:
+                        cut[near] = None
+                        continue
+                    seen[direction].add(far)
+                    level[direction].append(far)
+                    if far != root:
+                        nodes[far] = None
+                edges.setdefault(row.id, (row, hop))
+        if cut:
+            break
+    found = LineageWalk(edges=list(edges.values()), nodes=list(nodes))
+    if cut:
+        # The nodes reached on the last hop would have been expanded had the walk gone on.
+        unexpanded = level["up"] + level["down"] if hop < depth else []
+        found.frontier = list(dict.fromkeys([*cut, *unexpanded]))
+    return found
 
 
 async def derivation_path(session: AsyncSession, start: NodeRef, goal: NodeRef) -> list[NodeRef]:

@@ -1,11 +1,11 @@
-"""Batch reads for the DataLoaders, paging by keyset, and the lineage walk."""
+"""Batch reads for the DataLoaders and paging by keyset (lineage reads live in lineage.py)."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -15,7 +15,6 @@ from mlcatalog.store.rows import (
     DatasetTagRow,
     ExperimentRow,
     JournalRow,
-    LineageEdgeRow,
     MetricRow,
     ModelRow,
     ModelTagRow,
@@ -197,48 +196,6 @@ async def metric_values(
     wanted = set(keys)
     found = {(row.version_id, row.name, row.dataset): row for row in rows}
     return {key: row for key, row in found.items() if key in wanted}
-
-
-async def lineage_edges(
-    session: AsyncSession, node_type: str, node_id: int, direction: str, depth: int
-) -> list[tuple[LineageEdgeRow, int]]:
-    """Every edge within ``depth`` hops of a node, upstream and/or downstream, in one statement.
-
-    Returns each edge with the hop at which the walk first met it.
-    """
-    walks = []
-    if direction in ("UPSTREAM", "BOTH"):
-        walks.append(("target", "source"))
-    if direction in ("DOWNSTREAM", "BOTH"):
-        walks.append(("source", "target"))
-    ctes = []
-    for i, (near, far) in enumerate(walks):
-        ctes.append(
-            f"""walk{i}(edge_id, node_type, node_id, depth) AS (
-                SELECT e.id, e.{far}_type, e.{far}_id, 1 FROM lineage_edges e
-                WHERE e.{near}_type = :node_type AND e.{near}_id = :node_id
-                UNION
-                SELECT e.id, e.{far}_type, e.{far}_id, w.depth + 1 FROM lineage_edges e
-                JOIN walk{i} w ON e.{near}_type = w.node_type AND e.{near}_id = w.node_id
-                WHERE w.depth < :depth
-            )"""
-        )
-    found = " UNION ALL ".join(f"SELECT edge_id, depth FROM walk{i}" for i in range(len(walks)))
-    hops = (
-        text(
-            f"WITH RECURSIVE {', '.join(ctes)}, found AS ({found}) "
-            "SELECT edge_id, MIN(depth) AS depth FROM found GROUP BY edge_id"
-        )
-        .bindparams(node_type=node_type, node_id=node_id, depth=depth)
-        .columns(edge_id=Integer, depth=Integer)
-        .subquery("hops")
-    )
-    stmt = (
-        select(LineageEdgeRow, hops.c.depth)
-        .join(hops, hops.c.edge_id == LineageEdgeRow.id)
-        .order_by(LineageEdgeRow.id)
-    )
-    return [(edge, depth) for edge, depth in await session.execute(stmt)]
 
 
 def _contains(column: InstrumentedAttribute[str], fragment: str) -> ColumnElement[bool]:
