@@ -77,7 +77,8 @@ MAX_STRING = 10_000  # characters of a String input not in the table
 MAX_ID = 200  # characters of an ID input: the API's ids are about 30
 MAX_LIST = 100  # items of a list input, and of a list output, not in the table
 DEFAULT_SEARCH_PAGE = 20
-MAX_LINEAGE = 1000  # edges (and nodes) of one lineage answer
+MAX_LINEAGE = 1000  # edges of one lineage answer
+MAX_LINEAGE_NODES = 500  # nodes one lineage walk reaches besides its root
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ LIMITS: dict[str, Limit] = {
     "CreateRunInput.inputs": Limit(items=100),
     "Model.versions(stages)": Limit(items=5),
     "Query.lineage(depth)": Limit(low=1, high=20),
+    "Query.lineage(limit)": Limit(low=1, high=MAX_LINEAGE_NODES),
     # Search: the contract's own bounds, checked here before the resolver runs.
     "SearchInput.text": Limit(chars=search.MAX_TEXT),
     "SearchInput.entityTypes": Limit(items=len(search.EntityType)),
@@ -158,7 +160,8 @@ LIMITS: dict[str, Limit] = {
     "Run.outputs": Limit(items=100),
     "Run.params": Limit(items=1000),
     "Environment.packages": Limit(items=1000),
-    "Lineage.nodes": Limit(items=MAX_LINEAGE + 1),  # the nodes of MAX_LINEAGE edges, at most
+    "Lineage.nodes": Limit(items=MAX_LINEAGE_NODES + 1),
+    "Lineage.frontier": Limit(items=MAX_LINEAGE_NODES + 1),
     "Lineage.edges": Limit(items=MAX_LINEAGE),
     "SetModelVersionStagePayload.archived": Limit(items=100),
     "SearchResult.facets": Limit(items=20),

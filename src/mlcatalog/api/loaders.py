@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from mlcatalog.store import paging, queries
+from mlcatalog.store import lineage, paging, queries
 from mlcatalog.store.database import Database, ReadSession
 from mlcatalog.store.paging import ChildList, Filters, Window
 from mlcatalog.store.rows import (
@@ -143,7 +143,13 @@ class Loaders:
         async def load(
             session: ReadSession, keys: list[tuple[str, int]]
         ) -> list[list[LineageEdgeRow]]:
-            found = await queries.edges_at(session, side, keys)
+            if side == "source":
+                rows = await lineage.edges_at(session, sources=keys)
+            else:
+                rows = await lineage.edges_at(session, targets=keys)
+            found: dict[tuple[str, int], list[LineageEdgeRow]] = defaultdict(list)
+            for edge in rows:
+                found[(getattr(edge, f"{side}_type"), getattr(edge, f"{side}_id"))].append(edge)
             return [found[k] for k in keys]
 
         result: list[LineageEdgeRow] = await self._loader(("edges", side), load).load(

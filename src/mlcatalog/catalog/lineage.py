@@ -5,6 +5,7 @@ from sqlalchemy import select
 from mlcatalog.catalog import steps
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.catalog.journal import record
+from mlcatalog.store import lineage as lineage_store
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import Action, EntityType, LineageLinked
 from mlcatalog.store.journal import EdgeKind as EdgeKind  # the kinds are the journal's too
@@ -18,8 +19,11 @@ ALLOWED: dict[EdgeKind, set[tuple[str, str]]] = {
     EdgeKind.EVALUATED_ON: {("DatasetVersion", "ModelVersion")},
 }
 
-NodeRef = tuple[str, int]
+NodeRef = lineage_store.NodeRef
 NODE_TYPES = (EntityType.MODEL_VERSION, EntityType.DATASET_VERSION, EntityType.RUN)
+
+# How many nodes of a would-be cycle its error message names (the rest are counted, not listed).
+CYCLE_NAMES = 8
 
 
 async def project_of(uow: UnitOfWork, node: NodeRef) -> int:
@@ -28,6 +32,36 @@ async def project_of(uow: UnitOfWork, node: NodeRef) -> int:
     if node_type not in NODE_TYPES:
         raise invalid(f"a {node_type} cannot take part in lineage")
     return await steps.project_of(uow, EntityType(node_type), node_id)
+
+
+def _cycle(path: list[NodeRef]) -> str:
+    """``path`` (downstream → … → upstream) closed back to its start, at most CYCLE_NAMES ids."""
+    ids = [str(node_id) for _, node_id in path] + [str(path[0][1])]
+    if len(ids) > CYCLE_NAMES:
+        head, tail = CYCLE_NAMES // 2, CYCLE_NAMES - CYCLE_NAMES // 2
+        ids = [*ids[:head], f"… {len(ids) - head - tail} more …", *ids[-tail:]]
+    return f"{path[0][0]} {' → '.join(ids)}"
+
+
+async def _refuse_cycles(uow: UnitOfWork, upstream: NodeRef, downstream: NodeRef) -> None:
+    """Refuse a link whose downstream already leads to its upstream: lineage stays acyclic.
+
+    Only a link between two nodes of one type (DERIVED_FROM) can close a cycle: ALLOWED links
+    other types only forward, dataset version → run → model version, so no path returns. Such
+    links take the lineage lock before looking (PostgreSQL), so of two concurrent links that
+    together would close a cycle, the second waits for the first to commit, then sees its edge
+    and is refused; without the lock each would look before the other committed and both pass.
+    """
+    if upstream[0] != downstream[0]:
+        return
+    await lineage_store.serialise_links(uow)
+    path = await lineage_store.derivation_path(uow.session, downstream, upstream)
+    if path:
+        raise CatalogError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"{downstream[0]} {downstream[1]} already leads to {upstream[0]} {upstream[1]}, "
+            f"so this link would close a cycle: {_cycle(path)}",
+        )
 
 
 async def add_edge(
@@ -40,6 +74,7 @@ async def add_edge(
         raise invalid("an entity cannot be its own lineage")
     await project_of(uow, upstream)
     project_id = await project_of(uow, downstream)
+    await _refuse_cycles(uow, upstream, downstream)
     exists = await uow.session.scalar(
         select(LineageEdgeRow.id).where(
             LineageEdgeRow.kind == kind,

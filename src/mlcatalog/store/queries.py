@@ -1,9 +1,10 @@
-"""Batch reads for the DataLoaders and search hydration, the root lists, and the lineage walk."""
+"""Batch reads for the DataLoaders and search hydration, and the root lists (lineage reads live
+in lineage.py, paging in paging.py)."""
 
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -16,7 +17,6 @@ from mlcatalog.store.rows import (
     DocumentRow,
     ExperimentRow,
     JournalRow,
-    LineageEdgeRow,
     MetricRow,
     ModelRow,
     ModelTagRow,
@@ -138,70 +138,6 @@ async def metric_values(
     wanted = set(keys)
     found = {(row.version_id, row.name, row.dataset): row for row in rows}
     return {key: row for key, row in found.items() if key in wanted}
-
-
-async def edges_at(
-    session: AsyncSession, side: str, nodes: Sequence[tuple[str, int]]
-) -> dict[tuple[str, int], list[LineageEdgeRow]]:
-    """The edges whose ``side`` ("source" or "target") is one of ``nodes``, oldest first."""
-    type_column = getattr(LineageEdgeRow, f"{side}_type")
-    id_column = getattr(LineageEdgeRow, f"{side}_id")
-    by_type: dict[str, list[int]] = {}
-    for node_type, node_id in nodes:
-        by_type.setdefault(node_type, []).append(node_id)
-    wanted = or_(*(and_(type_column == t, id_column.in_(ids)) for t, ids in by_type.items()))
-    found: dict[tuple[str, int], list[LineageEdgeRow]] = {node: [] for node in nodes}
-    stmt = select(LineageEdgeRow).where(wanted).order_by(LineageEdgeRow.id)
-    for edge in await session.scalars(stmt):
-        found[(getattr(edge, f"{side}_type"), getattr(edge, f"{side}_id"))].append(edge)
-    return found
-
-
-async def lineage_edges(
-    session: AsyncSession,
-    node_type: str,
-    node_id: int,
-    direction: str,
-    depth: int,
-    limit: int | None = None,
-) -> list[tuple[LineageEdgeRow, int]]:
-    """Every edge within ``depth`` hops of a node, upstream and/or downstream, in one statement.
-
-    Returns each edge with the hop at which the walk first met it, by edge id; with ``limit``,
-    only the ``limit`` nearest edges (fewest hops first).
-    """
-    walks = []
-    if direction in ("UPSTREAM", "BOTH"):
-        walks.append(("target", "source"))
-    if direction in ("DOWNSTREAM", "BOTH"):
-        walks.append(("source", "target"))
-    ctes = []
-    for i, (near, far) in enumerate(walks):
-        ctes.append(
-            f"""walk{i}(edge_id, node_type, node_id, depth) AS (
-                SELECT e.id, e.{far}_type, e.{far}_id, 1 FROM lineage_edges e
-                WHERE e.{near}_type = :node_type AND e.{near}_id = :node_id
-                UNION
-                SELECT e.id, e.{far}_type, e.{far}_id, w.depth + 1 FROM lineage_edges e
-                JOIN walk{i} w ON e.{near}_type = w.node_type AND e.{near}_id = w.node_id
-                WHERE w.depth < :depth
-            )"""
-        )
-    found = " UNION ALL ".join(f"SELECT edge_id, depth FROM walk{i}" for i in range(len(walks)))
-    hops = (
-        text(
-            f"WITH RECURSIVE {', '.join(ctes)}, found AS ({found}) "
-            "SELECT edge_id, MIN(depth) AS depth FROM found GROUP BY edge_id"
-        )
-        .bindparams(node_type=node_type, node_id=node_id, depth=depth)
-        .columns(edge_id=Integer, depth=Integer)
-        .subquery("hops")
-    )
-    stmt = select(LineageEdgeRow, hops.c.depth).join(hops, hops.c.edge_id == LineageEdgeRow.id)
-    if limit is not None:
-        stmt = stmt.order_by(hops.c.depth, LineageEdgeRow.id).limit(limit)
-    edges = [(edge, depth) for edge, depth in await session.execute(stmt)]
-    return sorted(edges, key=lambda item: item[0].id)
 
 
 def _contains(column: InstrumentedAttribute[str], fragment: str) -> ColumnElement[bool]:

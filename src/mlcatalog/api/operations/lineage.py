@@ -1,28 +1,32 @@
 """The lineage query and linkLineage."""
 
 import asyncio
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode_any
-from mlcatalog.api.limits import cap
+from mlcatalog.api.limits import MAX_LINEAGE_NODES, cap, capped
 from mlcatalog.api.types.lineage import (
     Lineage,
     LineageDirection,
     LineageEdge,
     LineageNode,
     load_node,
+    load_nodes,
 )
 from mlcatalog.catalog import lineage
 from mlcatalog.catalog.errors import invalid, not_found
 from mlcatalog.catalog.lineage import EdgeKind
-from mlcatalog.store import queries
+from mlcatalog.store import lineage as lineage_store
 from mlcatalog.store.rows import LineageEdgeRow
 
 LINEAGE_TYPES = ("ModelVersion", "DatasetVersion", "Run")
 MAX_DEPTH = 20
+# The most nodes one answer holds; a bigger graph is read in several walks from the frontier.
+MAX_NODES = MAX_LINEAGE_NODES
 
 
 def edge_of(row: LineageEdgeRow, depth: int) -> LineageEdge:
@@ -39,32 +43,55 @@ def edge_of(row: LineageEdgeRow, depth: int) -> LineageEdge:
 @strawberry.type
 class LineageQueries:
     @strawberry.field(
-        description="What fed a model version, dataset version or run, and what it fed."
+        description=(
+            "What fed a model version, dataset version or run, and what it fed: a breadth-first "
+            f"walk that visits each node once and returns at most {MAX_NODES} nodes. Past that "
+            "limit the answer is `partial` and its `frontier` names where to walk on from."
+        )
     )
     async def lineage(
         self,
         info: Info,
         id: relay.GlobalID,
         direction: LineageDirection = LineageDirection.BOTH,
-        depth: int = 3,
+        depth: Annotated[
+            int, strawberry.argument(description=f"Hops from the node, 1 to {MAX_DEPTH}.")
+        ] = 3,
+        limit: Annotated[
+            int,
+            strawberry.argument(
+                description=f"At most this many nodes besides the root, 1 to {MAX_NODES}."
+            ),
+        ] = MAX_NODES,
     ) -> Lineage:
         if not 1 <= depth <= MAX_DEPTH:
             raise invalid(f"depth must be between 1 and {MAX_DEPTH}")
+        if not 1 <= limit <= MAX_NODES:
+            raise invalid(f"limit must be between 1 and {MAX_NODES}")
         node_type, node_id = decode_any(id, *LINEAGE_TYPES)
         root = await load_node(info, node_type, node_id)
         if root is None:
             raise not_found(f"{node_type} {id}")
         async with info.context.loaders.read() as session:
-            found = await queries.lineage_edges(
-                session, node_type, node_id, direction.value, depth, limit=cap("Lineage.edges")
+            found = await lineage_store.walk(
+                session,
+                (node_type, node_id),
+                upstream=direction is not LineageDirection.DOWNSTREAM,
+                downstream=direction is not LineageDirection.UPSTREAM,
+                depth=depth,
+                limit=limit,
             )
-        edges = [edge_of(row, hop) for row, hop in found]
-        refs = {(node_type, node_id)}
-        refs.update(ref for e in edges for ref in (e.upstream_ref, e.downstream_ref))
-        refs.discard((node_type, node_id))
-        # One batch per node type (the loaders group the ids), not one query per node.
-        nodes = await asyncio.gather(*(load_node(info, *ref) for ref in sorted(refs)))
-        return Lineage(root=root, nodes=[n for n in nodes if n is not None], edges=edges)
+        nodes, frontier = await asyncio.gather(
+            load_nodes(info, found.nodes), load_nodes(info, found.frontier)
+        )
+        return Lineage(
+            root=root,
+            nodes=nodes,
+            edges=[edge_of(row, hop) for row, hop in capped("Lineage.edges", found.edges)],
+            # Dense graphs can join the kept nodes by more edges than one answer carries.
+            partial=found.partial or len(found.edges) > cap("Lineage.edges"),
+            frontier=frontier,
+        )
 
 
 @strawberry.input(

@@ -1,5 +1,7 @@
 """Lineage graphs: the nodes and typed edges around an entity."""
 
+import asyncio
+from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
 from typing import Annotated
@@ -30,6 +32,12 @@ async def load_node(info: Info, node_type: str, node_id: int) -> LineageNode | N
     return build(row) if row is not None else None  # type: ignore[operator]
 
 
+async def load_nodes(info: Info, refs: Iterable[tuple[str, int]]) -> list[LineageNode]:
+    """The nodes that exist among ``refs``, in order: one batched read per node type."""
+    loaded = await asyncio.gather(*(load_node(info, *ref) for ref in refs))
+    return [node for node in loaded if node is not None]
+
+
 @strawberry.enum(description="Which way to walk from the starting node.")
 class LineageDirection(Enum):
     UPSTREAM = "UPSTREAM"
@@ -56,9 +64,22 @@ class LineageEdge:
 
 
 @strawberry.type(
-    description="The lineage around one node: every node reached and every edge walked."
+    description="The lineage around one node: every node reached and every edge walked, once each."
 )
 class Lineage:
     root: LineageNode
-    nodes: list[LineageNode]
-    edges: list[LineageEdge]
+    nodes: list[LineageNode] = strawberry.field(
+        description="Every node reached, the root excepted, nearest first."
+    )
+    edges: list[LineageEdge] = strawberry.field(
+        description="Every edge between the root and the nodes, in the order the walk met them."
+    )
+    partial: bool = strawberry.field(
+        description="True when the walk stopped at its node limit before reaching `depth`."
+    )
+    frontier: list[LineageNode] = strawberry.field(
+        description=(
+            "When partial, the nodes whose edges the walk did not all follow (reached but not "
+            "expanded): walk again from each of them to see more. Empty when not partial."
+        )
+    )
