@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from mlcatalog.api.context import Context
+from mlcatalog.api.observability import Observe, Telemetry
 from mlcatalog.api.schema import schema
 from mlcatalog.search.backend import SearchBackend, open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     database = Database(settings.database_url, echo=settings.database_echo)
     search, checkpoint = open_backend(settings.search, database)
+    telemetry = Telemetry(settings, database, checkpoint)
+    search = telemetry.search(search)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await indexing
         await search.close()
         await database.dispose()
+        telemetry.close()
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -129,11 +133,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *telemetry.routes(),
         ],
         lifespan=lifespan,
     )
     app.state.database = database
     app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
+    app.add_middleware(Observe, telemetry=telemetry)  # outermost: it times the limits too
     return app
 
 

@@ -17,6 +17,7 @@ from strawberry.types import ExecutionContext
 
 from mlcatalog.api.context import EndRequestReads
 from mlcatalog.api.errors import ErrorCodes
+from mlcatalog.api.observability import RecordOperation
 from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
 from mlcatalog.api.operations.documents import DocumentMutations
@@ -70,7 +71,12 @@ def create_schema() -> strawberry.Schema:
         MaxAliasesLimiter(max_alias_count=30),
         MaxTokensLimiter(max_token_count=5000),
     ]
-    extensions: list[Any] = [ErrorCodes, EndRequestReads, *(lambda e=e: e for e in shared)]
+    extensions: list[Any] = [
+        RecordOperation,  # first: its end of the operation runs last, after ErrorCodes'
+        ErrorCodes,
+        EndRequestReads,
+        *(lambda e=e: e for e in shared),
+    ]
     return CatalogSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 
