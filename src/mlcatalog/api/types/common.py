@@ -9,6 +9,7 @@ import strawberry
 from strawberry import relay
 
 from mlcatalog.api.context import Info
+from mlcatalog.api.ids import row_number
 from mlcatalog.catalog.versions import Stage
 from mlcatalog.store.rows import Base, ProjectRow
 
@@ -54,7 +55,7 @@ class RowNode(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        ids = [int(i) if i.isdigit() else -1 for i in node_ids]  # a malformed id finds nothing
+        ids = [row_number(i) or -1 for i in node_ids]  # a malformed id finds nothing
         rows = await info.context.loaders.rows(cls.row_type, ids)
         return [cls.from_row(row) if row is not None else None for row in rows]
 
