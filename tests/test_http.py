@@ -152,3 +152,42 @@ async def test_a_new_version_becomes_searchable_through_the_served_indexer(
     while (await gql(query))["search"]["totalCount"] == 0:
         assert time.monotonic() - committed < 10, "not searchable within 10 s"
         await asyncio.sleep(0.1)
+
+
+def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
+
+    async def migrated() -> None:
+        database = Database(url)
+        await migrate.upgrade(database)
+        await database.dispose()
+
+    asyncio.run(migrated())
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlcatalog", "serve", "--port", str(port), "--workers", "2"],
+        env={"MLCATALOG_DATABASE_URL": url, "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        for _ in range(40):  # a new connection each: the workers share them out
+            httpx.post(f"{base}/graphql", json={"query": "query Spread { me { name } }"})
+        for _ in range(6):  # whichever worker answers the scrape counts every worker's
+            text = httpx.get(f"{base}/metrics").text
+            line = 'mlcatalog_graphql_requests_total{code="OK",operation="Spread"} 40.0'
+            assert line in text, text[:2000]
+        assert [p.name for p in tmp_path.glob("mlcatalog-metrics-*")]
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+    assert not list(tmp_path.glob("mlcatalog-metrics-*")), "the metrics directory is left behind"

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from mlcatalog.api import graphiql
 from mlcatalog.api.http import CatalogGraphQL, EdgePolicy
 from mlcatalog.api.middleware import BodyLimit, RequestId, SecurityHeaders
+from mlcatalog.api.observability import Observe, Telemetry
 from mlcatalog.api.schema import schema
 from mlcatalog.search.backend import open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
@@ -29,6 +30,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     database = Database(settings.database_url, echo=settings.database_echo)
     search, checkpoint = open_backend(settings.search, database)
+    telemetry = Telemetry(settings, database, checkpoint)
+    search = telemetry.search(search)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await indexing
         await search.close()
         await database.dispose()
+        telemetry.close()
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -66,13 +70,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        *telemetry.routes(),
     ]
     if policy.graphiql:
         routes.append(Mount(f"/{graphiql.ASSETS_PATH}", graphiql.assets()))
     app = Starlette(
         routes=routes,
         middleware=[
-            # Outermost first: even RequestId's answer to an unhandled error gets the headers.
+            # Outermost first. Observe times everything within, and reads the request id that
+            # RequestId leaves in the scope; even RequestId's answer to an unhandled error gets
+            # the security headers.
+            Middleware(Observe, telemetry=telemetry),
             Middleware(SecurityHeaders, hsts=policy.production),
             Middleware(RequestId),
             Middleware(BodyLimit, limit=settings.server.max_body_bytes),

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -10,7 +10,9 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    access_log: bool = False
+    # One JSON line per request on the "mlcatalog.access" logger (uvicorn's own access log stays
+    # off: it halves a small endpoint's throughput). None: on in production, off elsewhere.
+    access_log: bool | None = None
     max_body_bytes: int = 4 * 1024 * 1024
     # Unset (None), each of these is on in development and test and off in production.
     # Introspection also decides whether validation errors suggest names ("Did you mean …?"):
@@ -44,6 +46,18 @@ class LimitsSettings(BaseModel):
     operation_timeout_seconds: float = 10.0
 
 
+class TelemetrySettings(BaseModel):
+    # Prometheus metrics at GET /metrics.
+    metrics: bool = True
+    # Operation names come from clients: at most this many distinct ones become metric labels
+    # per process, the rest count as "other".
+    max_operation_names: int = 100
+    # Traces go to this OTLP/HTTP collector ("http://collector:4318"; needs the `otel` extra).
+    # Without it, OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used;
+    # with none of the three, nothing of OpenTelemetry is imported.
+    otlp_endpoint: str | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MLCATALOG_", env_nested_delimiter="__", extra="ignore"
@@ -59,3 +73,10 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     search: SearchSettings = SearchSettings()
     limits: LimitsSettings = LimitsSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+
+    @model_validator(mode="after")
+    def _environment_defaults(self) -> "Settings":
+        if self.server.access_log is None:
+            self.server.access_log = self.environment == "production"
+        return self

@@ -11,7 +11,12 @@ MAX_ROW_ID = 2**31 - 1
 
 def row_id(node_id: str) -> int:
     """The row id in a global id's node part; INVALID_ARGUMENT unless it is one."""
-    if node_id.isascii() and node_id.isdigit() and 1 <= int(node_id) <= MAX_ROW_ID:
+    if (
+        node_id.isascii()
+        and node_id.isdigit()
+        and len(node_id) <= 10
+        and 0 < int(node_id) <= MAX_ROW_ID
+    ):
         return int(node_id)
     raise invalid("not a valid id: ids are the opaque ids the API returns")
 

@@ -22,6 +22,7 @@ from strawberry.types.graphql import OperationType
 from mlcatalog.api.context import Context, EndRequestReads, HiddenSchema
 from mlcatalog.api.errors import ErrorCoder, ErrorCodes
 from mlcatalog.api.limits import UTC_DATETIME, RequestLimits
+from mlcatalog.api.observability import RecordOperation
 from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
 from mlcatalog.api.operations.documents import DocumentMutations
@@ -131,6 +132,7 @@ def create_schema() -> CatalogSchema:
         MaxTokensLimiter(max_token_count=5000),
     ]
     extensions: list[Any] = [
+        RecordOperation,  # first: its end of the operation runs last, after ErrorCodes'
         ErrorCodes,
         EndRequestReads,
         *(lambda e=e: e for e in shared),

@@ -1,6 +1,9 @@
 """``mlcatalog serve``: the GraphQL server."""
 
 import asyncio
+import os
+import shutil
+import tempfile
 
 import typer
 import uvicorn
@@ -44,14 +47,26 @@ def serve(
             err=True,
         )
         raise typer.Exit(1)
-    uvicorn.run(
-        "mlcatalog.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=None if reload else workers,
-        reload=reload,
-        access_log=settings.server.access_log,
-        loop="uvloop",
-        http="httptools",
-    )
+    processes = None if reload else workers
+    shared_metrics = None
+    if (processes or 1) > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker counts into files here and /metrics adds up every worker's
+        # (prometheus_client's multiprocess mode); the workers inherit the variable.
+        shared_metrics = tempfile.mkdtemp(prefix="mlcatalog-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared_metrics
+    try:
+        uvicorn.run(
+            "mlcatalog.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            reload=reload,
+            # Our own JSON line replaces uvicorn's (settings.server.access_log).
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+        )
+    finally:
+        if shared_metrics is not None:
+            shutil.rmtree(shared_metrics, ignore_errors=True)

@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 
 from mlcatalog.search.documents import Document, Key, load_documents
 from mlcatalog.search.request import EntityType, SearchUnavailable
@@ -150,6 +151,22 @@ async def affected(database: Database, entries: Iterable[JournalRow]) -> dict[Ke
             for target_type, target_id, dataset_version_id in await session.execute(consumers):
                 touch((TYPES[Kind(target_type)], target_id), changed[dataset_version_id])
     return found
+
+
+async def lag(database: Database, name: str) -> int | None:
+    """How far checkpoint ``name`` is behind the journal's head, in sequence numbers: the
+    entries still to index (on PostgreSQL, numbers lost to rolled-back transactions count too).
+    Two index lookups, cheap enough for every scrape, and right whichever process indexes.
+    None while the database cannot be reached (/readyz tells that)."""
+    try:
+        async with database.read() as session:
+            head = await session.scalar(select(func.max(JournalRow.seq)))
+            done = await session.scalar(
+                select(SearchCheckpointRow.seq).where(SearchCheckpointRow.name == name)
+            )
+    except (SQLAlchemyError, OSError):
+        return None
+    return max((head or 0) - (done or 0), 0)
 
 
 async def ensure_checkpoint(uow: UnitOfWork, name: str) -> None:

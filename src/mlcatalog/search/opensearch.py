@@ -10,6 +10,7 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 
 from mlcatalog.search.documents import Document, Key
+from mlcatalog.search.metrics import SEARCH_TIMEOUTS
 from mlcatalog.search.request import (
     TAG_FACET,
     TYPE_FACET,
@@ -397,7 +398,10 @@ class OpenSearchBackend:
             )
         except NotFoundError:
             return SearchResult(hits=[], total=0, facets={}, metric_stats=[])
-        except (OpenSearchConnectionError, ConnectionTimeout) as error:
+        except ConnectionTimeout as error:
+            SEARCH_TIMEOUTS.labels("opensearch").inc()
+            raise SearchUnavailable("the search engine did not answer in time") from error
+        except OpenSearchConnectionError as error:
             raise SearchUnavailable("the search engine does not answer") from error
         except TransportError as error:
             raise SearchUnavailable(f"the search engine failed ({error.status_code})") from error

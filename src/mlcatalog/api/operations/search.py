@@ -33,6 +33,7 @@ from mlcatalog.api.types.search import (
 from mlcatalog.api.types.versions import ModelVersion
 from mlcatalog.search import request as contract
 from mlcatalog.search.documents import ROWS
+from mlcatalog.search.metrics import SEARCH_TIMEOUTS
 from mlcatalog.search.request import EntityType, InvalidSearch, SearchUnavailable
 
 # The GraphQL type each kind of hit resolves to (its row type: documents.ROWS).
@@ -135,6 +136,7 @@ class SearchQueries:
         try:
             found = await asyncio.wait_for(backend.search(request), info.context.search_timeout)
         except TimeoutError:
+            SEARCH_TIMEOUTS.labels("deadline").inc()
             raise SearchUnavailable("the search engine did not answer in time") from None
         size = page_size(input)
         hits = found.hits[:size]
