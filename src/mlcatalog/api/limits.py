@@ -49,6 +49,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLSchema,
     GraphQLString,
     InlineFragmentNode,
@@ -421,6 +422,9 @@ def _check_item(value: Any, type_: Any, coordinate: str, limit: Limit, path: str
         most = limit.chars or (MAX_ID if type_ is GraphQLID else MAX_STRING)
         if len(value) > most:
             raise invalid(f"{path} is {len(value)} characters long; at most {most} are allowed")
+        _refuse_nul(value, path)
+    elif isinstance(type_, GraphQLScalarType) and type_.name == "JSON":
+        _refuse_nul(value, path)
     elif type_ is GraphQLInt:
         low, high = _int_range(coordinate, limit)
         if (low is not None and value < low) or (high is not None and value > high):
@@ -428,6 +432,20 @@ def _check_item(value: Any, type_: Any, coordinate: str, limit: Limit, path: str
             raise invalid(f"{path} must be {bounds}, not {value}")
     elif type_ is GraphQLFloat and not math.isfinite(value):
         raise invalid(f"{path} must be a finite number, not {value}")
+
+
+def _refuse_nul(value: Any, path: str) -> None:
+    """No text may hold a NUL character: PostgreSQL stores none, in text or in JSON."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise invalid(f"{path} holds a NUL character (U+0000), which no text may")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, path)
+            _refuse_nul(item, path)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(item, path)
 
 
 def _int_range(coordinate: str, limit: Limit) -> tuple[int | None, int | None]:
