@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from strawberry import relay
 
+from mlcatalog.api import limits
 from mlcatalog.catalog.errors import CatalogError
 from mlcatalog.catalog.lineage import EdgeKind, add_edge
 from mlcatalog.store.rows import LineageEdgeRow, utcnow
@@ -346,3 +347,29 @@ async def test_old_data_with_a_cycle_is_walked_once_per_node(api: Api) -> None:
     assert len(edge_reads(counter)) == 3
     # The cycle rule's own walk (downstream of a, round the cycle) ends too, and finds no d.
     await derive(api, versions, "d>a")
+
+
+async def test_a_hop_reads_no_more_edges_than_the_limits_can_take(api: Api) -> None:
+    versions = await dataset_versions(api, "r", *(f"d{i}" for i in range(8)))
+    await derive(api, versions, *(f"r>d{i}" for i in range(8)))
+    counter = api.count_statements()
+    data = await walk(api, versions["r"], limit=3)
+    assert data["partial"] is True
+    assert labels(data["nodes"]) == ["d0", "d1", "d2"]
+    assert labels(data["frontier"]) == ["r", "d0", "d1", "d2"]
+    [read] = edge_reads(counter)
+    # The hop asks for at most the nodes and edges it can still keep, plus one: a hub with
+    # 100,000 edges costs a bounded read.
+    assert "LIMIT" in read.upper()
+
+
+async def test_past_its_edge_limit_the_walk_is_partial(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = await dataset_versions(api, "r", "a", "b", "c")
+    await derive(api, versions, "r>a", "r>b", "a>c", "b>c")
+    monkeypatch.setitem(limits.LIMITS, "Lineage.edges", limits.Limit(items=3))
+    data = await walk(api, versions["r"])
+    assert data["partial"] is True
+    assert len(hops(data)) == 3
+    assert labels(data["frontier"]) == ["b", "c"]  # b lost an edge; c was not expanded

@@ -137,22 +137,22 @@ class Loaders:
         )
         return result
 
-    async def edges(self, side: str, node_type: str, node_id: int) -> list[LineageEdgeRow]:
-        """Edges whose ``side`` ("source" or "target") is the given node."""
+    async def edges(
+        self, side: str, node_type: str, node_id: int, per_kind: int
+    ) -> list[LineageEdgeRow]:
+        """The oldest ``per_kind`` edges of each kind whose ``side`` ("source" or "target") is
+        the given node."""
 
         async def load(
             session: ReadSession, keys: list[tuple[str, int]]
         ) -> list[list[LineageEdgeRow]]:
-            if side == "source":
-                rows = await lineage.edges_at(session, sources=keys)
-            else:
-                rows = await lineage.edges_at(session, targets=keys)
+            rows = await lineage.edges_by_kind(session, side, keys, per_kind)
             found: dict[tuple[str, int], list[LineageEdgeRow]] = defaultdict(list)
             for edge in rows:
                 found[(getattr(edge, f"{side}_type"), getattr(edge, f"{side}_id"))].append(edge)
             return [found[k] for k in keys]
 
-        result: list[LineageEdgeRow] = await self._loader(("edges", side), load).load(
+        result: list[LineageEdgeRow] = await self._loader(("edges", side, per_kind), load).load(
             (node_type, node_id)
         )
         return result

@@ -8,24 +8,24 @@ from strawberry import relay
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode_any
-from mlcatalog.api.limits import MAX_LINEAGE_NODES, cap, capped
+from mlcatalog.api.limits import LIMITS, MAX_LINEAGE_NODES, cap
 from mlcatalog.api.types.lineage import (
+    LINEAGE_TYPES,
     Lineage,
     LineageDirection,
     LineageEdge,
     LineageNode,
-    load_node,
-    load_nodes,
+    lineage_node,
+    lineage_nodes,
 )
 from mlcatalog.catalog import lineage
-from mlcatalog.catalog.errors import invalid, not_found
+from mlcatalog.catalog.errors import not_found
 from mlcatalog.catalog.lineage import EdgeKind
 from mlcatalog.store import lineage as lineage_store
 from mlcatalog.store.rows import LineageEdgeRow
 
-LINEAGE_TYPES = ("ModelVersion", "DatasetVersion", "Run")
-MAX_DEPTH = 20
-# The most nodes one answer holds; a bigger graph is read in several walks from the frontier.
+# Checked before execution by api/limits.py; named here for the descriptions.
+MAX_DEPTH = LIMITS["Query.lineage(depth)"].high
 MAX_NODES = MAX_LINEAGE_NODES
 
 
@@ -64,12 +64,8 @@ class LineageQueries:
             ),
         ] = MAX_NODES,
     ) -> Lineage:
-        if not 1 <= depth <= MAX_DEPTH:
-            raise invalid(f"depth must be between 1 and {MAX_DEPTH}")
-        if not 1 <= limit <= MAX_NODES:
-            raise invalid(f"limit must be between 1 and {MAX_NODES}")
         node_type, node_id = decode_any(id, *LINEAGE_TYPES)
-        root = await load_node(info, node_type, node_id)
+        root = await lineage_node(info, (node_type, node_id))
         if root is None:
             raise not_found(f"{node_type} {id}")
         async with info.context.loaders.read() as session:
@@ -80,16 +76,16 @@ class LineageQueries:
                 downstream=direction is not LineageDirection.UPSTREAM,
                 depth=depth,
                 limit=limit,
+                max_edges=cap("Lineage.edges"),
             )
         nodes, frontier = await asyncio.gather(
-            load_nodes(info, found.nodes), load_nodes(info, found.frontier)
+            lineage_nodes(info, found.nodes), lineage_nodes(info, found.frontier)
         )
         return Lineage(
             root=root,
             nodes=nodes,
-            edges=[edge_of(row, hop) for row, hop in capped("Lineage.edges", found.edges)],
-            # Dense graphs can join the kept nodes by more edges than one answer carries.
-            partial=found.partial or len(found.edges) > cap("Lineage.edges"),
+            edges=[edge_of(row, hop) for row, hop in found.edges],
+            partial=found.partial,
             frontier=frontier,
         )
 

@@ -8,7 +8,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
-from mlcatalog.api.limits import capped
+from mlcatalog.api.limits import cap, capped
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import RowNode, load_nodes, required_node
 from mlcatalog.api.types.documents import Document
@@ -16,6 +16,7 @@ from mlcatalog.api.types.experiments import Run
 from mlcatalog.api.types.projects import Project, project_of
 from mlcatalog.api.types.tags import Tag, TagInput, tag_list
 from mlcatalog.api.types.versions import DatasetRole, ModelVersion
+from mlcatalog.catalog.lineage import EdgeKind
 from mlcatalog.store.paging import VERSIONS_OF_DATASET
 from mlcatalog.store.rows import DatasetRow, DatasetVersionRow
 
@@ -125,14 +126,19 @@ class DatasetVersion(RowNode):
     async def models(
         self, info: Info, role: DatasetRole = DatasetRole.TRAINING
     ) -> list[ModelVersion]:
-        edges = await info.context.loaders.edges("source", "DatasetVersion", self.id)
+        edges = await info.context.loaders.edges(
+            "source", "DatasetVersion", self.id, per_kind=cap("DatasetVersion.models")
+        )
         ids = capped("DatasetVersion.models", [e.target_id for e in edges if e.kind == role.value])
         return await load_nodes(info, "ModelVersion", ids)
 
     @strawberry.field(description="Runs that read this data.")
     async def runs(self, info: Info) -> list[Run]:
-        edges = await info.context.loaders.edges("source", "DatasetVersion", self.id)
-        ids = capped("DatasetVersion.runs", [e.target_id for e in edges if e.kind == "USED_BY"])
+        edges = await info.context.loaders.edges(
+            "source", "DatasetVersion", self.id, per_kind=cap("DatasetVersion.runs")
+        )
+        used = [e.target_id for e in edges if e.kind == EdgeKind.USED_BY]
+        ids = capped("DatasetVersion.runs", used)
         return await load_nodes(info, "Run", ids)
 
 

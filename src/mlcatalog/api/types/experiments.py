@@ -8,7 +8,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
-from mlcatalog.api.limits import capped
+from mlcatalog.api.limits import cap, capped
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import RowNode, load_nodes, required_node
 from mlcatalog.api.types.projects import Project, project_of
@@ -188,14 +188,18 @@ class Run(RowNode):
 
     @strawberry.field(description="Dataset versions the run read.")
     async def inputs(self, info: Info) -> list[DatasetVersionRef]:
-        edges = await info.context.loaders.edges("target", "Run", self.id)
+        edges = await info.context.loaders.edges(
+            "target", "Run", self.id, per_kind=cap("Run.inputs")
+        )
         return await load_nodes(
             info, "DatasetVersion", capped("Run.inputs", [e.source_id for e in edges])
         )
 
     @strawberry.field(description="Model versions the run produced.")
     async def outputs(self, info: Info) -> list[ModelVersionRef]:
-        edges = await info.context.loaders.edges("source", "Run", self.id)
+        edges = await info.context.loaders.edges(
+            "source", "Run", self.id, per_kind=cap("Run.outputs")
+        )
         return await load_nodes(
             info, "ModelVersion", capped("Run.outputs", [e.target_id for e in edges])
         )

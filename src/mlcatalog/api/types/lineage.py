@@ -9,32 +9,27 @@ from typing import Annotated
 import strawberry
 
 from mlcatalog.api.context import Info
+from mlcatalog.api.types.common import load_node
 from mlcatalog.api.types.datasets import DatasetVersion
 from mlcatalog.api.types.experiments import Run
 from mlcatalog.api.types.versions import ModelVersion
 from mlcatalog.catalog.lineage import EdgeKind
-from mlcatalog.store.rows import DatasetVersionRow, ModelVersionRow, RunRow
 
 strawberry.enum(EdgeKind, description="How two lineage nodes relate, read downstream → upstream.")
 
 LineageNode = Annotated[ModelVersion | DatasetVersion | Run, strawberry.union("LineageNode")]
 
-NODE_TYPES = {
-    "ModelVersion": (ModelVersionRow, ModelVersion.from_row),
-    "DatasetVersion": (DatasetVersionRow, DatasetVersion.from_row),
-    "Run": (RunRow, Run.from_row),
-}
+LINEAGE_TYPES = ("ModelVersion", "DatasetVersion", "Run")
 
 
-async def load_node(info: Info, node_type: str, node_id: int) -> LineageNode | None:
-    row_type, build = NODE_TYPES[node_type]
-    row = await info.context.loaders.row(row_type, node_id)
-    return build(row) if row is not None else None  # type: ignore[operator]
+async def lineage_node(info: Info, ref: tuple[str, int]) -> LineageNode | None:
+    node: LineageNode | None = await load_node(info, *ref)
+    return node
 
 
-async def load_nodes(info: Info, refs: Iterable[tuple[str, int]]) -> list[LineageNode]:
+async def lineage_nodes(info: Info, refs: Iterable[tuple[str, int]]) -> list[LineageNode]:
     """The nodes that exist among ``refs``, in order: one batched read per node type."""
-    loaded = await asyncio.gather(*(load_node(info, *ref) for ref in refs))
+    loaded = await asyncio.gather(*(lineage_node(info, ref) for ref in refs))
     return [node for node in loaded if node is not None]
 
 
@@ -56,11 +51,11 @@ class LineageEdge:
 
     @strawberry.field
     async def upstream(self, info: Info) -> LineageNode | None:
-        return await load_node(info, *self.upstream_ref)
+        return await lineage_node(info, self.upstream_ref)
 
     @strawberry.field
     async def downstream(self, info: Info) -> LineageNode | None:
-        return await load_node(info, *self.downstream_ref)
+        return await lineage_node(info, self.downstream_ref)
 
 
 @strawberry.type(
@@ -75,7 +70,9 @@ class Lineage:
         description="Every edge between the root and the nodes, in the order the walk met them."
     )
     partial: bool = strawberry.field(
-        description="True when the walk stopped at its node limit before reaching `depth`."
+        description=(
+            "True when the walk stopped at its node or edge limit before reaching `depth`."
+        )
     )
     frontier: list[LineageNode] = strawberry.field(
         description=(

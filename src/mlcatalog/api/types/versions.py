@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import decode
-from mlcatalog.api.limits import capped
+from mlcatalog.api.limits import cap, capped
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import RowNode, given, load_node, load_nodes, required_node, whole
 from mlcatalog.api.types.documents import Document
@@ -234,8 +234,10 @@ class ModelVersion(RowNode):
         self, info: Info, role: DatasetRole | None = None
     ) -> list[DatasetVersionRef]:
         kinds = {role.value} if role else {r.value for r in DatasetRole}
-        edges = await info.context.loaders.edges("target", "ModelVersion", self.id)
-        ids = [e.source_id for e in edges if e.kind in kinds and e.source_type == "DatasetVersion"]
+        edges = await info.context.loaders.edges(
+            "target", "ModelVersion", self.id, per_kind=cap("ModelVersion.datasets")
+        )
+        ids = [e.source_id for e in edges if e.kind in kinds]
         return await load_nodes(info, "DatasetVersion", capped("ModelVersion.datasets", ids))
 
     @strawberry.field(description="The version's own card (the model has one too).")
