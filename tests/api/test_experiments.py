@@ -120,3 +120,14 @@ async def test_create_run_refuses_unknown_experiments_and_wrong_inputs(api: Api)
         input={"id": run["id"], "keys": ["a"]},
     )
     assert code == "INVALID_ARGUMENT"
+
+
+async def test_a_run_metric_on_a_dataset_is_refused_not_silently_dropped(api: Api) -> None:
+    await factories.project(api)
+    run = await factories.run(api)
+    metric = {"name": "auc", "value": 0.9, "dataset": "holdout"}
+    code, message = await api.error(LOG, input={"id": run["id"], "metrics": [metric]})
+    assert code == "INVALID_ARGUMENT"
+    assert "dataset" in message
+    data = await api("query($id: ID!) { run(id: $id) { metrics { totalCount } } }", id=run["id"])
+    assert data["run"]["metrics"]["totalCount"] == 0

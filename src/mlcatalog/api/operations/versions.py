@@ -28,6 +28,7 @@ from mlcatalog.api.types.versions import (
     UpdateModelVersionPayload,
 )
 from mlcatalog.catalog import experiments, versions
+from mlcatalog.catalog.errors import invalid
 
 
 @strawberry.type
@@ -63,6 +64,8 @@ class VersionMutations:
     async def log_metrics(self, info: Info, input: LogMetricsInput) -> LogMetricsPayload:
         entity_type, entity_id = decode_any(input.id, "ModelVersion", "Run")
         if entity_type == "Run":
+            if any(m.dataset is not None or m.dataset_version is not None for m in input.metrics):
+                raise invalid("a run's metrics are logged by step; dataset is for model versions")
             run_metrics = [experiments.RunMetric(m.name, m.value, m.step) for m in input.metrics]
             async with info.context.unit_of_work() as uow:
                 run = await experiments.log_run_metrics(uow, run_id=entity_id, metrics=run_metrics)
