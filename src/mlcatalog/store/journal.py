@@ -389,9 +389,15 @@ class Entry(Protocol):
 
 
 def changes(entry: Entry) -> Changes:
-    """The entry's before and after, whatever its action."""
+    """The entry's before and after, whatever its action, in today's shapes."""
     stored = entry.changes
-    return Changes(before=dict(stored.get("before", {})), after=dict(stored.get("after", {})))
+    found = Changes(before=dict(stored.get("before", {})), after=dict(stored.get("after", {})))
+    known = entry.action in Action.__members__.values()
+    for side in ("before", "after"):
+        upgrade = _UPGRADES.get((Action(entry.action), side)) if known else None
+        if upgrade is not None and upgrade[0] not in found[side]:
+            found[side] = upgrade[1](found[side])
+    return found
 
 
 def check(action: str, entity_type: str, changes: Mapping[str, object]) -> None:
@@ -426,12 +432,7 @@ def _read(entry: Entry, side: Literal["before", "after"], shape: type[P]) -> P:
     declared = getattr(SHAPES[action], side)
     if declared is not shape:
         raise ShapeError(f"{action} {side} is a {declared.__name__}, not {shape.__name__}")
-    payload = changes(entry)[side]
-    if (action, side) in _UPGRADES:
-        new_key, upgrade = _UPGRADES[action, side]
-        if new_key not in payload:
-            return cast(P, upgrade(payload))
-    return cast(P, payload)
+    return cast(P, changes(entry)[side])
 
 
 # Entries written before a shape changed stay as they were (the journal is append-only); readers
