@@ -207,3 +207,26 @@ async def test_a_backward_audit_page_keeps_the_entries_nearest_its_cursor(
             break
         before = page["pageInfo"]["startCursor"]
     assert actions == [["project.created"], ["model.registered"], ["model_version.created"]]
+
+
+async def test_long_text_and_big_values_are_journaled_by_digest(api: Api) -> None:
+    catalog = await factories.catalog(api)
+    long = "word " * 10_000
+    await api(
+        "mutation($input: UpdateModelInput!) { updateModel(input: $input) { model { id } } }",
+        input={"id": catalog["model"]["id"], "description": long},
+    )
+    await api(
+        "mutation($id: ID!, $body: String!) { addComment(input: {id: $id, body: $body}) { comment { id } } }",
+        id=catalog["version"]["id"],
+        body="short",
+    )
+    log = """{ auditLog(first: 2) { edges { node { action before after } } } }"""
+    comment, update = [e["node"] for e in (await api(log))["auditLog"]["edges"]]
+    assert comment["after"]["body"] == "short"  # small values stay readable
+    data = json.dumps(long, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert update["after"]["description"] == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+    }
+    assert len(json.dumps(update)) < 1000

@@ -58,9 +58,23 @@ def diff(row: Any, updates: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
     for key, value in updates.items():
         old = getattr(row, key)
         if old != value:
-            before[key], after[key] = old, value
+            before[key], after[key] = bounded(old), bounded(value)
             setattr(row, key, value)
     return before, after
+
+
+# Values up to this many bytes of JSON are copied into an entry; larger ones (a long description,
+# big hyperparameters, a long comment) are recorded by digest: entries and audit pages stay small.
+INLINE_BYTES = 1024
+
+
+def bounded(value: Any) -> Any:
+    """``value`` itself when it is small, else its digest (``Content``)."""
+    if isinstance(value, str | dict | list):
+        data = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if len(data) > INLINE_BYTES:
+            return digest(value)
+    return value
 
 
 def digest(content: Any) -> Content:

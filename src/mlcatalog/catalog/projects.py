@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, not_found
-from mlcatalog.catalog.journal import record
+from mlcatalog.catalog.journal import bounded, record
 from mlcatalog.catalog.steps import flush
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import Action, ProjectCreated
@@ -28,7 +28,7 @@ async def create_project(uow: UnitOfWork, *, name: str, description: str | None)
         Action.PROJECT_CREATED,
         project.id,
         project_id=project.id,
-        after=ProjectCreated(name=name, description=project.description),
+        after=ProjectCreated(name=name, description=bounded(project.description)),
     )
     return project
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid, not_found
-from mlcatalog.catalog.journal import diff, record
+from mlcatalog.catalog.journal import bounded, diff, record
 from mlcatalog.catalog.lineage import add_edge
 from mlcatalog.catalog.removal import take_versions
 from mlcatalog.catalog.steps import flush, get, project_of, stamp, touch
@@ -446,7 +446,7 @@ async def add_comment(
         Action.COMMENT_ADDED,
         version_id,
         project_id=await project_of(uow, EntityType.MODEL, version.model_id),
-        after=CommentAdded(comment_id=comment.id, body=comment.body),
+        after=CommentAdded(comment_id=comment.id, body=bounded(comment.body)),
     )
     return comment, version
 

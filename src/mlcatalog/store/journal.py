@@ -117,13 +117,20 @@ def expand_ids(runs: IdRuns) -> list[int]:
 # ---- payloads, by family ----
 
 
+class Content(TypedDict):
+    """Content too large to copy into the journal: its SHA-256 and size in bytes."""
+
+    sha256: str
+    size: int
+
+
 class Empty(TypedDict):
     """No fields: the before of a creation, the after of a removal."""
 
 
 class ProjectCreated(TypedDict):
     name: str
-    description: str
+    description: str | Content
 
 
 class ModelRegistered(TypedDict):
@@ -134,9 +141,9 @@ class ModelRegistered(TypedDict):
 
 
 class ModelFields(TypedDict, total=False):
-    """The fields of a model an update changed (only those)."""
+    """The fields of a model an update changed (only those); long text by digest."""
 
-    description: str
+    description: str | Content
     owner: str
     task: str | None
 
@@ -195,14 +202,14 @@ class ModelVersionCreated(TypedDict):
 
 
 class ModelVersionFields(TypedDict, total=False):
-    """The fields of a version an update changed (only those)."""
+    """The fields of a version an update changed (only those); large values by digest."""
 
-    description: str
+    description: str | Content
     semver: str | None
     framework: str | None
     framework_version: str | None
     algorithm: str | None
-    hyperparameters: dict[str, JsonValue]
+    hyperparameters: dict[str, JsonValue] | Content
 
 
 class Metric(TypedDict):
@@ -246,7 +253,7 @@ class Tags(TypedDict):
 
 class CommentAdded(TypedDict):
     comment_id: int
-    body: str
+    body: str | Content
 
 
 class DatasetCreated(TypedDict):
@@ -266,13 +273,6 @@ class DatasetVersionCreated(TypedDict):
 class ExperimentCreated(TypedDict):
     name: str
     owner: str
-
-
-class Content(TypedDict):
-    """Content too large to copy into the journal: its SHA-256 and size in bytes."""
-
-    sha256: str
-    size: int
 
 
 class RunCreated(TypedDict):
