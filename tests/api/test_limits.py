@@ -84,6 +84,18 @@ async def test_a_query_over_the_cost_limit_is_refused_and_one_just_under_runs(ap
     assert "50,101" in message and "50,000" in message
 
 
+async def test_last_costs_what_first_costs(api: Api) -> None:
+    # Every connection declares first and last, both null by default: last was not counted.
+    backward = NESTED.replace("first:", "last:")
+    assert backward != NESTED
+    await api(backward, models=100, versions=248)
+    code, message = await api.error(backward, models=100, versions=249)
+    assert code == "INVALID_ARGUMENT"
+    assert "50,101" in message and "50,000" in message
+    code, message = await api.error(backward, models=500, versions=500)
+    assert code == "INVALID_ARGUMENT" and "501,501" in message
+
+
 async def test_the_cost_counts_fragments_and_takes_the_costliest_type_of_a_union(
     api: Api,
 ) -> None:

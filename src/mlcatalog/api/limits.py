@@ -338,8 +338,11 @@ def _page(arguments: dict[str, Any]) -> int:
     if "input" in arguments and isinstance(arguments["input"], dict):
         first = arguments["input"].get("first")
         return DEFAULT_SEARCH_PAGE if first is None else int(first)
-    first = arguments.get("first", arguments.get("last"))
-    return DEFAULT_PAGE if first is None else int(first)
+    # Every connection declares both, null by default: the one given (at most one may be).
+    size = arguments.get("first")
+    if size is None:
+        size = arguments.get("last")
+    return DEFAULT_PAGE if size is None else int(size)
 
 
 class Evaluation:
