@@ -4,7 +4,8 @@ import base64
 from typing import Any
 
 import pytest
-from graphql import GraphQLList, get_nullable_type, is_leaf_type
+from graphql import GraphQLList, get_nullable_type, is_leaf_type, parse
+from graphql.execution.values import get_variable_values
 
 from mlcatalog.api import limits
 from mlcatalog.api.context import Context
@@ -94,6 +95,16 @@ async def test_last_costs_what_first_costs(api: Api) -> None:
     assert "50,101" in message and "50,000" in message
     code, message = await api.error(backward, models=500, versions=500)
     assert code == "INVALID_ARGUMENT" and "501,501" in message
+
+
+def test_the_plan_refuses_no_operation_by_assertion() -> None:
+    # A subscription (the schema has none) is no operation to plan: the executor says so.
+    with pytest.raises(ValueError, match="no such operation"):
+        limits.Plan(schema._schema, parse("subscription { models { totalCount } }"), None)
+    # An introspection field has no definition of ours, so no arguments to check or count.
+    plan = limits.Plan(schema._schema, parse('{ __type(name: "Model") { name } }'), None)
+    evaluation = limits.Evaluation(plan, get_variable_values(schema._schema, [], {}))  # type: ignore[arg-type]
+    assert [evaluation.args(f) for f in plan.fields()] == [{}]
 
 
 async def test_the_cost_counts_fragments_and_takes_the_costliest_type_of_a_union(
