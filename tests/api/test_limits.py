@@ -1,6 +1,7 @@
 """Every request bounded: input limits, the cost limit, timeouts, caps on lists that grow."""
 
 import base64
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from mlcatalog.api import limits
 from mlcatalog.api.context import Context
 from mlcatalog.api.limits import LIMITS, MAX_COST, Limit
 from mlcatalog.api.schema import schema
+from mlcatalog.search import sql
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
 from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.store.database import Database
@@ -218,14 +220,40 @@ async def test_a_search_past_its_timeout_stops_the_database_work(
     request = SearchRequest(text="fraud", facets=("stage", "framework", "project"))
     with pytest.raises(SearchUnavailable, match="did not finish in time"):
         await backend.search(request)
-    if database.dialect == "postgresql":  # the server cancels the statement past this
-        assert any(s.startswith("SET LOCAL statement_timeout = 1") for s in statements.statements)
+    if database.dialect == "postgresql":  # the deadline passed already, or the server cancels
+        assert all(
+            s.startswith("SET LOCAL statement_timeout = 1") for s in statements.statements[:1]
+        )
     # The connection goes back to the pool without its deadline.
     assert (await SqlSearchBackend(database).search(request)).total == 2000
     if database.dialect == "sqlite":  # deterministic: SQLite checks the deadline every 1,000 steps
         api.search = backend
         code, _ = await api.error('{ search(input: {text: "fraud"}) { totalCount } }')
         assert code == "SEARCH_UNAVAILABLE"
+
+
+async def test_a_search_has_one_deadline_for_all_its_statements(
+    api: Api, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clock that moves a second each time it is read: the search's statements, each quick,
+    # add up past its 10 s. PostgreSQL's statement_timeout is per statement, so each one is
+    # given what remains of the one deadline.
+    seconds = iter(range(1_000_000))
+    monkeypatch.setattr(sql, "time", SimpleNamespace(monotonic=lambda: float(next(seconds))))
+    backend = SqlSearchBackend(database, timeout=10)
+    await backend.write({(EntityType.MODEL, 1): ({"name": "fraud", "project_id": 1}, 1)})
+    statements = api.count_statements()
+    facets = ("stage", "framework", "project", "task", "owner", "type", "tag:a", "tag:b")
+    with pytest.raises(SearchUnavailable, match="did not finish in time"):
+        await backend.search(SearchRequest(text="fraud", facets=facets))
+    if database.dialect == "postgresql":
+        timeouts = [
+            int(s.rsplit(" ", 1)[1])
+            for s in statements.statements
+            if s.startswith("SET LOCAL statement_timeout")
+        ]
+        assert len(timeouts) > 3 and timeouts == sorted(timeouts, reverse=True)
+        assert timeouts[0] <= 10_000 and timeouts[-1] <= 1000
 
 
 async def test_a_list_that_grows_with_the_catalog_is_capped(
