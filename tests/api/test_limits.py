@@ -159,6 +159,27 @@ async def test_floats_must_be_finite(api: Api) -> None:
     assert code == "INVALID_ARGUMENT"
 
 
+async def test_a_size_past_what_its_column_holds_is_an_invalid_argument(api: Api) -> None:
+    # Sizes and counts travel as Float and are stored as 64-bit integers: 1e30 failed there.
+    await factories.project(api)
+    dataset = await factories.dataset(api)
+    model = await factories.model(api)
+    largest = 2**63 - 1024  # the largest Float under 2**63
+    await factories.dataset_version(api, dataset["id"], label="big", sizeBytes=largest)
+    for field in ("rowCount", "sizeBytes"):
+        for value in (1e30, 2.0**63, -1.0):
+            code, _ = await api.error(
+                factories.CREATE_DATASET_VERSION,
+                input={"dataset": dataset["id"], "label": "v", "uri": "s3://d", field: value},
+            )
+            assert code == "INVALID_ARGUMENT", (field, value)
+    code, message = await api.error(
+        factories.CREATE_VERSION,
+        input={"model": model["id"], "artifact": {"uri": "s3://m", "size": 1e30}},
+    )
+    assert code == "INVALID_ARGUMENT" and "artifact size" in message
+
+
 @pytest.mark.parametrize(
     "node_id", ["Model:99999999999999999999", "Model:-5", "Model:x", "Model:2147483648"]
 )
