@@ -13,6 +13,7 @@ from mlcatalog.api.context import Context
 from mlcatalog.api.limits import LIMITS, MAX_COST, Limit
 from mlcatalog.api.schema import schema
 from mlcatalog.search import sql
+from mlcatalog.search.maintenance import reindex
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
 from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.store.database import Database
@@ -275,6 +276,32 @@ async def test_a_search_has_one_deadline_for_all_its_statements(
         ]
         assert len(timeouts) > 3 and timeouts == sorted(timeouts, reverse=True)
         assert timeouts[0] <= 10_000 and timeouts[-1] <= 1000
+
+
+STATS = """query($stats: [MetricStatsInput!]!) { search(input: {metricStats: $stats}) {
+  metricStats { count min max avg histogram { start count } } } }"""
+
+
+async def test_metric_stats_of_extreme_values_are_answered_or_refused(
+    api: Api, database: Database
+) -> None:
+    # Finite inputs whose arithmetic is not: quotients (5e-324), products and sums (1e308).
+    await factories.project(api)
+    model = await factories.model(api)
+    for value in (-1.7e308, 1.7e308, 1.7e308, 1.7e308):
+        await factories.version(api, model["id"], metrics=[{"name": "big", "value": value}])
+    for value in (0.7, 0.9):
+        await factories.version(api, model["id"], metrics=[{"name": "auc", "value": value}])
+    await reindex(database, SqlSearchBackend(database), name="embedded")
+    api.search = SqlSearchBackend(database)
+    for stats in ({"name": "auc", "interval": 5e-324}, {"name": "big", "interval": 1e308}):
+        code, message = await api.error(STATS, stats=[stats])
+        assert code == "INVALID_ARGUMENT", message
+    found = (await api(STATS, stats=[{"name": "big", "buckets": 3}]))["search"]["metricStats"][0]
+    assert found["count"] == 4 and found["avg"] == pytest.approx(1.7e308 / 2)
+    starts = [bucket["start"] for bucket in found["histogram"]]
+    assert starts[0] == -1.7e308 and starts == sorted(starts) and len(starts) == 3
+    assert [bucket["count"] for bucket in found["histogram"]] == [1, 0, 3]
 
 
 async def test_a_list_that_grows_with_the_catalog_is_capped(

@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Numeric,
     String,
     and_,
     case,
+    cast,
     column,
     delete,
     exists,
@@ -511,13 +513,25 @@ class SqlSearchBackend:
         conditions = [m.name == wanted.name, *self._filters(request)]
         if wanted.dataset is not None:
             conditions.append(m.dataset == wanted.dataset)
+        # PostgreSQL refuses a float sum past the float limit (two values of 1e308): it averages
+        # exactly as numeric. SQLite's sum turns infinite there, and is then taken again below.
+        postgres = self.database.dialect == "postgresql"
+        average = func.avg(cast(m.value, Numeric) if postgres else m.value)
         row = (
             await session.execute(
-                select(func.count(m.value), func.min(m.value), func.max(m.value), func.avg(m.value))
+                select(func.count(m.value), func.min(m.value), func.max(m.value), average)
                 .join(Doc, Doc.doc_key == m.doc_key)
                 .where(*conditions)
             )
         ).one()
+        avg = float(row[3]) if row[3] is not None else None
+        if avg is not None and not math.isfinite(avg):  # each value divided first: no overflow
+            divided = func.sum(m.value / float(row[0]))
+            avg = float(
+                await session.scalar(
+                    select(divided).join(Doc, Doc.doc_key == m.doc_key).where(*conditions)
+                )
+            )
         histogram: list[tuple[float, int]] = []
         if row[0]:
             ranges = wanted.ranges(row[1], row[2])
@@ -550,7 +564,7 @@ class SqlSearchBackend:
             count=row[0],
             min=row[1],
             max=row[2],
-            avg=float(row[3]) if row[3] is not None else None,
+            avg=avg,
             histogram=histogram,
         )
 
