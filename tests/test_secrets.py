@@ -28,6 +28,9 @@ def test_display_url_hides_the_password() -> None:
 
 def test_display_url_of_an_unparseable_url_shows_nothing_of_it() -> None:
     assert PASSWORD not in display_url(f"not a url {PASSWORD}")
+    # make_url raises ValueError, not ArgumentError, for a port that is not a number.
+    url = f"postgresql+asyncpg://catalog:{PASSWORD}@db.internal:port/catalog"
+    assert display_url(url) == "<a database URL that does not parse>"
 
 
 def test_a_failing_migrate_does_not_print_the_password() -> None:

@@ -1,15 +1,19 @@
 """Every request bounded: input limits, the cost limit, timeouts, caps on lists that grow."""
 
 import base64
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from graphql import GraphQLList, get_nullable_type, is_leaf_type
+from graphql import GraphQLList, get_nullable_type, is_leaf_type, parse
+from graphql.execution.values import get_variable_values
 
 from mlcatalog.api import limits
 from mlcatalog.api.context import Context
 from mlcatalog.api.limits import LIMITS, MAX_COST, Limit
 from mlcatalog.api.schema import schema
+from mlcatalog.search import sql
+from mlcatalog.search.maintenance import reindex
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
 from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.store.database import Database
@@ -84,6 +88,28 @@ async def test_a_query_over_the_cost_limit_is_refused_and_one_just_under_runs(ap
     assert "50,101" in message and "50,000" in message
 
 
+async def test_last_costs_what_first_costs(api: Api) -> None:
+    # Every connection declares first and last, both null by default: last was not counted.
+    backward = NESTED.replace("first:", "last:")
+    assert backward != NESTED
+    await api(backward, models=100, versions=248)
+    code, message = await api.error(backward, models=100, versions=249)
+    assert code == "INVALID_ARGUMENT"
+    assert "50,101" in message and "50,000" in message
+    code, message = await api.error(backward, models=500, versions=500)
+    assert code == "INVALID_ARGUMENT" and "501,501" in message
+
+
+def test_the_plan_refuses_no_operation_by_assertion() -> None:
+    # A subscription (the schema has none) is no operation to plan: the executor says so.
+    with pytest.raises(ValueError, match="no such operation"):
+        limits.Plan(schema._schema, parse("subscription { models { totalCount } }"), None)
+    # An introspection field has no definition of ours, so no arguments to check or count.
+    plan = limits.Plan(schema._schema, parse('{ __type(name: "Model") { name } }'), None)
+    evaluation = limits.Evaluation(plan, get_variable_values(schema._schema, [], {}))  # type: ignore[arg-type]
+    assert [evaluation.args(f) for f in plan.fields()] == [{}]
+
+
 async def test_the_cost_counts_fragments_and_takes_the_costliest_type_of_a_union(
     api: Api,
 ) -> None:
@@ -132,6 +158,27 @@ async def test_floats_must_be_finite(api: Api) -> None:
         x=float("nan"),
     )
     assert code == "INVALID_ARGUMENT"
+
+
+async def test_a_size_past_what_its_column_holds_is_an_invalid_argument(api: Api) -> None:
+    # Sizes and counts travel as Float and are stored as 64-bit integers: 1e30 failed there.
+    await factories.project(api)
+    dataset = await factories.dataset(api)
+    model = await factories.model(api)
+    largest = 2**63 - 1024  # the largest Float under 2**63
+    await factories.dataset_version(api, dataset["id"], label="big", sizeBytes=largest)
+    for field in ("rowCount", "sizeBytes"):
+        for value in (1e30, 2.0**63, -1.0):
+            code, _ = await api.error(
+                factories.CREATE_DATASET_VERSION,
+                input={"dataset": dataset["id"], "label": "v", "uri": "s3://d", field: value},
+            )
+            assert code == "INVALID_ARGUMENT", (field, value)
+    code, message = await api.error(
+        factories.CREATE_VERSION,
+        input={"model": model["id"], "artifact": {"uri": "s3://m", "size": 1e30}},
+    )
+    assert code == "INVALID_ARGUMENT" and "artifact size" in message
 
 
 @pytest.mark.parametrize(
@@ -195,14 +242,66 @@ async def test_a_search_past_its_timeout_stops_the_database_work(
     request = SearchRequest(text="fraud", facets=("stage", "framework", "project"))
     with pytest.raises(SearchUnavailable, match="did not finish in time"):
         await backend.search(request)
-    if database.dialect == "postgresql":  # the server cancels the statement past this
-        assert any(s.startswith("SET LOCAL statement_timeout = 1") for s in statements.statements)
+    if database.dialect == "postgresql":  # the deadline passed already, or the server cancels
+        assert all(
+            s.startswith("SET LOCAL statement_timeout = 1") for s in statements.statements[:1]
+        )
     # The connection goes back to the pool without its deadline.
     assert (await SqlSearchBackend(database).search(request)).total == 2000
     if database.dialect == "sqlite":  # deterministic: SQLite checks the deadline every 1,000 steps
         api.search = backend
         code, _ = await api.error('{ search(input: {text: "fraud"}) { totalCount } }')
         assert code == "SEARCH_UNAVAILABLE"
+
+
+async def test_a_search_has_one_deadline_for_all_its_statements(
+    api: Api, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clock that moves a second each time it is read: the search's statements, each quick,
+    # add up past its 10 s. PostgreSQL's statement_timeout is per statement, so each one is
+    # given what remains of the one deadline.
+    seconds = iter(range(1_000_000))
+    monkeypatch.setattr(sql, "time", SimpleNamespace(monotonic=lambda: float(next(seconds))))
+    backend = SqlSearchBackend(database, timeout=10)
+    await backend.write({(EntityType.MODEL, 1): ({"name": "fraud", "project_id": 1}, 1)})
+    statements = api.count_statements()
+    facets = ("stage", "framework", "project", "task", "owner", "type", "tag:a", "tag:b")
+    with pytest.raises(SearchUnavailable, match="did not finish in time"):
+        await backend.search(SearchRequest(text="fraud", facets=facets))
+    if database.dialect == "postgresql":
+        timeouts = [
+            int(s.rsplit(" ", 1)[1])
+            for s in statements.statements
+            if s.startswith("SET LOCAL statement_timeout")
+        ]
+        assert len(timeouts) > 3 and timeouts == sorted(timeouts, reverse=True)
+        assert timeouts[0] <= 10_000 and timeouts[-1] <= 1000
+
+
+STATS = """query($stats: [MetricStatsInput!]!) { search(input: {metricStats: $stats}) {
+  metricStats { count min max avg histogram { start count } } } }"""
+
+
+async def test_metric_stats_of_extreme_values_are_answered_or_refused(
+    api: Api, database: Database
+) -> None:
+    # Finite inputs whose arithmetic is not: quotients (5e-324), products and sums (1e308).
+    await factories.project(api)
+    model = await factories.model(api)
+    for value in (-1.7e308, 1.7e308, 1.7e308, 1.7e308):
+        await factories.version(api, model["id"], metrics=[{"name": "big", "value": value}])
+    for value in (0.7, 0.9):
+        await factories.version(api, model["id"], metrics=[{"name": "auc", "value": value}])
+    await reindex(database, SqlSearchBackend(database), name="embedded")
+    api.search = SqlSearchBackend(database)
+    for stats in ({"name": "auc", "interval": 5e-324}, {"name": "big", "interval": 1e308}):
+        code, message = await api.error(STATS, stats=[stats])
+        assert code == "INVALID_ARGUMENT", message
+    found = (await api(STATS, stats=[{"name": "big", "buckets": 3}]))["search"]["metricStats"][0]
+    assert found["count"] == 4 and found["avg"] == pytest.approx(1.7e308 / 2)
+    starts = [bucket["start"] for bucket in found["histogram"]]
+    assert starts[0] == -1.7e308 and starts == sorted(starts) and len(starts) == 3
+    assert [bucket["count"] for bucket in found["histogram"]] == [1, 0, 3]
 
 
 async def test_a_list_that_grows_with_the_catalog_is_capped(

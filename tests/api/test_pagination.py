@@ -1,5 +1,9 @@
 """Keyset pages: every item once, in order, with totals; bad cursors and sizes are refused."""
 
+import base64
+import json
+from typing import Any
+
 import pytest
 
 from tests import factories
@@ -149,3 +153,67 @@ async def test_nested_versions_page_backwards(api: Api) -> None:
             break
         before = page["pageInfo"]["startCursor"]
     assert pages == [[2, 1], [4, 3], [5]]
+
+
+def forged(cursor: str, replace: dict[int, Any]) -> str:
+    """A cursor the API returned, with some of its key's values replaced (index 0: the scope)."""
+    decoded = json.loads(base64.urlsafe_b64decode(cursor))
+    for index, value in replace.items():
+        decoded[index] = value
+    return base64.urlsafe_b64encode(json.dumps(decoded).encode()).decode()
+
+
+# Values no column of the key could hold: each failed in a driver, as INTERNAL, on one backend.
+FORGED_ROOT = [
+    {2: 2**70},  # SQLite: OverflowError
+    {2: -(2**63) - 1},
+    {2: 2**31},  # PostgreSQL: models.id is a 32-bit integer
+    {1: "a\x00b"},  # PostgreSQL stores no NUL
+    {1: "\ud800"},  # no UTF-8 for a lone surrogate
+    {1: "x" * 201},  # longer than any name
+    {2: float("inf")},
+]
+
+
+@pytest.mark.parametrize("replace", FORGED_ROOT)
+async def test_a_forged_cursor_of_a_root_list_is_invalid(api: Api, replace: dict[int, Any]) -> None:
+    await factories.project(api)
+    for name in ("a", "b"):
+        await factories.model(api, name=name)
+    cursor = (await api(PAGE, first=1))["models"]["pageInfo"]["endCursor"]
+    code, _ = await api.error(PAGE, first=1, after=forged(cursor, replace))
+    assert code == "INVALID_ARGUMENT"
+
+
+async def test_a_forged_timestamp_at_the_end_of_the_calendar_is_invalid(api: Api) -> None:
+    await factories.project(api)
+    await factories.model(api, name="a")
+    order = {"field": "CREATED_AT", "direction": "ASC"}
+    cursor = (await api(PAGE, first=1, order=order))["models"]["pageInfo"]["endCursor"]
+    for moment in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        code, _ = await api.error(PAGE, first=1, after=forged(cursor, {1: moment}), order=order)
+        assert code == "INVALID_ARGUMENT"
+
+
+METRICS = """query($id: ID!, $after: String) { node(id: $id) { ... on ModelVersion {
+  metrics(first: 1, after: $after) { pageInfo { endCursor } edges { node { name } } } } } }"""
+VERSIONS = """query($after: String) { model(project: "fraud", name: "fraud-detector") {
+  versions(first: 1, after: $after) { pageInfo { endCursor } edges { node { id } } } } }"""
+
+
+async def test_a_forged_cursor_of_a_child_list_is_invalid(api: Api) -> None:
+    await factories.project(api)
+    model = await factories.model(api)
+    metrics = [{"name": "auc", "value": 0.9}, {"name": "loss", "value": 0.1}]
+    version = await factories.version(api, model["id"], metrics=metrics)
+    cursor = (await api(METRICS, id=version["id"]))["node"]["metrics"]["pageInfo"]["endCursor"]
+    # The key is (name, id); metric ids are 64-bit, so the largest is a key, past it none is.
+    for replace in ({1: "a\x00b"}, {2: 2**63}, {1: "x" * 201}, {2: 1.5}):
+        code, _ = await api.error(METRICS, id=version["id"], after=forged(cursor, replace))
+        assert code == "INVALID_ARGUMENT", replace
+    page = await api(METRICS, id=version["id"], after=forged(cursor, {2: 2**63 - 1}))
+    assert [e["node"]["name"] for e in page["node"]["metrics"]["edges"]] == ["loss"]
+    # A version's number is a 32-bit integer.
+    cursor = (await api(VERSIONS))["model"]["versions"]["pageInfo"]["endCursor"]
+    code, _ = await api.error(VERSIONS, after=forged(cursor, {1: 2**31}))
+    assert code == "INVALID_ARGUMENT"

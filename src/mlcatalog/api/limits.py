@@ -244,7 +244,8 @@ class Plan:
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
         root = schema.get_root_type(operation.operation)
-        assert root is not None
+        if root is None:  # e.g. a subscription on a schema without them: execution says so
+            raise ValueError("no such operation type")
         self.root = self._selections(operation.selection_set, root)
 
     def _collect(
@@ -338,8 +339,11 @@ def _page(arguments: dict[str, Any]) -> int:
     if "input" in arguments and isinstance(arguments["input"], dict):
         first = arguments["input"].get("first")
         return DEFAULT_SEARCH_PAGE if first is None else int(first)
-    first = arguments.get("first", arguments.get("last"))
-    return DEFAULT_PAGE if first is None else int(first)
+    # Every connection declares both, null by default: the one given (at most one may be).
+    size = arguments.get("first")
+    if size is None:
+        size = arguments.get("last")
+    return DEFAULT_PAGE if size is None else int(size)
 
 
 class Evaluation:
@@ -351,9 +355,10 @@ class Evaluation:
         self.arguments: dict[int, dict[str, Any]] = {}
 
     def args(self, planned: PlannedField) -> dict[str, Any]:
+        if planned.definition is None:  # an introspection field: no arguments of ours
+            return {}
         key = id(planned)
         if key not in self.arguments:
-            assert planned.definition is not None
             self.arguments[key] = get_argument_values(
                 planned.definition, planned.node, self.variables
             )

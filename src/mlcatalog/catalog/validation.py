@@ -87,9 +87,15 @@ def commit(value: str | None) -> str | None:
     return value
 
 
+MAX_BIG = 2**63 - 1  # the largest value a BigInteger column holds
+
+
 def non_negative(value: int | None, field: str) -> int | None:
+    """A count or size, stored in a BigInteger column: 0 to 2**63 - 1."""
     if value is not None and value < 0:
         raise invalid(f"{field} must not be negative")
+    if value is not None and value > MAX_BIG:
+        raise invalid(f"{field} must be at most {MAX_BIG}")
     return value
 
 

@@ -98,14 +98,26 @@ class MetricStatsRequest:
         """The histogram's [from, to) ranges over the filtered values' [low, high]."""
         if self.interval is None:
             return bucket_ranges(low, high, self.buckets)
-        first = math.floor(low / self.interval)
-        count = math.floor(high / self.interval) - first + 1
+        # Finite values and interval can still give infinite quotients (5e-324) or starts (1e308).
+        quotients = (low / self.interval, high / self.interval)
+        if not all(math.isfinite(q) for q in quotients):
+            raise InvalidSearch(f"interval {self.interval} is too small for {self.name!r}")
+        first = math.floor(quotients[0])
+        count = math.floor(quotients[1]) - first + 1
         if count > MAX_BUCKETS:
             raise InvalidSearch(
                 f"interval {self.interval} cuts {self.name!r} into {count} buckets"
                 f" (at most {MAX_BUCKETS})"
             )
         starts = [(first + i) * self.interval for i in range(count + 1)]
+        # Each bucket must be a range: no infinite bound, none empty (values too large for the
+        # interval to move them apart).
+        if not all(math.isfinite(s) for s in starts[:-1]) or any(
+            a >= b for a, b in itertools.pairwise(starts)
+        ):
+            raise InvalidSearch(
+                f"interval {self.interval} cannot cut {self.name!r} into buckets at these values"
+            )
         return [(start, end) for start, end in itertools.pairwise(starts)]
 
 
@@ -208,6 +220,15 @@ def bucket_ranges(low: float, high: float, buckets: int) -> list[tuple[float, fl
     that every backend counts the same values into the same buckets."""
     if high <= low:
         return [(low, None)]
-    width = (high - low) / buckets
-    starts = [low + i * width for i in range(buckets)]
+    # Divided first: high - low overflows for values of opposite signs near the float limit.
+    width = high / buckets - low / buckets
+    starts = [_start(low, i, width) for i in range(buckets)]
+    if width <= 0 or any(a >= b for a, b in itertools.pairwise(starts)):
+        return [(low, None)]  # values too close for this many buckets (5e-324 apart)
     return [(start, starts[i + 1] if i + 1 < buckets else None) for i, start in enumerate(starts)]
+
+
+def _start(low: float, i: int, width: float) -> float:
+    """low + i * width, halved for the sum where the product overflows (it never exceeds high)."""
+    start = low + i * width
+    return start if math.isfinite(start) else (low / 2 + i * (width / 2)) * 2

@@ -2,6 +2,7 @@
 database the catalog already has (SQLite or PostgreSQL), from tables the indexer fills."""
 
 import html
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -12,9 +13,11 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Numeric,
     String,
     and_,
     case,
+    cast,
     column,
     delete,
     exists,
@@ -191,6 +194,45 @@ def highlights(body: Document, words: list[str]) -> dict[str, list[str]]:
 
 # SQLite calls the progress handler every this many virtual machine steps (about 0.1 ms).
 PROGRESS_STEPS = 1000
+# PostgreSQL's statement_timeout is set again before a statement only when the one set would let
+# it run this much past the search's deadline: a quick search sets it once.
+TIMEOUT_SLACK = 0.05
+
+
+class _Bounded:
+    """A session whose statements end by one deadline (none when ``deadline`` is None): none
+    starts past it, and on PostgreSQL each is given what remains as its ``statement_timeout``."""
+
+    def __init__(
+        self, session: AsyncSession, deadline: float | None = None, postgres: bool = False
+    ) -> None:
+        self.session = session
+        self.deadline = deadline
+        self.postgres = postgres
+        self.setting: float | None = None  # the statement_timeout set, in seconds
+
+    async def execute(self, stmt: Any) -> Any:
+        await self._limit()
+        return await self.session.execute(stmt)
+
+    async def scalar(self, stmt: Any) -> Any:
+        await self._limit()
+        return await self.session.scalar(stmt)
+
+    async def _limit(self) -> None:
+        if self.deadline is None:
+            return
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise SearchUnavailable("the search did not finish in time")
+        if not self.postgres:
+            return  # SQLite's progress handler reads the deadline itself
+        if self.setting is not None and self.setting <= remaining + TIMEOUT_SLACK:
+            return  # a statement starting now still ends by the deadline (within the slack)
+        milliseconds = max(1, math.ceil(remaining * 1000))  # 0 would mean no limit
+        connection = await self.session.connection()
+        await connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+        self.setting = milliseconds / 1000
 
 
 class SqlSearchBackend:
@@ -392,7 +434,7 @@ class SqlSearchBackend:
         if request.after is not None:
             stmt = stmt.where(_after(sort, request.after))
         stmt = stmt.order_by(*(e.desc() if d else e.asc() for e, d in sort)).limit(request.first)
-        async with self.database.read() as session, self._bounded(session):
+        async with self.database.read() as raw, self._bounded(raw) as session:
             rows = (await session.execute(stmt)).all()
             total = await session.scalar(select(func.count()).select_from(Doc).where(*base)) or 0
             facets = {f: await self._facet(session, request, f) for f in request.facets}
@@ -413,24 +455,25 @@ class SqlSearchBackend:
         return SearchResult(hits=hits, total=total, facets=facets, metric_stats=stats)
 
     @asynccontextmanager
-    async def _bounded(self, session: AsyncSession) -> AsyncIterator[None]:
-        """Stop the database's work at the timeout, not only the wait for it: PostgreSQL
-        cancels a statement past statement_timeout, SQLite's progress handler interrupts it."""
+    async def _bounded(self, session: AsyncSession) -> AsyncIterator["_Bounded"]:
+        """Stop the database's work at the timeout, not only the wait for it: one deadline for
+        the whole search (up to 32 statements). SQLite's progress handler interrupts a statement
+        past it; on PostgreSQL each statement is given what remains (``_Bounded``)."""
         if self.timeout is None:
-            yield
+            yield _Bounded(session)
             return
         deadline = time.monotonic() + self.timeout
-        connection = await session.connection()
-        if self.database.dialect == "postgresql":
-            milliseconds = max(1, round(self.timeout * 1000))  # 0 would mean no limit
-            await connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
-            driver = None
-        else:
+        driver = None
+        postgres = self.database.dialect == "postgresql"
+        bounded = _Bounded(session, deadline, postgres)
+        if not postgres:
+            connection = await session.connection()
             driver = (await connection.get_raw_connection()).driver_connection
-            assert driver is not None
+            if driver is None:  # the pool handed out a closed connection
+                raise SearchUnavailable("the search database connection is closed")
             await driver.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
         try:
-            yield
+            yield bounded
         except DBAPIError as error:
             if time.monotonic() < deadline:
                 raise
@@ -439,7 +482,7 @@ class SqlSearchBackend:
             if driver is not None:  # the connection goes back to the pool
                 await driver.set_progress_handler(None, 0)
 
-    async def _facet(self, session: Any, request: SearchRequest, facet: str) -> list[Bucket]:
+    async def _facet(self, session: "_Bounded", request: SearchRequest, facet: str) -> list[Bucket]:
         f = SearchFacetRow
         filters = self._filters(request, skip_facet=facet)
         if facet == TYPE_FACET:
@@ -465,18 +508,30 @@ class SqlSearchBackend:
             for v, n in await session.execute(counted)
         ]
 
-    async def _stats(self, session: Any, request: SearchRequest, wanted: Any) -> MetricStats:
+    async def _stats(self, session: "_Bounded", request: SearchRequest, wanted: Any) -> MetricStats:
         m = SearchMetricRow
         conditions = [m.name == wanted.name, *self._filters(request)]
         if wanted.dataset is not None:
             conditions.append(m.dataset == wanted.dataset)
+        # PostgreSQL refuses a float sum past the float limit (two values of 1e308): it averages
+        # exactly as numeric. SQLite's sum turns infinite there, and is then taken again below.
+        postgres = self.database.dialect == "postgresql"
+        average = func.avg(cast(m.value, Numeric) if postgres else m.value)
         row = (
             await session.execute(
-                select(func.count(m.value), func.min(m.value), func.max(m.value), func.avg(m.value))
+                select(func.count(m.value), func.min(m.value), func.max(m.value), average)
                 .join(Doc, Doc.doc_key == m.doc_key)
                 .where(*conditions)
             )
         ).one()
+        avg = float(row[3]) if row[3] is not None else None
+        if avg is not None and not math.isfinite(avg):  # each value divided first: no overflow
+            divided = func.sum(m.value / float(row[0]))
+            avg = float(
+                await session.scalar(
+                    select(divided).join(Doc, Doc.doc_key == m.doc_key).where(*conditions)
+                )
+            )
         histogram: list[tuple[float, int]] = []
         if row[0]:
             ranges = wanted.ranges(row[1], row[2])
@@ -509,7 +564,7 @@ class SqlSearchBackend:
             count=row[0],
             min=row[1],
             max=row[2],
-            avg=float(row[3]) if row[3] is not None else None,
+            avg=avg,
             histogram=histogram,
         )
 

@@ -31,7 +31,7 @@ def display_url(url: str) -> str:
     """The URL as logs and the CLI may show it: never with its password."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return "<a database URL that does not parse>"
 
 

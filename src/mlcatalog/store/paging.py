@@ -1,12 +1,13 @@
 """Keyset paging: the orders lists are read in, a page forwards or backwards, and the lists of
 children (a model's versions, a version's metrics…) read for many parents in one statement."""
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -39,19 +40,15 @@ class Order:
         return [_plain(getattr(row, column.key)) for column in self.columns]
 
     def parse(self, values: Sequence[Any]) -> list[Any]:
-        """A sort key read back from a cursor; ValueError when it cannot be one of this order."""
+        """A sort key read back from a cursor; ValueError when it cannot be one of this order.
+
+        A cursor comes from the client, so each value must be one its column can hold (a key
+        out of range failed in the driver, as an internal error)."""
         if len(values) != len(self.columns):
             raise ValueError("cursor key has the wrong length")
-        parsed = []
-        for column, value in zip(self.columns, values, strict=True):
-            if isinstance(column.type, UtcDateTime):
-                value = datetime.fromisoformat(value) if isinstance(value, str) else None
-                if value is None or value.tzinfo is None:
-                    raise ValueError("cursor holds no timestamp")
-            elif not isinstance(value, column.type.python_type) or isinstance(value, bool):
-                raise ValueError("cursor value has the wrong type")
-            parsed.append(value)
-        return parsed
+        return [
+            _key_value(column, value) for column, value in zip(self.columns, values, strict=True)
+        ]
 
     def reversed(self) -> "Order":
         return Order(self.columns, tuple(not d for d in self.descending))
@@ -69,6 +66,44 @@ class Order:
         return [
             c.desc() if d else c.asc() for c, d in zip(self.columns, self.descending, strict=True)
         ]
+
+
+# The range of an integer column: 32 bits for Integer (PostgreSQL's integer; SQLite holds more,
+# but no id, number or revision the API hands out goes past it), 64 for BigInteger.
+INTEGER_RANGES: dict[type[Integer], tuple[int, int]] = {
+    BigInteger: (-(2**63), 2**63 - 1),
+    Integer: (-(2**31), 2**31 - 1),
+}
+
+
+def _key_value(column: InstrumentedAttribute[Any], value: Any) -> Any:
+    """``value`` as a key of ``column``; ValueError unless the column could hold it."""
+    kind = column.type
+    if isinstance(kind, UtcDateTime):
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        if moment is None or moment.tzinfo is None:
+            raise ValueError("cursor holds no timestamp")
+        try:
+            moment.astimezone(UTC)  # as it is bound
+        except OverflowError:  # at the ends of the calendar
+            raise ValueError("cursor timestamp is out of range") from None
+        return moment
+    if isinstance(value, bool) or not isinstance(value, kind.python_type):
+        raise ValueError("cursor value has the wrong type")
+    if isinstance(value, int):
+        low, high = INTEGER_RANGES[BigInteger if isinstance(kind, BigInteger) else Integer]
+        if not low <= value <= high:
+            raise ValueError("cursor value is out of range")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("cursor value is not a finite number")
+    elif isinstance(value, str):
+        if len(value) > (getattr(kind, "length", None) or MAX_KEY_TEXT) or "\x00" in value:
+            raise ValueError("cursor text is too long or holds a NUL character")
+        value.encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
+    return value
+
+
+MAX_KEY_TEXT = 1000  # characters of a text key whose column declares no length
 
 
 def _plain(value: Any) -> Any:

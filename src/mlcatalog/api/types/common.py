@@ -11,6 +11,7 @@ from strawberry import UNSET, relay
 
 from mlcatalog.api.context import Info
 from mlcatalog.api.ids import row_id
+from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import invalid, not_found
 from mlcatalog.catalog.versions import Stage
 from mlcatalog.store.rows import Base
@@ -84,9 +85,12 @@ def given(**fields: Any) -> dict[str, Any]:
 
 
 def whole(value: float | None, field: str) -> int | None:
-    """GraphQL Int has 32 bits; sizes travel as Float and must be whole numbers."""
+    """GraphQL Int has 32 bits; sizes travel as Float and must be whole numbers from 0 to
+    2**63 - 1, what their BigInteger columns hold (1e30 failed in the database as INTERNAL)."""
     if value is None:
         return None
     if not math.isfinite(value) or value != int(value):
         raise invalid(f"{field} must be a whole number")
+    if not 0 <= value <= validation.MAX_BIG:
+        raise invalid(f"{field} must be between 0 and {validation.MAX_BIG}")
     return int(value)
