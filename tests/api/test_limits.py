@@ -1,10 +1,13 @@
 """Every request bounded: input limits, the cost limit, timeouts, caps on lists that grow."""
 
+import asyncio
 import base64
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from graphql import GraphQLList, get_nullable_type, is_leaf_type
+from strawberry.extensions import SchemaExtension
 
 from mlcatalog.api import limits
 from mlcatalog.api.context import Context
@@ -271,3 +274,37 @@ async def test_a_nul_character_in_text_or_json_is_refused_on_every_backend(api: 
         input={"model": model["id"], "hyperparameters": {"k\x00": "v"}},
     )
     assert code == "INVALID_ARGUMENT"
+
+
+ALIASES = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(31)) + " }"
+
+
+def bare() -> Context:
+    """A context for fields that read no database (me)."""
+    return Context(database=Database("sqlite+aiosqlite://"), actor="tester")
+
+
+def test_each_request_gets_extension_instances_of_its_own() -> None:
+    first, second = schema.get_extensions(), schema.get_extensions()
+    assert not {id(e) for e in first} & {id(e) for e in second}
+
+
+async def test_the_document_limits_hold_for_requests_that_interleave(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Strawberry gives each extension instance the execution context of its request: an
+    instance shared between requests checked one request's document with another's rules."""
+
+    class Interleave(SchemaExtension):
+        async def on_operation(self) -> AsyncIterator[None]:
+            await asyncio.sleep(0)  # another request runs its hooks meanwhile
+            yield
+
+    monkeypatch.setattr(schema, "extensions", (Interleave, *schema.extensions))
+    too_many, fine = await asyncio.gather(
+        schema.execute(ALIASES, context_value=bare()),
+        schema.execute("{ me { name } }", context_value=bare()),
+    )
+    assert too_many.errors, too_many.data
+    assert "31 aliases" in too_many.errors[0].message
+    assert fine.data == {"me": {"name": "tester"}}

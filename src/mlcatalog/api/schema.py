@@ -3,12 +3,14 @@
 import asyncio
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -121,21 +123,25 @@ class CatalogSchema(strawberry.Schema):
 
 
 def create_schema() -> CatalogSchema:
-    # Parsing and validating cost more than small queries' resolvers: cache both across requests.
-    # The limiters add validation rules, which are part of the validation cache's key: they are
-    # built once too, or every request would miss the cache.
-    shared = [
-        ParserCache(maxsize=1000),
-        ValidationCache(maxsize=1000),
-        QueryDepthLimiter(max_depth=12),
-        MaxAliasesLimiter(max_alias_count=30),
-        MaxTokensLimiter(max_token_count=5000),
+    # Strawberry calls each factory for every request and hands the instance that request's
+    # execution context: an instance shared between requests would read another request's
+    # document, rules or parse options as soon as a hook before them awaits. So every
+    # extension is built per request, while what they share across requests is shared by
+    # design: the parse and validation caches are module-level LRU caches keyed by maxsize, and
+    # the limiters' rules (part of the validation cache's key) are built once here, so every
+    # request's AddValidationRules adds the same classes and a known document still hits.
+    rules = [
+        *QueryDepthLimiter(max_depth=12).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=30).validation_rules,
     ]
     extensions: list[Any] = [
         RecordOperation,  # first: its end of the operation runs last, after ErrorCodes'
         ErrorCodes,
         EndRequestReads,
-        *(lambda e=e: e for e in shared),
+        partial(ParserCache, maxsize=1000),
+        partial(ValidationCache, maxsize=1000),
+        partial(AddValidationRules, rules),
+        partial(MaxTokensLimiter, max_token_count=5000),
         HiddenSchema,
         RequestLimits,  # after validation (its on_execute hook): inputs and cost
     ]
