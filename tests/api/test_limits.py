@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from graphql import GraphQLList, get_nullable_type, is_leaf_type
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.parser_cache import _get_parse_cache
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 from mlcatalog.api import limits
 from mlcatalog.api.context import Context
-from mlcatalog.api.limits import LIMITS, MAX_COST, Limit
+from mlcatalog.api.limits import LIMITS, MAX_COST, Limit, RequestLimits
 from mlcatalog.api.schema import schema
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
 from mlcatalog.search.sql import SqlSearchBackend
@@ -308,3 +310,36 @@ async def test_the_document_limits_hold_for_requests_that_interleave(
     assert too_many.errors, too_many.data
     assert "31 aliases" in too_many.errors[0].message
     assert fine.data == {"me": {"name": "tester"}}
+
+
+async def test_a_big_document_is_answered_and_not_cached() -> None:
+    padding = "# " + "x" * (limits.MAX_CACHED_QUERY) + "\n"
+    big = padding + "{ me { name } }"
+    parses, validations = _get_parse_cache(1000), _get_validate_cache(1000)
+    parsed, validated = parses.cache_info(), validations.cache_info()
+    for _ in range(2):
+        result = await schema.execute(big, context_value=bare())
+        assert result.errors is None
+        assert result.data == {"me": {"name": "tester"}}
+    assert (parses.cache_info().hits, parses.cache_info().misses) == (parsed.hits, parsed.misses)
+    hits, misses = validations.cache_info().hits, validations.cache_info().misses
+    assert (hits, misses) == (validated.hits, validated.misses)
+    assert all(query != big for query, _ in RequestLimits.plans.plans)
+    # Parsed and validated all the same, with the limits: uncached is not unchecked.
+    result = await schema.execute(padding + ALIASES)
+    assert result.errors and "31 aliases" in result.errors[0].message
+    result = await schema.execute(padding + "{ nope }")
+    assert result.errors and result.errors[0].extensions == {"code": "INVALID_ARGUMENT"}
+
+
+async def test_a_document_just_under_the_size_is_cached() -> None:
+    query = "{ me { name } }"
+    small = "# " + "y" * (limits.MAX_CACHED_QUERY - len(query) - 3) + "\n" + query
+    assert len(small) == limits.MAX_CACHED_QUERY
+    parses = _get_parse_cache(1000)
+    for _ in range(2):
+        await schema.execute(small, context_value=bare())
+    hits = parses.cache_info().hits
+    await schema.execute(small, context_value=bare())
+    assert parses.cache_info().hits == hits + 1
+    assert any(query == small for query, _ in RequestLimits.plans.plans)

@@ -1,7 +1,7 @@
 """The GraphQL schema: every family's queries and mutations merged into one root."""
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -23,7 +23,7 @@ from strawberry.types.graphql import OperationType
 
 from mlcatalog.api.context import Context, EndRequestReads, HiddenSchema
 from mlcatalog.api.errors import ErrorCoder, ErrorCodes
-from mlcatalog.api.limits import UTC_DATETIME, RequestLimits
+from mlcatalog.api.limits import UTC_DATETIME, RequestLimits, cacheable
 from mlcatalog.api.observability import RecordOperation
 from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
@@ -122,6 +122,29 @@ class CatalogSchema(strawberry.Schema):
                 super().process_errors([error], execution_context)
 
 
+class DocumentCache(ParserCache):
+    """Parsed documents shared across requests, up to ``MAX_CACHED_QUERY`` characters each; a
+    bigger document is parsed by strawberry after this hook, uncached."""
+
+    def on_parse(self) -> Iterator[None]:
+        if cacheable(self.execution_context.query):
+            yield from super().on_parse()
+        else:
+            yield
+
+
+class ValidityCache(ValidationCache):
+    """Validation results shared across requests, for the documents ``DocumentCache`` keeps
+    (the key holds the document); strawberry validates a bigger one after this hook, uncached,
+    with the same rules."""
+
+    def on_validate(self) -> Iterator[None]:
+        if cacheable(self.execution_context.query):
+            yield from super().on_validate()
+        else:
+            yield
+
+
 def create_schema() -> CatalogSchema:
     # Strawberry calls each factory for every request and hands the instance that request's
     # execution context: an instance shared between requests would read another request's
@@ -130,6 +153,7 @@ def create_schema() -> CatalogSchema:
     # design: the parse and validation caches are module-level LRU caches keyed by maxsize, and
     # the limiters' rules (part of the validation cache's key) are built once here, so every
     # request's AddValidationRules adds the same classes and a known document still hits.
+    # Documents over limits.MAX_CACHED_QUERY characters are not kept (DocumentCache).
     rules = [
         *QueryDepthLimiter(max_depth=12).validation_rules,
         *MaxAliasesLimiter(max_alias_count=30).validation_rules,
@@ -138,8 +162,8 @@ def create_schema() -> CatalogSchema:
         RecordOperation,  # first: its end of the operation runs last, after ErrorCodes'
         ErrorCodes,
         EndRequestReads,
-        partial(ParserCache, maxsize=1000),
-        partial(ValidationCache, maxsize=1000),
+        partial(DocumentCache, maxsize=1000),
+        partial(ValidityCache, maxsize=1000),
         partial(AddValidationRules, rules),
         partial(MaxTokensLimiter, max_token_count=5000),
         HiddenSchema,
