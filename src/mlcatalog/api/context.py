@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from mlcatalog.api.loaders import Loaders
 from mlcatalog.search.backend import SearchBackend
@@ -25,6 +26,9 @@ class Context:
     # Off in production: no __schema/__type, and no names suggested in error messages.
     introspection: bool = True
     loaders: Loaders = field(init=False)
+    # The operation's execution (its document, name and type) for CatalogSchema.execute, which
+    # records the operation when it ends; set by the first extension, KeepExecution.
+    execution: ExecutionContext | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.database)
@@ -36,6 +40,21 @@ class Context:
         async with self.database.unit_of_work(self.actor) as uow:
             yield uow
         await self.loaders.reset()
+
+
+class KeepExecution(SchemaExtension):
+    """Hand the operation's execution context to CatalogSchema.execute through the Context.
+
+    Strawberry keeps it to itself, and no extension's end of the operation resumes when a hook
+    raises (a syntax error in ParserCache) or the deadline cancels the operation, so the
+    schema's ``execute``, which every ending passes, records the operation from it.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.execution = self.execution_context
+        yield
 
 
 class EndRequestReads(SchemaExtension):
