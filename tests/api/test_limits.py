@@ -3,6 +3,7 @@
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from mlcatalog.api import limits
 from mlcatalog.api.context import Context
 from mlcatalog.api.limits import LIMITS, MAX_COST, Limit, RequestLimits
 from mlcatalog.api.schema import schema
+from mlcatalog.catalog import projects as catalog_projects
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
 from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.store.database import Database
@@ -276,6 +278,61 @@ async def test_a_nul_character_in_text_or_json_is_refused_on_every_backend(api: 
         input={"model": model["id"], "hyperparameters": {"k\x00": "v"}},
     )
     assert code == "INVALID_ARGUMENT"
+
+
+CREATE = 'mutation { createProject(input: {name: "late"}) { project { name } } }'
+
+
+async def project_count(database: Database) -> int:
+    context = Context(database=database, actor="tester")
+    result = await schema.execute("{ projects { totalCount } }", context_value=context)
+    assert result.data is not None, result.errors
+    return int(result.data["projects"]["totalCount"])
+
+
+@pytest.mark.parametrize("delay", ["before-commit", "after-commit"])
+async def test_a_write_whose_rule_ran_commits_and_answers_past_the_deadline(
+    database: Database, monkeypatch: pytest.MonkeyPatch, delay: str
+) -> None:
+    """Answering DEADLINE_EXCEEDED for an applied write would invite the client to retry it."""
+    timeout = 0.3  # time enough for the rule, on a busy machine too
+    unit_of_work = Database.unit_of_work
+
+    @asynccontextmanager
+    async def slow(self: Database, actor: str) -> AsyncIterator[Any]:
+        async with unit_of_work(self, actor) as uow:
+            yield uow
+            if delay == "before-commit":
+                await asyncio.sleep(timeout * 2)
+        if delay == "after-commit":
+            await asyncio.sleep(timeout * 2)
+
+    monkeypatch.setattr(Database, "unit_of_work", slow)
+    context = Context(database=database, actor="tester", operation_timeout=timeout)
+    result = await schema.execute(CREATE, context_value=context)
+    assert result.errors is None
+    assert result.data == {"createProject": {"project": {"name": "late"}}}
+    monkeypatch.undo()
+    assert await project_count(database) == 1
+
+
+async def test_a_deadline_inside_the_rule_writes_nothing(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeout = 0.3  # time enough for the rule, on a busy machine too
+    create_project = catalog_projects.create_project
+
+    async def slow(uow: Any, **fields: Any) -> Any:
+        row = await create_project(uow, **fields)
+        await asyncio.sleep(timeout * 2)
+        return row
+
+    monkeypatch.setattr(catalog_projects, "create_project", slow)
+    context = Context(database=database, actor="tester", operation_timeout=timeout)
+    result = await schema.execute(CREATE, context_value=context)
+    assert result.data is None and result.errors
+    assert [e.extensions for e in result.errors] == [{"code": "DEADLINE_EXCEEDED"}]
+    assert await project_count(database) == 0
 
 
 ALIASES = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(31)) + " }"

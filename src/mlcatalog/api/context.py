@@ -1,5 +1,6 @@
 """The per-request context: the database, the caller and fresh DataLoaders."""
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,16 +30,26 @@ class Context:
     # The operation's execution (its document, name and type) for CatalogSchema.execute, which
     # records the operation when it ends; set by the first extension, KeepExecution.
     execution: ExecutionContext | None = field(default=None, init=False)
+    # The operation's deadline (CatalogSchema.execute), lifted once a write is about to commit.
+    deadline: asyncio.Timeout | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.database)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """One write transaction on the caller's behalf; reads after it see what it wrote."""
+        """One write transaction on the caller's behalf; reads after it see what it wrote.
+
+        Once its rule ran, the write commits and the operation answers: the deadline no longer
+        applies. Cut short in or after the commit, it would answer DEADLINE_EXCEEDED ("ask for
+        less") for a write that was applied, and the client might apply it again. Before that
+        point a deadline rolls the write back, and the answer is true.
+        """
         await self.loaders.reset()
         async with self.database.unit_of_work(self.actor) as uow:
             yield uow
+            if self.deadline is not None:
+                self.deadline.reschedule(None)
         await self.loaders.reset()
 
 

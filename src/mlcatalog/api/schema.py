@@ -96,7 +96,9 @@ class CatalogSchema(strawberry.Schema):
         context = context_value if isinstance(context_value, Context) else None
         timeout = None if context is None else context.operation_timeout
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout) as deadline:
+                if context is not None:
+                    context.deadline = deadline  # lifted by a write about to commit
                 result = await super().execute(
                     query,
                     variable_values,
