@@ -1,6 +1,7 @@
 """GraphQL over HTTP at the edge, in process: refusals with codes, media types, request ids,
 production mode, security headers and the self-contained GraphiQL page."""
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -19,9 +20,10 @@ from starlette.types import Receive, Scope, Send
 from mlcatalog.api.context import Context
 from mlcatalog.api.http import CatalogGraphQL, json_depth_exceeds
 from mlcatalog.api.middleware import RequestId
+from mlcatalog.api.operations import projects
 from mlcatalog.api.schema import schema
 from mlcatalog.app import create_app
-from mlcatalog.settings import SearchSettings, ServerSettings, Settings
+from mlcatalog.settings import LimitsSettings, SearchSettings, ServerSettings, Settings
 from mlcatalog.store import queries
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -35,7 +37,9 @@ async def client(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Client]
     """Opens the app (with its lifespan) on a fresh catalog, with settings as given."""
     async with AsyncExitStack() as stack:
 
-        async def open_client(environment: str = "development", **server: Any) -> httpx.AsyncClient:
+        async def open_client(
+            environment: str = "development", limits: dict[str, Any] | None = None, **server: Any
+        ) -> httpx.AsyncClient:
             path = tmp_path / f"catalog-{len(stack._exit_callbacks)}.db"
             shutil.copy(sqlite_template, path)
             settings = Settings(
@@ -43,6 +47,7 @@ async def client(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Client]
                 environment=environment,  # type: ignore[arg-type]
                 server=ServerSettings(**server),
                 search=SearchSettings(serve_indexer=False),
+                limits=LimitsSettings(**(limits or {})),
             )
             app = create_app(settings)
             await stack.enter_async_context(app.router.lifespan_context(app))
@@ -263,6 +268,28 @@ async def test_a_field_error_stays_200_with_data_for_graphql_response_json(clien
     body = response.json()
     assert body["data"] == {"me": {"name": "local-dev"}, "node": None}
     assert body["errors"][0]["extensions"]["code"] == "INVALID_ARGUMENT"
+
+
+async def test_a_timeout_is_200_with_null_data_for_graphql_response_json(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request was well-formed and ran: not a request error, but a result with no data."""
+
+    async def slow(*_: Any, **__: Any) -> Any:
+        await asyncio.sleep(5)
+
+    monkeypatch.setattr(projects, "listing_connection", slow)
+    http = await client(limits={"operation_timeout_seconds": 0.05})
+    response = await http.post(
+        "/graphql",
+        json={"query": "{ projects { totalCount } }"},
+        headers={"Accept": GRAPHQL_RESPONSE},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == GRAPHQL_RESPONSE
+    body = response.json()
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["DEADLINE_EXCEEDED"]
 
 
 @pytest.mark.parametrize(

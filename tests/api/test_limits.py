@@ -1,17 +1,24 @@
 """Every request bounded: input limits, the cost limit, timeouts, caps on lists that grow."""
 
+import asyncio
 import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from graphql import GraphQLList, get_nullable_type, is_leaf_type, parse
 from graphql.execution.values import get_variable_values
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.parser_cache import _get_parse_cache
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 from mlcatalog.api import limits
 from mlcatalog.api.context import Context
-from mlcatalog.api.limits import LIMITS, MAX_COST, Limit
+from mlcatalog.api.limits import LIMITS, MAX_COST, Limit, RequestLimits
 from mlcatalog.api.schema import schema
+from mlcatalog.catalog import projects as catalog_projects
 from mlcatalog.search import sql
 from mlcatalog.search.maintenance import reindex
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
@@ -370,3 +377,125 @@ async def test_a_nul_character_in_text_or_json_is_refused_on_every_backend(api: 
         input={"model": model["id"], "hyperparameters": {"k\x00": "v"}},
     )
     assert code == "INVALID_ARGUMENT"
+
+
+CREATE = 'mutation { createProject(input: {name: "late"}) { project { name } } }'
+
+
+async def project_count(database: Database) -> int:
+    context = Context(database=database, actor="tester")
+    result = await schema.execute("{ projects { totalCount } }", context_value=context)
+    assert result.data is not None, result.errors
+    return int(result.data["projects"]["totalCount"])
+
+
+@pytest.mark.parametrize("delay", ["before-commit", "after-commit"])
+async def test_a_write_whose_rule_ran_commits_and_answers_past_the_deadline(
+    database: Database, monkeypatch: pytest.MonkeyPatch, delay: str
+) -> None:
+    """Answering DEADLINE_EXCEEDED for an applied write would invite the client to retry it."""
+    timeout = 0.3  # time enough for the rule, on a busy machine too
+    unit_of_work = Database.unit_of_work
+
+    @asynccontextmanager
+    async def slow(self: Database, actor: str) -> AsyncIterator[Any]:
+        async with unit_of_work(self, actor) as uow:
+            yield uow
+            if delay == "before-commit":
+                await asyncio.sleep(timeout * 2)
+        if delay == "after-commit":
+            await asyncio.sleep(timeout * 2)
+
+    monkeypatch.setattr(Database, "unit_of_work", slow)
+    context = Context(database=database, actor="tester", operation_timeout=timeout)
+    result = await schema.execute(CREATE, context_value=context)
+    assert result.errors is None
+    assert result.data == {"createProject": {"project": {"name": "late"}}}
+    monkeypatch.undo()
+    assert await project_count(database) == 1
+
+
+async def test_a_deadline_inside_the_rule_writes_nothing(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeout = 0.3  # time enough for the rule, on a busy machine too
+    create_project = catalog_projects.create_project
+
+    async def slow(uow: Any, **fields: Any) -> Any:
+        row = await create_project(uow, **fields)
+        await asyncio.sleep(timeout * 2)
+        return row
+
+    monkeypatch.setattr(catalog_projects, "create_project", slow)
+    context = Context(database=database, actor="tester", operation_timeout=timeout)
+    result = await schema.execute(CREATE, context_value=context)
+    assert result.data is None and result.errors
+    assert [e.extensions for e in result.errors] == [{"code": "DEADLINE_EXCEEDED"}]
+    assert await project_count(database) == 0
+
+
+ALIASES = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(31)) + " }"
+
+
+def bare() -> Context:
+    """A context for fields that read no database (me)."""
+    return Context(database=Database("sqlite+aiosqlite://"), actor="tester")
+
+
+def test_each_request_gets_extension_instances_of_its_own() -> None:
+    first, second = schema.get_extensions(), schema.get_extensions()
+    assert not {id(e) for e in first} & {id(e) for e in second}
+
+
+async def test_the_document_limits_hold_for_requests_that_interleave(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Strawberry gives each extension instance the execution context of its request: an
+    instance shared between requests checked one request's document with another's rules."""
+
+    class Interleave(SchemaExtension):
+        async def on_operation(self) -> AsyncIterator[None]:
+            await asyncio.sleep(0)  # another request runs its hooks meanwhile
+            yield
+
+    monkeypatch.setattr(schema, "extensions", (Interleave, *schema.extensions))
+    too_many, fine = await asyncio.gather(
+        schema.execute(ALIASES, context_value=bare()),
+        schema.execute("{ me { name } }", context_value=bare()),
+    )
+    assert too_many.errors, too_many.data
+    assert "31 aliases" in too_many.errors[0].message
+    assert fine.data == {"me": {"name": "tester"}}
+
+
+async def test_a_big_document_is_answered_and_not_cached() -> None:
+    padding = "# " + "x" * (limits.MAX_CACHED_QUERY) + "\n"
+    big = padding + "{ me { name } }"
+    parses, validations = _get_parse_cache(1000), _get_validate_cache(1000)
+    parsed, validated = parses.cache_info(), validations.cache_info()
+    for _ in range(2):
+        result = await schema.execute(big, context_value=bare())
+        assert result.errors is None
+        assert result.data == {"me": {"name": "tester"}}
+    assert (parses.cache_info().hits, parses.cache_info().misses) == (parsed.hits, parsed.misses)
+    hits, misses = validations.cache_info().hits, validations.cache_info().misses
+    assert (hits, misses) == (validated.hits, validated.misses)
+    assert all(query != big for query, _ in RequestLimits.plans.plans)
+    # Parsed and validated all the same, with the limits: uncached is not unchecked.
+    result = await schema.execute(padding + ALIASES)
+    assert result.errors and "31 aliases" in result.errors[0].message
+    result = await schema.execute(padding + "{ nope }")
+    assert result.errors and result.errors[0].extensions == {"code": "INVALID_ARGUMENT"}
+
+
+async def test_a_document_just_under_the_size_is_cached() -> None:
+    query = "{ me { name } }"
+    small = "# " + "y" * (limits.MAX_CACHED_QUERY - len(query) - 3) + "\n" + query
+    assert len(small) == limits.MAX_CACHED_QUERY
+    parses = _get_parse_cache(1000)
+    for _ in range(2):
+        await schema.execute(small, context_value=bare())
+    hits = parses.cache_info().hits
+    await schema.execute(small, context_value=bare())
+    assert parses.cache_info().hits == hits + 1
+    assert any(query == small for query, _ in RequestLimits.plans.plans)

@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 from mlcatalog.api import tracing
 from mlcatalog.api.context import Context
 from mlcatalog.api.observability import Operation, OperationNames
+from mlcatalog.api.operations import projects
 from mlcatalog.api.schema import schema
 from mlcatalog.app import create_app
 from mlcatalog.search.indexer import Indexer
@@ -251,3 +252,59 @@ def test_without_a_collector_nothing_of_opentelemetry_is_imported(tmp_path: Path
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout
     assert output.strip() == "[]"
+
+
+async def test_a_syntax_error_is_counted_and_logged_with_its_operation_and_code(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ParserCache raises from its hook: no extension's end of the operation ran for it."""
+    caplog.set_level(logging.INFO, logger="mlcatalog.access")
+    before = sample("mlcatalog_graphql_requests_total", operation="Broken", code="INVALID_ARGUMENT")
+    settings = Settings(database_url=url, server={"access_log": True})
+    async with served(settings) as client:
+        body = {"query": "query Broken { me { name ", "operationName": "Broken"}
+        response = await client.post("/graphql", json=body)
+    assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_ARGUMENT"
+    [line] = access_lines(caplog)
+    assert (line["operation"], line["error_codes"]) == ("Broken", ["INVALID_ARGUMENT"])
+    after = sample("mlcatalog_graphql_requests_total", operation="Broken", code="INVALID_ARGUMENT")
+    assert after == before + 1
+
+
+async def slow_listing(*_: Any, **__: Any) -> Any:
+    await asyncio.sleep(5)
+    raise AssertionError("not reached")
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
+async def test_a_timeout_is_counted_and_logged_as_deadline_exceeded(
+    url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, accept: str
+) -> None:
+    monkeypatch.setattr(projects, "listing_connection", slow_listing)
+    caplog.set_level(logging.INFO, logger="mlcatalog.access")
+    before = sample("mlcatalog_graphql_requests_total", operation="Slow", code="DEADLINE_EXCEEDED")
+    settings = Settings(
+        database_url=url,
+        server={"access_log": True},
+        limits={"operation_timeout_seconds": 0.05},
+    )
+    async with served(settings) as client:
+        body = {"query": "query Slow { projects { totalCount } }"}
+        response = await client.post("/graphql", json=body, headers={"Accept": accept})
+    assert response.json()["errors"][0]["extensions"]["code"] == "DEADLINE_EXCEEDED"
+    [line] = access_lines(caplog)
+    assert (line["operation"], line["operation_type"]) == ("Slow", "query")
+    assert line["error_codes"] == ["DEADLINE_EXCEEDED"]
+    after = sample("mlcatalog_graphql_requests_total", operation="Slow", code="DEADLINE_EXCEEDED")
+    assert after == before + 1
+
+
+async def test_an_unknown_operation_name_is_counted_under_its_name(url: str) -> None:
+    before = sample(
+        "mlcatalog_graphql_requests_total", operation="Nowhere", code="INVALID_ARGUMENT"
+    )
+    async with served(Settings(database_url=url)) as client:
+        body = {"query": "query Here { me { name } }", "operationName": "Nowhere"}
+        assert (await client.post("/graphql", json=body)).status_code == 400
+    after = sample("mlcatalog_graphql_requests_total", operation="Nowhere", code="INVALID_ARGUMENT")
+    assert after == before + 1

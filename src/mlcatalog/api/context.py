@@ -1,5 +1,6 @@
 """The per-request context: the database, the caller and fresh DataLoaders."""
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from mlcatalog.api.loaders import Loaders
 from mlcatalog.search.backend import SearchBackend
@@ -25,17 +27,45 @@ class Context:
     # Off in production: no __schema/__type, and no names suggested in error messages.
     introspection: bool = True
     loaders: Loaders = field(init=False)
+    # The operation's execution (its document, name and type) for CatalogSchema.execute, which
+    # records the operation when it ends; set by the first extension, KeepExecution.
+    execution: ExecutionContext | None = field(default=None, init=False)
+    # The operation's deadline (CatalogSchema.execute), lifted once a write is about to commit.
+    deadline: asyncio.Timeout | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.database)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """One write transaction on the caller's behalf; reads after it see what it wrote."""
+        """One write transaction on the caller's behalf; reads after it see what it wrote.
+
+        Once its rule ran, the write commits and the operation answers: the deadline no longer
+        applies. Cut short in or after the commit, it would answer DEADLINE_EXCEEDED ("ask for
+        less") for a write that was applied, and the client might apply it again. Before that
+        point a deadline rolls the write back, and the answer is true.
+        """
         await self.loaders.reset()
         async with self.database.unit_of_work(self.actor) as uow:
             yield uow
+            if self.deadline is not None:
+                self.deadline.reschedule(None)
         await self.loaders.reset()
+
+
+class KeepExecution(SchemaExtension):
+    """Hand the operation's execution context to CatalogSchema.execute through the Context.
+
+    Strawberry keeps it to itself, and no extension's end of the operation resumes when a hook
+    raises (a syntax error in ParserCache) or the deadline cancels the operation, so the
+    schema's ``execute``, which every ending passes, records the operation from it.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.execution = self.execution_context
+        yield
 
 
 class EndRequestReads(SchemaExtension):

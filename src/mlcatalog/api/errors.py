@@ -2,10 +2,8 @@
 
 import logging
 import re
-from collections.abc import Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
 from strawberry.relay.types import GlobalIDValueError
 
 from mlcatalog.catalog.errors import CatalogError, ErrorCode
@@ -63,23 +61,9 @@ def is_coded(error: GraphQLError) -> bool:
     return bool(error.extensions and "code" in error.extensions)
 
 
-class ErrorCodes(SchemaExtension):
-    """Map every error of an operation to the client's shape when the operation ends."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        context = self.execution_context
-        coded = ErrorCoder.for_context(context.context)
-        result = context.result
-        if result is not None and result.errors:
-            result.errors = coded(result.errors)
-        if context.pre_execution_errors:
-            context.pre_execution_errors = coded(context.pre_execution_errors)
-
-
 class ErrorCoder:
-    """Codes each error once: the result and the pre-execution errors often share their errors,
-    and an INTERNAL error must be logged once, not once per list that holds it."""
+    """Codes each error once (an error listed twice is logged once): CatalogSchema.execute
+    runs one over every operation's errors, whichever way the operation ended."""
 
     def __init__(self, *, request_id: str | None, hide_suggestions: bool) -> None:
         self.request_id = request_id

@@ -178,16 +178,20 @@ def graphql_request(data: object) -> GraphQLRequestData:
 
 
 def is_request_error(response: GraphQLHTTPResponse) -> bool:
-    """Errors before execution (parse, validation, variable coercion): no data, no paths.
+    """Errors before execution (parse, validation, variable coercion, limits): no data, no paths.
 
     An execution error that nulls the whole result also leaves ``data`` null, but its errors
-    have a path; that response is well-formed and keeps its ``data``.
+    have a path; that response is well-formed and keeps its ``data``. So does a timeout
+    (DEADLINE_EXCEEDED, no path): the request was well-formed and ran out of time, a result
+    with ``data: null`` and a 200 as the specification recommends, not a 400 that would tell
+    the client its request was wrong.
     """
     errors = response.get("errors")
     return (
         response.get("data") is None
         and bool(errors)
         and all(isinstance(error, dict) and "path" not in error for error in errors or [])
+        and not has_code(response, ErrorCode.DEADLINE_EXCEEDED)
     )
 
 

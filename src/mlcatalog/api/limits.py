@@ -461,6 +461,17 @@ def _int_range(coordinate: str, limit: Limit) -> tuple[int | None, int | None]:
     return None, None
 
 
+# Characters of a document that the parse, validation and plan caches keep. One string literal
+# is one token, so a document within the token limit can still be as large as the body (4 MiB):
+# a thousand such documents kept would hold gigabytes. Real queries are far smaller; a bigger
+# document is parsed, validated and planned again on each request.
+MAX_CACHED_QUERY = 32 * 1024
+
+
+def cacheable(query: str | None) -> bool:
+    return query is not None and len(query) <= MAX_CACHED_QUERY
+
+
 class _PlanCache:
     """Plans by document text and operation name: planning walks the document once."""
 
@@ -471,7 +482,7 @@ class _PlanCache:
     def get(
         self, schema: GraphQLSchema, query: str | None, document: DocumentNode, name: str | None
     ) -> Plan:
-        if query is None:
+        if query is None or not cacheable(query):
             return Plan(schema, document, name)
         key = (query, name)
         plan = self.plans.get(key)

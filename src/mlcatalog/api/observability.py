@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from mlcatalog.search import indexer
 from mlcatalog.search.backend import SearchBackend
@@ -71,30 +71,23 @@ class Operation:
 CURRENT: ContextVar[Operation | None] = ContextVar("mlcatalog_operation", default=None)
 
 
-class RecordOperation(SchemaExtension):
-    """Hand the operation's name, type and error codes to the HTTP edge (a no-op elsewhere).
-
-    Listed before ErrorCodes, so it runs after the errors got their codes."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        operation = CURRENT.get()
-        if operation is None:
-            return
-        context = self.execution_context
-        operation.executed = True
-        operation.name = context.operation_name
-        if context.graphql_document is not None:
-            # RuntimeError: the document has no operation of that name.
-            with contextlib.suppress(RuntimeError):
-                operation.type = context.operation_type.value
-        errors = context.pre_execution_errors or (
-            context.result.errors if context.result is not None else None
-        )
-        for error in errors or ():
-            code = str((error.extensions or {}).get("code", "INTERNAL"))
-            if code not in operation.codes:
-                operation.codes.append(code)
+def record_operation(
+    execution: ExecutionContext | None, name: str | None, codes: Iterable[str]
+) -> None:
+    """Tell the HTTP edge the operation's name and type (from its document when it parsed) and
+    its distinct error codes, first first; a no-op outside a request (no ``Observe``)."""
+    operation = CURRENT.get()
+    if operation is None:
+        return
+    operation.executed = True
+    operation.name = name if execution is None else execution.operation_name
+    if execution is not None and execution.graphql_document is not None:
+        # RuntimeError: the document has no operation of that name.
+        with contextlib.suppress(RuntimeError):
+            operation.type = execution.operation_type.value
+    for code in codes:
+        if code not in operation.codes:
+            operation.codes.append(code)
 
 
 class OperationNames:

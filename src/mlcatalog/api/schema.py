@@ -1,28 +1,32 @@
 """The GraphQL schema: every family's queries and mutations merged into one root."""
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from mlcatalog.api.context import Context, EndRequestReads, HiddenSchema
-from mlcatalog.api.errors import ErrorCoder, ErrorCodes
-from mlcatalog.api.limits import UTC_DATETIME, RequestLimits
-from mlcatalog.api.observability import RecordOperation
+from mlcatalog.api.context import Context, EndRequestReads, HiddenSchema, KeepExecution
+from mlcatalog.api.errors import ErrorCoder
+from mlcatalog.api.limits import UTC_DATETIME, RequestLimits, cacheable
+from mlcatalog.api.observability import record_operation
 from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
 from mlcatalog.api.operations.documents import DocumentMutations
@@ -80,16 +84,21 @@ class CatalogSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """Run an operation within the context's timeout (DEADLINE_EXCEEDED after it); every
-        error carries a code, also those that never reach ErrorCodes.
+        """Run an operation within the context's timeout (DEADLINE_EXCEEDED after it), then give
+        every error its code (logging each INTERNAL one once, with the request id) and record
+        the operation for the HTTP edge.
 
-        A hook that raises (ParserCache's parse of a document with a syntax error) ends the
-        operation before the extensions' ``on_operation`` resumes, so its errors come back as
-        strawberry made them.
+        Both happen here, once, because every way an operation ends passes here: a result, a
+        hook that raised (ParserCache's parse of a syntax error: no extension's end of the
+        operation resumes then), the deadline's cancellation, and the operations strawberry
+        refuses by raising (no operation of that name, a mutation over GET).
         """
-        timeout = context_value.operation_timeout if isinstance(context_value, Context) else None
+        context = context_value if isinstance(context_value, Context) else None
+        timeout = None if context is None else context.operation_timeout
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout) as deadline:
+                if context is not None:
+                    context.deadline = deadline  # lifted by a write about to commit
                 result = await super().execute(
                     query,
                     variable_values,
@@ -100,42 +109,77 @@ class CatalogSchema(strawberry.Schema):
                     operation_extensions,
                 )
         except TimeoutError:
-            if not isinstance(context_value, Context):
+            if context is None:
                 raise
             # Cancelled mid-way, the extensions did not close the request's reads.
-            await context_value.loaders.reset()
+            await context.loaders.reset()
             message = f"the operation did not finish within {timeout:g} s; ask for less"
             code = {"code": str(ErrorCode.DEADLINE_EXCEEDED)}
-            return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=code)])
+            result = ExecutionResult(data=None, errors=[GraphQLError(message, extensions=code)])
+        except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
+            # The HTTP view refuses these with a 400 or 405 and INVALID_ARGUMENT.
+            record_operation(_execution(context), operation_name, [str(ErrorCode.INVALID_ARGUMENT)])
+            raise
         if result.errors:
             result.errors = ErrorCoder.for_context(context_value)(result.errors)
+        codes = (str((e.extensions or {}).get("code")) for e in result.errors or ())
+        record_operation(_execution(context), operation_name, codes)
         return result
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Log only what the server got wrong; a client's mistakes are answered, not logged."""
-        for error in errors:
-            if (error.extensions or {}).get("code") == "INTERNAL":
-                super().process_errors([error], execution_context)
+        """Nothing: ``execute`` codes every error, and logs what the server got wrong (INTERNAL)
+        once with the request id; a client's mistakes are answered, not logged."""
+
+
+def _execution(context: Context | None) -> ExecutionContext | None:
+    return None if context is None else context.execution
+
+
+class DocumentCache(ParserCache):
+    """Parsed documents shared across requests, up to ``MAX_CACHED_QUERY`` characters each; a
+    bigger document is parsed by strawberry after this hook, uncached."""
+
+    def on_parse(self) -> Iterator[None]:
+        if cacheable(self.execution_context.query):
+            yield from super().on_parse()
+        else:
+            yield
+
+
+class ValidityCache(ValidationCache):
+    """Validation results shared across requests, for the documents ``DocumentCache`` keeps
+    (the key holds the document); strawberry validates a bigger one after this hook, uncached,
+    with the same rules."""
+
+    def on_validate(self) -> Iterator[None]:
+        if cacheable(self.execution_context.query):
+            yield from super().on_validate()
+        else:
+            yield
 
 
 def create_schema() -> CatalogSchema:
-    # Parsing and validating cost more than small queries' resolvers: cache both across requests.
-    # The limiters add validation rules, which are part of the validation cache's key: they are
-    # built once too, or every request would miss the cache.
-    shared = [
-        ParserCache(maxsize=1000),
-        ValidationCache(maxsize=1000),
-        QueryDepthLimiter(max_depth=12),
-        MaxAliasesLimiter(max_alias_count=30),
-        MaxTokensLimiter(max_token_count=5000),
+    # Strawberry calls each factory for every request and hands the instance that request's
+    # execution context: an instance shared between requests would read another request's
+    # document, rules or parse options as soon as a hook before them awaits. So every
+    # extension is built per request, while what they share across requests is shared by
+    # design: the parse and validation caches are module-level LRU caches keyed by maxsize, and
+    # the limiters' rules (part of the validation cache's key) are built once here, so every
+    # request's AddValidationRules adds the same classes and a known document still hits.
+    # Documents over limits.MAX_CACHED_QUERY characters are not kept (DocumentCache).
+    rules = [
+        *QueryDepthLimiter(max_depth=12).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=30).validation_rules,
     ]
     extensions: list[Any] = [
-        RecordOperation,  # first: its end of the operation runs last, after ErrorCodes'
-        ErrorCodes,
+        KeepExecution,  # first: its start runs before any hook can raise
         EndRequestReads,
-        *(lambda e=e: e for e in shared),
+        partial(DocumentCache, maxsize=1000),
+        partial(ValidityCache, maxsize=1000),
+        partial(AddValidationRules, rules),
+        partial(MaxTokensLimiter, max_token_count=5000),
         HiddenSchema,
         RequestLimits,  # after validation (its on_execute hook): inputs and cost
     ]
