@@ -499,3 +499,12 @@ async def test_a_document_just_under_the_size_is_cached() -> None:
     await schema.execute(small, context_value=bare())
     assert parses.cache_info().hits == hits + 1
     assert any(query == small for query, _ in RequestLimits.plans.plans)
+
+
+async def test_a_lone_surrogate_in_text_is_refused(api: Api) -> None:
+    """No database stores one (it cannot be written as UTF-8): it failed in the driver."""
+    code, message = await api.error(
+        'mutation($d: String) { createProject(input: {name: "p", description: $d}) { project { id } } }',
+        d="a\ud800b",
+    )
+    assert (code, "surrogate" in message) == ("INVALID_ARGUMENT", True)

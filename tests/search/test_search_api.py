@@ -1,5 +1,7 @@
 """The search query end to end: a mutation, the indexer, GraphQL search with hydrated hits."""
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -156,3 +158,19 @@ async def test_mixed_hits_resolve_to_their_types_in_one_statement_per_type(
     # embedded backend's own queries come on top.
     hydrating = [s for s in counter.statements if "search_" not in s]
     assert len(hydrating) == 4, hydrating
+
+
+@pytest.mark.parametrize("forged", [2**70, "a\x00b", "\ud800", float("inf"), True, "x" * 1001])
+async def test_a_forged_search_cursor_is_refused_before_the_engine(
+    api: Api, database: Database, backend: Any, forged: Any
+) -> None:
+    await catalog(api)
+    await index(database, backend)
+    api.search = backend
+    query = {"entityTypes": ["MODEL_VERSION"], "sort": [{"by": "NAME", "direction": "ASC"}]}
+    page = (await api(SEARCH, input={**query, "first": 1}))["search"]
+    owner, key = json.loads(base64.urlsafe_b64decode(page["pageInfo"]["endCursor"]))
+    key[0] = forged
+    cursor = base64.urlsafe_b64encode(json.dumps([owner, key]).encode()).decode()
+    code, _ = await api.error(SEARCH, input={**query, "first": 1, "after": cursor})
+    assert code == "INVALID_ARGUMENT"

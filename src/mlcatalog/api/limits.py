@@ -440,10 +440,16 @@ def _check_item(value: Any, type_: Any, coordinate: str, limit: Limit, path: str
 
 
 def _refuse_nul(value: Any, path: str) -> None:
-    """No text may hold a NUL character: PostgreSQL stores none, in text or in JSON."""
+    """No text may hold a NUL character (PostgreSQL stores none, in text or in JSON) or a lone
+    surrogate (no database stores one: it cannot be written as UTF-8)."""
     if isinstance(value, str):
         if "\x00" in value:
             raise invalid(f"{path} holds a NUL character (U+0000), which no text may")
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise invalid(f"{path} holds a lone surrogate, which is no character") from None
     elif isinstance(value, dict):
         for key, item in value.items():
             _refuse_nul(key, path)

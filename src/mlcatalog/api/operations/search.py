@@ -5,6 +5,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -67,7 +68,31 @@ def _after(fingerprint: str, cursor: str | None) -> tuple[object, ...] | None:
         raise InvalidSearch("after is not a cursor this API returned") from None
     if owner != fingerprint or not isinstance(key, list):
         raise InvalidSearch("after is a cursor from another search")
+    if len(key) > MAX_KEY_VALUES or not all(_key_value(value) for value in key):
+        raise InvalidSearch("after is not a cursor this API returned")
     return tuple(key)
+
+
+MAX_KEY_VALUES = 8  # a sort key: up to three sorts, then entity type and id
+
+
+def _key_value(value: object) -> bool:
+    """Whether a cursor value is one the engines can compare: a forged one must not reach them."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        try:
+            value.encode()  # a lone surrogate cannot be
+        except UnicodeEncodeError:
+            return False
+        return len(value) <= 1000 and "\x00" not in value
+    return False
 
 
 def page_size(input: SearchInput) -> int:
