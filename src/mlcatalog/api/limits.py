@@ -78,7 +78,7 @@ MAX_STRING = 10_000  # characters of a String input not in the table
 MAX_ID = 200  # characters of an ID input: the API's ids are about 30
 MAX_LIST = 100  # items of a list input, and of a list output, not in the table
 DEFAULT_SEARCH_PAGE = 20
-MAX_LINEAGE = 1000  # edges of one lineage answer
+MAX_LINEAGE_EDGES = 1000  # edges of one lineage answer
 MAX_LINEAGE_NODES = 500  # nodes one lineage walk reaches besides its root
 
 
@@ -163,7 +163,7 @@ LIMITS: dict[str, Limit] = {
     "Environment.packages": Limit(items=1000),
     "Lineage.nodes": Limit(items=MAX_LINEAGE_NODES + 1),
     "Lineage.frontier": Limit(items=MAX_LINEAGE_NODES + 1),
-    "Lineage.edges": Limit(items=MAX_LINEAGE),
+    "Lineage.edges": Limit(items=MAX_LINEAGE_EDGES),
     "SetModelVersionStagePayload.archived": Limit(items=100),
     "SearchResult.facets": Limit(items=20),
     "Facet.buckets": Limit(items=100),
