@@ -77,31 +77,28 @@ async def create_named(
     return row
 
 
+# The row that holds each type's project, and for a child type its own row and the link up.
+_OWNERS: dict[EntityType, tuple[Any, tuple[Any, Any] | None]] = {
+    EntityType.MODEL: (ModelRow, None),
+    EntityType.MODEL_VERSION: (ModelRow, (ModelVersionRow, ModelVersionRow.model_id)),
+    EntityType.DATASET: (DatasetRow, None),
+    EntityType.DATASET_VERSION: (DatasetRow, (DatasetVersionRow, DatasetVersionRow.dataset_id)),
+    EntityType.EXPERIMENT: (ExperimentRow, None),
+    EntityType.RUN: (ExperimentRow, (RunRow, RunRow.experiment_id)),
+}
+
+
 def _project_query(entity_type: EntityType, entity_id: int) -> Select[int]:
     if entity_type == EntityType.PROJECT:
         return select(ProjectRow.id).where(ProjectRow.id == entity_id)
-    if entity_type in (EntityType.MODEL, EntityType.MODEL_VERSION):
-        stmt = select(ModelRow.project_id)
-        if entity_type == EntityType.MODEL:
-            return stmt.where(ModelRow.id == entity_id)
-        return stmt.join(ModelVersionRow, ModelVersionRow.model_id == ModelRow.id).where(
-            ModelVersionRow.id == entity_id
-        )
-    if entity_type in (EntityType.DATASET, EntityType.DATASET_VERSION):
-        stmt = select(DatasetRow.project_id)
-        if entity_type == EntityType.DATASET:
-            return stmt.where(DatasetRow.id == entity_id)
-        return stmt.join(DatasetVersionRow, DatasetVersionRow.dataset_id == DatasetRow.id).where(
-            DatasetVersionRow.id == entity_id
-        )
-    if entity_type in (EntityType.EXPERIMENT, EntityType.RUN):
-        stmt = select(ExperimentRow.project_id)
-        if entity_type == EntityType.EXPERIMENT:
-            return stmt.where(ExperimentRow.id == entity_id)
-        return stmt.join(RunRow, RunRow.experiment_id == ExperimentRow.id).where(
-            RunRow.id == entity_id
-        )
-    raise ValueError(f"a {entity_type} belongs to no one project")
+    if entity_type not in _OWNERS:
+        raise ValueError(f"a {entity_type} belongs to no one project")
+    owner, child = _OWNERS[entity_type]
+    stmt = select(owner.project_id)
+    if child is None:
+        return stmt.where(owner.id == entity_id)
+    row, link = child
+    return stmt.join(row, link == owner.id).where(row.id == entity_id)
 
 
 async def project_of(uow: UnitOfWork, entity_type: EntityType, entity_id: int) -> int:
