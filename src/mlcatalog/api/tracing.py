@@ -73,10 +73,9 @@ class Tracing:
     def instrument_database(self, database: Database) -> None:
         """A span for each SQL statement, under the span of the request that ran it."""
         usage = metrics.get_meter("mlcatalog").create_up_down_counter("db.client.connections.usage")
-        engines = {database.engine.sync_engine, database.write_engine.sync_engine}
         self._engines += [
             EngineTracer(self.tracer, engine, usage)  # type: ignore[no-untyped-call]
-            for engine in engines
+            for engine in database.sync_engines()
         ]
 
     def search(self, backend: SearchBackend) -> SearchBackend:

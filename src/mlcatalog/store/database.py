@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, make_url, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -108,6 +108,11 @@ class Database:
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": JOURNAL_LOCK_KEY}
                     )
                 session.add_all(uow.journal)
+
+    def sync_engines(self) -> list[Engine]:
+        """The engines' synchronous faces (one on PostgreSQL, two on SQLite), for instruments
+        such as tracing that hook SQLAlchemy's engine events."""
+        return list(dict.fromkeys([self.engine.sync_engine, self.write_engine.sync_engine]))
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
