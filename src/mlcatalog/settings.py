@@ -44,6 +44,9 @@ class SearchSettings(BaseModel):
 class LimitsSettings(BaseModel):
     # Every GraphQL operation; a search's own limit is search.timeout_seconds.
     operation_timeout_seconds: float = 10.0
+    # The most objects one query may resolve (docs/architecture.md, "Limits"). A query's time, and
+    # how long it can hold its worker's event loop, grow with it: lower it to bound both.
+    max_cost: int = Field(default=50_000, ge=1)
 
 
 class TelemetrySettings(BaseModel):

@@ -529,3 +529,15 @@ async def test_every_asset_of_the_graphiql_page_is_served_with_its_integrity(
         assert integrity, url
         digest = base64.b64encode(hashlib.sha384(asset.content).digest()).decode()
         assert integrity == f"sha384-{digest}", url
+
+
+async def test_the_cost_limit_is_a_setting(client: Client) -> None:
+    query = (
+        "{ models(first: 50) { edges { node { versions(first: 50) { edges { node { id } } } } } } }"
+    )
+    default = await client()
+    assert "errors" not in (await default.post("/graphql", json={"query": query})).json()
+    strict = await client(limits={"max_cost": 1000})
+    body = (await strict.post("/graphql", json={"query": query})).json()
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_ARGUMENT"
+    assert "1,000 allowed" in body["errors"][0]["message"]

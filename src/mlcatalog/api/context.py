@@ -22,6 +22,7 @@ class Context:
     search: SearchBackend | None = None
     search_timeout: float = 2.0
     operation_timeout: float = 10.0
+    max_cost: int = 50_000  # the most objects one query may resolve (api/limits.py)
     # The HTTP request's id (RequestId middleware), named in logs and INTERNAL errors.
     request_id: str | None = None
     # Off in production: no __schema/__type, and no names suggested in error messages.

@@ -256,6 +256,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
             search=self.search,
             search_timeout=self.settings.search.timeout_seconds,
             operation_timeout=self.settings.limits.operation_timeout_seconds,
+            max_cost=self.settings.limits.max_cost,
             request_id=state.get("request_id"),
             introspection=self.policy.introspection,
         )

@@ -66,6 +66,7 @@ from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.scalar import ScalarDefinition
 
+from mlcatalog.api.context import Context
 from mlcatalog.api.pagination import DEFAULT_PAGE, MAX_PAGE
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, invalid
@@ -73,7 +74,7 @@ from mlcatalog.search import request as search
 
 T = TypeVar("T")
 
-MAX_COST = 50_000
+MAX_COST = 50_000  # the default of MLCATALOG_LIMITS__MAX_COST
 MAX_STRING = 10_000  # characters of a String input not in the table
 MAX_ID = 200  # characters of an ID input: the API's ids are about 30
 MAX_LIST = 100  # items of a list input, and of a list output, not in the table
@@ -536,9 +537,10 @@ class RequestLimits(SchemaExtension):
             return None  # an argument the executor will refuse with its own message
         except CatalogError as error:
             return GraphQLError(error.message, original_error=error)
-        if cost > MAX_COST:
+        most = context.context.max_cost if isinstance(context.context, Context) else MAX_COST
+        if cost > most:
             message = (
-                f"this query may resolve {cost:,} objects, more than the {MAX_COST:,} allowed:"
+                f"this query may resolve {cost:,} objects, more than the {most:,} allowed:"
                 " ask for smaller pages (first) or fewer nested lists"
             )
             return GraphQLError(message, original_error=invalid(message))
