@@ -1,10 +1,12 @@
 """The heaviest query the cost limit admits, and /healthz on the same worker while it runs.
 
-Loads the demo catalog at a scale into a fresh SQLite file, serves it with one worker, checks
-that the query fits under the cost limit (and that one more version per model does not), then
+Fills a fresh SQLite file (bench/seed.py: models of 5 versions with 4 metrics, tags and a card,
+so every page the query asks for is full; or the demo catalog with --demo), serves it with one
+worker, checks that the query fits under the cost limit (and that one more model does not), then
 times it while a second client polls /healthz, and prints both.
 
-    python bench/heavy.py [--scale 10] [--models 120] [--versions 22] [--repeats 5]
+    python bench/heavy.py [--seed-versions 5000] [--models 500] [--versions 5] [--repeats 5]
+    python bench/heavy.py --demo 10 --models 120 --versions 22
 """
 
 import argparse
@@ -22,6 +24,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.seed import seed  # noqa: E402
 from tests.realservers import free_port  # noqa: E402
 
 HEAVY = """
@@ -46,7 +49,7 @@ def percentile(values: list[float], fraction: float) -> float:
 async def measure(base: str, models: int, versions: int, repeats: int) -> None:
     variables = {"models": models, "versions": versions}
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        over = {"models": models, "versions": versions + 1}
+        over = {"models": models + 1, "versions": versions}
         refused = (await client.post("/graphql", json={"query": HEAVY, "variables": over})).json()
         first = (
             await client.post("/graphql", json={"query": HEAVY, "variables": variables})
@@ -54,7 +57,7 @@ async def measure(base: str, models: int, versions: int, repeats: int) -> None:
         if "errors" in first:
             print("refused:", first["errors"][0]["message"])
             return
-        print("one more version per model:", refused.get("errors", [{}])[0].get("message", "ran"))
+        print("one more model:", refused.get("errors", [{}])[0].get("message", "ran"))
         idle = []
         for _ in range(200):
             started = time.perf_counter()
@@ -95,16 +98,22 @@ async def measure(base: str, models: int, versions: int, repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=int, default=10)
-    parser.add_argument("--models", type=int, default=120)
-    parser.add_argument("--versions", type=int, default=22)
+    parser.add_argument("--seed-versions", type=int, default=5000)
+    parser.add_argument("--demo", type=int, default=0, help="the demo catalog at this scale")
+    parser.add_argument("--models", type=int, default=500)
+    parser.add_argument("--versions", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     mlcatalog = str(Path(sys.executable).with_name("mlcatalog"))
     with tempfile.TemporaryDirectory() as directory:
         env = {"MLCATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{directory}/catalog.db"}
         environment = {**os.environ, **env}
-        subprocess.run([mlcatalog, "demo", "--scale", str(args.scale)], env=environment, check=True)
+        if args.demo:
+            demo = [mlcatalog, "demo", "--scale", str(args.demo)]
+            subprocess.run(demo, env=environment, check=True)
+        else:
+            subprocess.run([mlcatalog, "migrate"], env=environment, check=True)
+            asyncio.run(seed(env["MLCATALOG_DATABASE_URL"], args.seed_versions))
         port = free_port()
         server = subprocess.Popen(
             [mlcatalog, "serve", "--port", str(port)],
