@@ -508,3 +508,15 @@ async def test_a_lone_surrogate_in_text_is_refused(api: Api) -> None:
         d="a\ud800b",
     )
     assert (code, "surrogate" in message) == ("INVALID_ARGUMENT", True)
+
+
+async def test_a_document_of_several_operations_must_name_the_one_to_run(api: Api) -> None:
+    document = "query A { me { name } } query B { projects { totalCount } }"
+    code, message = await api.error(document)
+    assert code == "INVALID_ARGUMENT"
+    assert "operationName" in message
+    result = await schema.execute(
+        document, operation_name="B", context_value=Context(database=api.database, actor="t")
+    )
+    assert result.errors is None
+    assert result.data == {"projects": {"totalCount": 0}}

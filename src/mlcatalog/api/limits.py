@@ -502,6 +502,10 @@ class _PlanCache:
         return plan
 
 
+def _operations(document: DocumentNode) -> int:
+    return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+
+
 class RequestLimits(SchemaExtension):
     """Refuse, before execution, inputs over their limits and queries over MAX_COST."""
 
@@ -520,6 +524,11 @@ class RequestLimits(SchemaExtension):
         self, schema: GraphQLSchema, query: str | None, document: DocumentNode
     ) -> GraphQLError | None:
         context = self.execution_context
+        if context._provided_operation_name is None and _operations(document) > 1:
+            # The spec's rule; strawberry would quietly run the first one. Its public
+            # operation_name falls back to that first name, hence the name the client gave.
+            message = "the document holds several operations: name one (operationName)"
+            return GraphQLError(message, original_error=invalid(message))
         try:
             plan = self.plans.get(schema, query, document, context.operation_name)
         except ValueError:
