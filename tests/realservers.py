@@ -6,6 +6,7 @@ elsewhere its tests skip with the reason.
 """
 
 import asyncio
+import json
 import os
 import shlex
 import shutil
@@ -374,7 +375,131 @@ def opensearch_or_skip() -> OpenSearchServer:
         pytest.skip(str(error))
 
 
+OIDC_VERSION = "6.0.2"  # avoid 6.0.0 and 6.0.1
+
+
+@dataclass
+class OidcServer:
+    """NAV's mock-oauth2-server: every path segment is an issuer (``{url}/{issuer_id}``)."""
+
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+    home: Path | None = None
+
+    def issuer(self, issuer_id: str) -> str:
+        return f"{self.url}/{issuer_id}"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        if self.home is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = None
+
+
+def _oidc_classpath() -> tuple[Path, str]:
+    """Java 17+ and the server's jars, fetched into deploy/local/lib-oidc-<version>/ once."""
+    java = _jdk(17)
+    if java is None:
+        raise ServerUnavailable("no JDK 17 or newer in /usr/lib/jvm: the OIDC server cannot run")
+    lib = LOCAL / f"lib-oidc-{OIDC_VERSION}"
+    if not lib.exists():
+        if shutil.which("mvn") is None:
+            raise ServerUnavailable("Maven (mvn) is missing: it fetches the OIDC server")
+        fetched = subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(LOCAL / "oidc" / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-Dserver.version={OIDC_VERSION}",
+                f"-DoutputDirectory={lib}",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "JAVA_HOME": str(java.parents[1])},
+        )
+        if fetched.returncode != 0:
+            shutil.rmtree(lib, ignore_errors=True)
+            raise ServerUnavailable(f"fetching the OIDC server failed: {fetched.stdout[-800:]}")
+    return java, f"{lib}/*"
+
+
+def start_oidc(token_callbacks: list[dict[str, object]]) -> OidcServer:
+    """The server MLCATALOG_TEST_OIDC_URL names, else one on a free port.
+
+    ``token_callbacks`` is the server's JSON_CONFIG ``tokenCallbacks``: per issuer id, the claims
+    its token endpoint puts in tokens (an external server must be configured the same way).
+    ``{url}`` in a claim's string value becomes the server's URL.
+    """
+    external = os.environ.get("MLCATALOG_TEST_OIDC_URL")
+    if external:
+        return OidcServer(external.rstrip("/"))
+    java, classpath = _oidc_classpath()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = {
+        "interactiveLogin": False,
+        "httpServer": "NettyWrapper",
+        "tokenCallbacks": json.loads(json.dumps(token_callbacks).replace("{url}", url)),
+    }
+    home = Path(tempfile.mkdtemp(prefix="mlcatalog-oidc-"))
+    log = home / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                str(java),
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-cp",
+                classpath,
+                "no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt",
+            ],
+            env={
+                **os.environ,
+                "SERVER_HOSTNAME": "127.0.0.1",
+                "SERVER_PORT": str(port),
+                "JSON_CONFIG": json.dumps(config),
+            },
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server = OidcServer(url, process, home)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/isalive", timeout=2) as r:
+                if r.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    output_tail = log.read_text()[-800:]
+    server.stop()
+    raise ServerUnavailable(f"the OIDC server did not start: {output_tail}")
+
+
+def oidc_or_skip(token_callbacks: list[dict[str, object]]) -> OidcServer:
+    """Start the OIDC server, or skip (fail with CI=true) with the reason it cannot run here."""
+    try:
+        return start_oidc(token_callbacks)
+    except ServerUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the OIDC server is mandatory in CI: {error}")
+        pytest.skip(str(error))
+
+
 if __name__ == "__main__":
-    # `make test` fetches the OpenSearch runner here, before the tests need it.
+    # `make test` fetches the OpenSearch runner and the OIDC server here, before the tests.
     java, classpath = _runner_classpath()
     print(f"OpenSearch runner: {classpath} on {java}")
+    java, classpath = _oidc_classpath()
+    print(f"OIDC server: {classpath} on {java}")

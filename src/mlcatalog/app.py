@@ -15,6 +15,7 @@ from mlcatalog.api.http import CatalogGraphQL, EdgePolicy
 from mlcatalog.api.middleware import BodyLimit, RequestId, SecurityHeaders
 from mlcatalog.api.observability import Observe, Telemetry
 from mlcatalog.api.schema import schema
+from mlcatalog.auth.authenticate import Authenticator, authenticator_for
 from mlcatalog.search.backend import open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
 from mlcatalog.settings import Settings
@@ -26,8 +27,13 @@ class NotMigrated(RuntimeError):
     pass
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, authenticator: Authenticator | None = None
+) -> Starlette:
+    """The application; ``authenticator`` replaces the one the settings choose (tests)."""
     settings = settings or Settings()
+    # First: production without an identity provider refuses to start (NoIssuerInProduction).
+    authenticator = authenticator or authenticator_for(settings)
     database = Database(settings.database_url, echo=settings.database_echo)
     search, checkpoint = open_backend(settings.search, database)
     telemetry = Telemetry(settings, database, checkpoint)
@@ -38,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if not await migrate.is_up_to_date(database):
             await database.dispose()
             raise NotMigrated("the database is not migrated: run `mlcatalog migrate` first")
+        authenticator.announce()
         stop = asyncio.Event()
         indexing = None
         if settings.search.serve_indexer:
@@ -50,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if indexing is not None:
             await indexing
         await search.close()
+        await authenticator.close()
         await database.dispose()
         telemetry.close()
 
@@ -64,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ready"})
 
     policy = EdgePolicy.from_settings(settings)
-    graphql = CatalogGraphQL(schema, database, search, settings, policy)
+    graphql = CatalogGraphQL(schema, database, search, settings, policy, authenticator)
     routes: list[BaseRoute] = [
         # Every method reaches the view, so a wrong one gets a coded 405 too.
         Route("/graphql", graphql),

@@ -23,9 +23,47 @@ class ServerSettings(BaseModel):
     get_queries: bool | None = None
 
 
+# Asymmetric signatures only: `none` proves nothing, and an HMAC "key" made from a provider's
+# public key is known to everyone (the algorithm-confusion attack).
+SIGNING_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
 class AuthSettings(BaseModel):
-    # Until the login issue lands, every request acts as this local development user.
+    # With no issuer (and not in production) every request acts as this local development user.
     dev_user: str = "local-dev"
+    # The OIDC provider, exactly as its tokens name it in `iss`; its discovery document is at
+    # <issuer>/.well-known/openid-configuration. Set, every GraphQL request needs a bearer token.
+    issuer: str | None = None
+    # What the tokens must name in `aud`: this API's client id or audience at the provider.
+    audience: str | None = None
+    # JSON in the environment: MLCATALOG_AUTH__ALGORITHMS='["RS256"]'.
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    # Clock skew allowed for exp and nbf.
+    leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # A token signed by a key id the cached JWKS lacks fetches the JWKS again (the provider
+    # rotated its keys), but not more often than this: unknown key ids cannot flood the provider.
+    jwks_refetch_seconds: float = Field(default=60.0, ge=0)
+    http_timeout_seconds: float = 5.0
+    subject_claim: str = "sub"
+    name_claim: str = "name"
+    email_claim: str = "email"
+    groups_claim: str = "groups"
+
+    @model_validator(mode="after")
+    def _safe_algorithms(self) -> "AuthSettings":
+        refused = sorted(set(self.algorithms) - SIGNING_ALGORITHMS)
+        if refused or not self.algorithms:
+            raise ValueError(
+                f"auth.algorithms: {refused or 'none given'} refused; use asymmetric signature "
+                f"algorithms only ({', '.join(sorted(SIGNING_ALGORITHMS))})"
+            )
+        if self.issuer is not None and not self.audience:
+            raise ValueError(
+                "auth.audience must be set with auth.issuer (MLCATALOG_AUTH__AUDIENCE)"
+            )
+        return self
 
 
 class SearchSettings(BaseModel):

@@ -23,6 +23,7 @@ from mlcatalog.api.middleware import RequestId
 from mlcatalog.api.operations import projects
 from mlcatalog.api.schema import schema
 from mlcatalog.app import create_app
+from mlcatalog.auth.authenticate import DevelopmentUser
 from mlcatalog.settings import LimitsSettings, SearchSettings, ServerSettings, Settings
 from mlcatalog.store import queries
 
@@ -49,7 +50,8 @@ async def client(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Client]
                 search=SearchSettings(serve_indexer=False),
                 limits=LimitsSettings(**(limits or {})),
             )
-            app = create_app(settings)
+            # Production needs an identity provider: tests/auth/ has those; here, one user.
+            app = create_app(settings, authenticator=DevelopmentUser(settings.auth.dev_user))
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app)
             return await stack.enter_async_context(

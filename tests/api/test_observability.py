@@ -23,6 +23,7 @@ from mlcatalog.api.observability import Operation, OperationNames
 from mlcatalog.api.operations import projects
 from mlcatalog.api.schema import schema
 from mlcatalog.app import create_app
+from mlcatalog.auth.authenticate import DevelopmentUser
 from mlcatalog.search.indexer import Indexer
 from mlcatalog.search.opensearch import OpenSearchBackend
 from mlcatalog.search.request import SearchRequest, SearchResult
@@ -41,7 +42,8 @@ def url(tmp_path: Path, sqlite_template: Path) -> str:
 
 @asynccontextmanager
 async def served(settings: Settings) -> AsyncIterator[Client]:
-    app = create_app(settings)
+    # Production needs an identity provider; these tests are about the access line, not login.
+    app = create_app(settings, authenticator=DevelopmentUser(settings.auth.dev_user))
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

@@ -11,6 +11,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from mlcatalog.api.loaders import Loaders
+from mlcatalog.auth.principal import Principal
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.store.database import Database, UnitOfWork
 
@@ -18,6 +19,7 @@ from mlcatalog.store.database import Database, UnitOfWork
 @dataclass
 class Context:
     database: Database
+    # Who acts: the principal's subject, as the journal records it.
     actor: str
     search: SearchBackend | None = None
     search_timeout: float = 2.0
@@ -27,6 +29,8 @@ class Context:
     request_id: str | None = None
     # Off in production: no __schema/__type, and no names suggested in error messages.
     introspection: bool = True
+    # The authenticated caller (None for contexts built in process, as the tests do).
+    principal: Principal | None = None
     loaders: Loaders = field(init=False)
     # The operation's execution (its document, name and type) for CatalogSchema.execute, which
     # records the operation when it ends; set by the first extension, KeepExecution.

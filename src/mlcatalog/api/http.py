@@ -8,6 +8,7 @@ validate or for variables that fail coercion; ``application/json`` clients keep 
 """
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from itertools import accumulate
@@ -27,6 +28,9 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from mlcatalog.api import graphiql
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import CatalogSchema
+from mlcatalog.auth.authenticate import Authenticator
+from mlcatalog.auth.oidc import ProviderUnavailable, Unauthenticated
+from mlcatalog.auth.principal import Principal
 from mlcatalog.catalog.errors import ErrorCode
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.settings import Settings
@@ -36,6 +40,8 @@ JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 MAX_JSON_DEPTH = 64
+
+log = logging.getLogger("mlcatalog.auth")
 
 
 @dataclass(frozen=True)
@@ -203,6 +209,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
         search: SearchBackend,
         settings: Settings,
         policy: EdgePolicy,
+        authenticator: Authenticator,
     ) -> None:
         super().__init__(
             schema,
@@ -213,20 +220,47 @@ class CatalogGraphQL(GraphQL[Context, None]):
         self.search = search
         self.settings = settings
         self.policy = policy
+        self.authenticator = authenticator
         self.allowed_methods = "GET, POST" if policy.get_queries or policy.graphiql else "POST"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            websocket = WebSocket(scope, receive, send)
+            try:
+                principal = await self.authenticator.principal(
+                    websocket.headers.get("authorization")
+                )
+            except Unauthenticated:
+                await websocket.close(code=4401)  # before it is accepted: a 403 handshake
+                return
+            scope.setdefault("state", {})["principal"] = principal
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
         try:
+            # The GraphiQL page holds no data; everything else runs as an authenticated caller.
+            if not self.should_render_graphql_ide(self.request_adapter_class(request)):
+                scope.setdefault("state", {})["principal"] = await self.authenticate(request)
             response = await self.run(request)
         except Refusal as refusal:
             response = self.refuse(request, refusal)
         except HTTPException as error:
             response = self.refuse(request, self.refusal_from(error))
         await response(scope, receive, send)
+
+    async def authenticate(self, request: Request) -> Principal:
+        authorization = request.headers.get("authorization")
+        try:
+            return await self.authenticator.principal(authorization)
+        except ProviderUnavailable as error:
+            log.warning("bearer token not checked: %s", error.message)
+            raise Refusal(503, error.message, ErrorCode.UNAUTHENTICATED) from None
+        except Unauthenticated as error:
+            # RFC 6750: a request without credentials gets the bare challenge.
+            challenge = "Bearer" if authorization is None else 'Bearer error="invalid_token"'
+            raise Refusal(
+                401, error.message, ErrorCode.UNAUTHENTICATED, {"WWW-Authenticate": challenge}
+            ) from None
 
     def refusal_from(self, error: HTTPException) -> Refusal:
         """Strawberry's own refusals (plain text in its view) as coded ones."""
@@ -250,9 +284,12 @@ class CatalogGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.scope.get("state") or {}
+        # Set for every request that runs an operation (__call__); the GraphiQL page runs none.
+        principal: Principal | None = state.get("principal")
         return Context(
             database=self.database,
-            actor=self.settings.auth.dev_user,
+            actor=principal.subject if principal is not None else "anonymous",
+            principal=principal,
             search=self.search,
             search_timeout=self.settings.search.timeout_seconds,
             operation_timeout=self.settings.limits.operation_timeout_seconds,

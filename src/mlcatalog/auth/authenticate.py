@@ -1,0 +1,90 @@
+"""From a request's Authorization header to a Principal, by the configured policy.
+
+With an issuer, every request needs ``Authorization: Bearer <jwt>`` from that provider. Without
+one (never in production), every request is the local development user.
+"""
+
+import logging
+from typing import Protocol
+
+from mlcatalog.auth.oidc import TokenValidator, Unauthenticated
+from mlcatalog.auth.principal import Principal
+from mlcatalog.settings import Settings
+
+log = logging.getLogger("mlcatalog.auth")
+
+
+class NoIssuerInProduction(RuntimeError):
+    """Production without an identity provider would let anyone act as the development user."""
+
+
+class Authenticator(Protocol):
+    async def principal(self, authorization: str | None) -> Principal: ...
+
+    def announce(self) -> None:
+        """Log, once at start, who requests will act as."""
+
+    async def close(self) -> None: ...
+
+
+class DevelopmentUser:
+    """Every request is one local user, whatever it sends."""
+
+    def __init__(self, name: str) -> None:
+        self.user = Principal.development(name)
+
+    async def principal(self, authorization: str | None) -> Principal:
+        return self.user
+
+    def announce(self) -> None:
+        log.warning(
+            "NO AUTHENTICATION: no identity provider is configured (MLCATALOG_AUTH__ISSUER), so"
+            " every request acts as the development user %r. Anyone who reaches this port can"
+            " read and change everything.",
+            self.user.subject,
+        )
+
+    async def close(self) -> None:
+        return None
+
+
+class BearerTokens:
+    """Every request carries a bearer JWT from the configured provider."""
+
+    def __init__(self, validator: TokenValidator) -> None:
+        self.validator = validator
+
+    async def principal(self, authorization: str | None) -> Principal:
+        return await self.validator.principal(bearer_token(authorization))
+
+    def announce(self) -> None:
+        log.info("requests need bearer tokens from %s", self.validator.issuer)
+
+    async def close(self) -> None:
+        await self.validator.close()
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header (RFC 6750), or why there is none."""
+    if authorization is None or not authorization.strip():
+        raise Unauthenticated(
+            "this API needs a bearer token: send `Authorization: Bearer <token>` from the"
+            " organisation's identity provider"
+        )
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise Unauthenticated("the Authorization header must be `Bearer <token>`")
+    return token
+
+
+def authenticator_for(settings: Settings) -> Authenticator:
+    if settings.auth.issuer is not None:
+        return BearerTokens(TokenValidator(settings.auth))
+    if settings.environment == "production":
+        raise NoIssuerInProduction(
+            "MLCATALOG_ENVIRONMENT=production needs an identity provider: set"
+            " MLCATALOG_AUTH__ISSUER and MLCATALOG_AUTH__AUDIENCE (without them every request"
+            " would act as the development user)"
+        )
+    return DevelopmentUser(settings.auth.dev_user)

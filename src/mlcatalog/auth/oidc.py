@@ -1,0 +1,232 @@
+"""Bearer JWTs from the configured OIDC provider, validated into a Principal.
+
+The provider's keys come from its discovery document's ``jwks_uri`` and are cached; a token
+signed by a key id the cache lacks fetches them again once (the provider rotated its keys), at
+most every ``jwks_refetch_seconds``. A token passes only when its signature verifies with one of
+the configured asymmetric algorithms (never ``none``, never HMAC) and its issuer, audience,
+expiry and not-before hold, within the leeway. Every refusal is an ``Unauthenticated`` that
+says why. No web framework here: the edge hands in the token and gets a Principal.
+"""
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from joserfc import jwk, jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidTokenError,
+    JoseError,
+    MissingClaimError,
+)
+
+from mlcatalog.auth.principal import Method, Principal
+from mlcatalog.settings import AuthSettings
+
+Key = jwk.RSAKey | jwk.ECKey | jwk.OKPKey
+
+
+class Unauthenticated(Exception):
+    """The caller is not who it claims, or did not say: UNAUTHENTICATED, with the reason."""
+
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ProviderUnavailable(Unauthenticated):
+    """The provider's discovery document or keys could not be read: no token can be checked."""
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header of a compact JWS, before anything about it is trusted."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise Unauthenticated("the bearer token is not a JWT (three dot-separated parts)")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    except ValueError:
+        raise Unauthenticated("the bearer token's header is not base64url-encoded JSON") from None
+    if not isinstance(header, dict):
+        raise Unauthenticated("the bearer token's header is not a JSON object")
+    return header
+
+
+class TokenValidator:
+    """Validates bearer JWTs for one issuer and audience; shared by every request of a process."""
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if settings.issuer is None or settings.audience is None:
+            raise ValueError("a TokenValidator needs auth.issuer and auth.audience")
+        self.settings = settings
+        self.issuer: str = settings.issuer
+        self.audience: str = settings.audience
+        self.algorithms = list(settings.algorithms)
+        self._own_client = client is None
+        self._client = client or httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+        self._clock = clock
+        self._jwks_uri: str | None = None
+        self._keys: dict[str | None, Key] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.jwks_fetches = 0
+        self._claims = jwt.JWTClaimsRegistry(
+            now=lambda: int(self._clock()),
+            leeway=settings.leeway_seconds,
+            iss={"essential": True, "value": self.issuer},
+            aud={"essential": True, "value": self.audience},
+            exp={"essential": True},
+        )
+
+    async def close(self) -> None:
+        if self._own_client:
+            await self._client.aclose()
+
+    async def principal(self, token: str) -> Principal:
+        header = unverified_header(token)
+        algorithm = header.get("alg")
+        if algorithm not in self.algorithms:
+            raise Unauthenticated(
+                f"tokens signed with {algorithm!r} are not accepted"
+                f" (accepted: {', '.join(self.algorithms)})"
+            )
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise Unauthenticated("the bearer token's key id (kid) is not a string")
+        key = await self._key(kid)
+        try:
+            decoded = jwt.decode(token, key, algorithms=self.algorithms)
+        except BadSignatureError:
+            raise Unauthenticated("the bearer token's signature does not verify") from None
+        except JoseError as error:
+            raise Unauthenticated(f"the bearer token is malformed: {error.description}") from None
+        self._validate(decoded.claims)
+        return self._principal(decoded.claims)
+
+    def _validate(self, claims: dict[str, Any]) -> None:
+        try:
+            self._claims.validate(claims)
+        except ExpiredTokenError:
+            raise Unauthenticated("the bearer token has expired") from None
+        except MissingClaimError as error:
+            raise Unauthenticated(f"the bearer token lacks a claim: {error.description}") from None
+        except InvalidClaimError as error:
+            claim = error.claim
+            if claim == "iss":
+                message = f"the bearer token was not issued by {self.issuer}"
+            elif claim in ("nbf", "iat"):
+                message = "the bearer token is not valid yet (nbf)"
+            elif claim == "aud":
+                message = f"the bearer token is not meant for this API (audience {self.audience})"
+            else:
+                message = f"the bearer token's {claim!r} claim is invalid"
+            raise Unauthenticated(message) from None
+        except InvalidTokenError:
+            raise Unauthenticated("the bearer token is not valid yet (nbf)") from None
+        except JoseError as error:
+            raise Unauthenticated(f"the bearer token is invalid: {error.description}") from None
+
+    def _principal(self, claims: dict[str, Any]) -> Principal:
+        s = self.settings
+        subject = claims.get(s.subject_claim)
+        if not isinstance(subject, str) or not subject:
+            raise Unauthenticated(f"the bearer token names no subject ({s.subject_claim!r} claim)")
+        groups = claims.get(s.groups_claim)
+        if isinstance(groups, str):
+            groups = [groups]
+        return Principal(
+            subject=subject,
+            method=Method.BEARER,
+            name=_text(claims.get(s.name_claim)),
+            email=_text(claims.get(s.email_claim)),
+            groups=tuple(g for g in groups if isinstance(g, str))
+            if isinstance(groups, list)
+            else (),
+        )
+
+    async def _key(self, kid: str | None) -> Key:
+        if self._fetched_at is None or not self._has(kid):
+            async with self._lock:  # a burst of tokens with a new key id fetches the keys once
+                if self._fetched_at is None or (not self._has(kid) and self._may_refetch()):
+                    await self._fetch_keys()
+        if kid is None:
+            if len(self._keys) == 1:
+                return next(iter(self._keys.values()))
+            raise Unauthenticated("the bearer token names no key id (kid)")
+        key = self._keys.get(kid)
+        if key is None:
+            raise Unauthenticated(f"the bearer token's key id {kid!r} is not one of the provider's")
+        return key
+
+    def _has(self, kid: str | None) -> bool:
+        return kid in self._keys if kid is not None else bool(self._keys)
+
+    def _may_refetch(self) -> bool:
+        last = self._fetched_at or 0.0
+        return self._clock() - last >= self.settings.jwks_refetch_seconds
+
+    async def _fetch_keys(self) -> None:
+        if self._jwks_uri is None:
+            metadata = await self._get_json(
+                self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            )
+            if metadata.get("issuer") != self.issuer:
+                raise ProviderUnavailable(
+                    f"the provider's discovery document names issuer {metadata.get('issuer')!r},"
+                    f" not {self.issuer!r}"
+                )
+            jwks_uri = metadata.get("jwks_uri")
+            if not isinstance(jwks_uri, str):
+                raise ProviderUnavailable("the provider's discovery document has no jwks_uri")
+            self._jwks_uri = jwks_uri
+        document = await self._get_json(self._jwks_uri)
+        self.jwks_fetches += 1
+        self._fetched_at = self._clock()
+        self._keys = signing_keys(document)
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        try:
+            response = await self._client.get(url)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise ProviderUnavailable(
+                f"the identity provider could not be read ({url}): {error}"
+            ) from None
+        if not isinstance(document, dict):
+            raise ProviderUnavailable(f"the identity provider answered {url} with no JSON object")
+        return document
+
+
+def signing_keys(document: dict[str, Any]) -> dict[str | None, Key]:
+    """The public signing keys of a JWKS by key id; keys for encryption or of unknown types skip."""
+    keys: dict[str | None, Key] = {}
+    for data in document.get("keys") or []:
+        if not isinstance(data, dict) or data.get("use", "sig") != "sig":
+            continue
+        if data.get("kty") not in ("RSA", "EC", "OKP"):
+            continue
+        try:
+            key = jwk.import_key(data)
+        except (JoseError, ValueError):
+            continue
+        if isinstance(key, Key):
+            keys[data.get("kid")] = key
+    return keys
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
