@@ -27,7 +27,7 @@ $(STAMP):
 	rm -f $(VENV)/.installed-* && touch $@
 
 # The tests start real servers (docs/architecture.md): PostgreSQL from Debian's package, and an
-# OpenSearch node from Maven Central (the runner's jars land in deploy/local/lib-<version>/).
+# OpenSearch node and an OIDC provider from Maven Central (their jars land in deploy/local/lib-*/).
 system-deps: install
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \

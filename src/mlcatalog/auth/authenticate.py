@@ -79,12 +79,16 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def authenticator_for(settings: Settings) -> Authenticator:
+    refuse_production_without_issuer(settings)
     if settings.auth.issuer is not None:
         return BearerTokens(TokenValidator(settings.auth))
-    if settings.environment == "production":
+    return DevelopmentUser(settings.auth.dev_user)
+
+
+def refuse_production_without_issuer(settings: Settings) -> None:
+    if settings.environment == "production" and settings.auth.issuer is None:
         raise NoIssuerInProduction(
             "MLCATALOG_ENVIRONMENT=production needs an identity provider: set"
             " MLCATALOG_AUTH__ISSUER and MLCATALOG_AUTH__AUDIENCE (without them every request"
             " would act as the development user)"
         )
-    return DevelopmentUser(settings.auth.dev_user)

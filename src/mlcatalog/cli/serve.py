@@ -8,6 +8,7 @@ import tempfile
 import typer
 import uvicorn
 
+from mlcatalog.auth.authenticate import NoIssuerInProduction, refuse_production_without_issuer
 from mlcatalog.settings import ServerSettings, Settings
 from mlcatalog.store import migrate
 from mlcatalog.store.database import Database, display_url
@@ -41,6 +42,11 @@ def serve(
 ) -> None:
     """Serve the GraphQL API on /graphql (GraphiQL in a browser), /healthz and /readyz."""
     settings = Settings()
+    try:
+        refuse_production_without_issuer(settings)
+    except NoIssuerInProduction as error:
+        typer.echo(f"refusing to start: {error}", err=True)
+        raise typer.Exit(1) from None
     if not asyncio.run(_migrated(settings)):
         typer.echo(
             f"{display_url(settings.database_url)} is not migrated: run `mlcatalog migrate` first.",
