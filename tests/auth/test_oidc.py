@@ -11,10 +11,16 @@ import pytest
 from joserfc import jwk
 from pydantic import ValidationError
 
-from mlcatalog.auth.oidc import ProviderUnavailable, TokenValidator, Unauthenticated
+from mlcatalog.auth.oidc import (
+    FIRST_FETCH_RETRY_SECONDS,
+    ProviderUnavailable,
+    TokenValidator,
+    Unauthenticated,
+)
 from mlcatalog.auth.principal import Method, Principal
 from mlcatalog.settings import AuthSettings
 from tests.auth.conftest import AUDIENCE, Provider, b64, unb64, with_header
+from tests.realservers import free_port
 
 
 @pytest.fixture
@@ -194,13 +200,34 @@ async def test_a_new_key_id_fetches_the_keys_again_but_not_too_often(provider: P
         assert transport.jwks_requests == 2
 
 
-async def test_an_unreachable_provider_is_a_refusal_that_says_so() -> None:
-    settings = AuthSettings(issuer="http://127.0.0.1:9/nowhere", audience=AUDIENCE)
-    validator = TokenValidator(settings)
+class Counting(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_an_unreachable_provider_is_a_refusal_that_says_so_and_is_not_hammered() -> None:
+    settings = AuthSettings(issuer=f"http://127.0.0.1:{free_port()}/nowhere", audience=AUDIENCE)
     token = b64(b'{"alg": "RS256", "kid": "k"}') + ".e30.c2ln"
-    with pytest.raises(ProviderUnavailable, match="could not be read"):
-        await validator.principal(token)
-    await validator.close()
+    transport = Counting()
+    now = time.time()
+    async with httpx.AsyncClient(transport=transport) as client:
+        validator = TokenValidator(settings, client=client, clock=lambda: now)
+        for _ in range(3):
+            with pytest.raises(ProviderUnavailable, match="could not be read"):
+                await validator.principal(token)
+        assert transport.requests == 1  # the next attempt waits FIRST_FETCH_RETRY_SECONDS
+        now += FIRST_FETCH_RETRY_SECONDS
+        with pytest.raises(ProviderUnavailable):
+            await validator.principal(token)
+        assert transport.requests == 2
 
 
 @pytest.mark.parametrize("algorithm", ["none", "HS256", "HS512"])

@@ -31,6 +31,9 @@ from mlcatalog.settings import AuthSettings
 
 Key = jwk.RSAKey | jwk.ECKey | jwk.OKPKey
 
+# Until the keys were read once, a failed attempt is retried this soon (then jwks_refetch_seconds).
+FIRST_FETCH_RETRY_SECONDS = 1.0
+
 
 class Unauthenticated(Exception):
     """The caller is not who it claims, or did not say: UNAUTHENTICATED, with the reason."""
@@ -80,7 +83,9 @@ class TokenValidator:
         self._clock = clock
         self._jwks_uri: str | None = None
         self._keys: dict[str | None, Key] = {}
-        self._fetched_at: float | None = None
+        self._fetched_at: float | None = None  # the last fetch that succeeded
+        self._attempted_at: float | None = None  # the last attempt, failed or not
+        self._failure: str | None = None
         self._lock = asyncio.Lock()
         self.jwks_fetches = 0
         self._claims = jwt.JWTClaimsRegistry(
@@ -158,10 +163,12 @@ class TokenValidator:
         )
 
     async def _key(self, kid: str | None) -> Key:
-        if self._fetched_at is None or not self._has(kid):
+        if not self._has(kid):
             async with self._lock:  # a burst of tokens with a new key id fetches the keys once
-                if self._fetched_at is None or (not self._has(kid) and self._may_refetch()):
+                if not self._has(kid) and self._may_fetch():
                     await self._fetch_keys()
+        if self._fetched_at is None:
+            raise ProviderUnavailable(self._failure or "the provider's keys could not be read")
         if kid is None:
             if len(self._keys) == 1:
                 return next(iter(self._keys.values()))
@@ -174,11 +181,27 @@ class TokenValidator:
     def _has(self, kid: str | None) -> bool:
         return kid in self._keys if kid is not None else bool(self._keys)
 
-    def _may_refetch(self) -> bool:
-        last = self._fetched_at or 0.0
-        return self._clock() - last >= self.settings.jwks_refetch_seconds
+    def _may_fetch(self) -> bool:
+        """Whether to ask the provider now: failed or not, attempts are spaced out, so neither
+        made-up key ids nor a provider that is down turn each request into a request to it."""
+        if self._attempted_at is None:
+            return True
+        wait = (
+            FIRST_FETCH_RETRY_SECONDS
+            if self._fetched_at is None
+            else self.settings.jwks_refetch_seconds
+        )
+        return self._clock() - self._attempted_at >= wait
 
     async def _fetch_keys(self) -> None:
+        self._attempted_at = self._clock()
+        try:
+            await self._read_keys()
+        except ProviderUnavailable as error:
+            self._failure = error.message
+            raise
+
+    async def _read_keys(self) -> None:
         if self._jwks_uri is None:
             metadata = await self._get_json(
                 self.issuer.rstrip("/") + "/.well-known/openid-configuration"
