@@ -24,8 +24,7 @@ async def _verify(url: str, batch: int) -> audit.Verification:
 def verify(
     batch: int = typer.Option(1000, min=1, help="Entries read per query."),
 ) -> None:
-    """Recompute every journal entry's hash and link, in sequence order; name the first entry
-    that was edited, deleted or reordered. Exits 1 when the chain is broken."""
+    """Check the journal's hash chain; exit 1 naming the first edited, deleted or moved entry."""
     settings = Settings()
     result = asyncio.run(_verify(settings.database_url, batch))
     where = display_url(settings.database_url)
