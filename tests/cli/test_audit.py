@@ -42,7 +42,7 @@ async def test_an_intact_journal_exits_0(database: Database) -> None:
     result = await audit_verify(url, "--batch", "2")
     assert result.exit_code == 0, result.output
     assert f"{display_url(url)}: journal intact, 5 entries" in result.output
-    assert "head: entry 5, hash " in result.output
+    assert "head: 5:" in result.output
     assert SECRET not in result.output
 
 
@@ -56,3 +56,18 @@ async def test_a_deleted_entry_exits_1_naming_the_first_bad_one(database: Databa
     assert "journal chain broken at entry 4 (missing)" in result.output
     assert "the 2 entries before it verify" in result.output
     assert SECRET not in result.output
+
+
+async def test_a_journal_cut_short_exits_1_against_the_head_recorded(database: Database) -> None:
+    await journal_of(database, 5)
+    result = await audit_verify(database.url)
+    head = result.output.split("head: ")[1].split()[0]
+    assert (await audit_verify(database.url, "--head", head)).exit_code == 0
+    async with database.write_engine.begin() as connection:
+        await connection.execute(delete(JournalRow).where(JournalRow.seq >= 4))
+    plain = await audit_verify(database.url)
+    assert plain.exit_code == 0, plain.output  # a chain cannot see its own end cut off…
+    result = await audit_verify(database.url, "--head", head)
+    assert result.exit_code == 1, result.output  # …the head recorded elsewhere can
+    assert "broken at entry 5 (truncated): the chain ends at entry 3" in result.output
+    assert (await audit_verify(database.url, "--head", "5:abc")).exit_code == 2

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, delete, event, func, select, text, update
+from sqlalchemy import bindparam, delete, event, func, insert, select, text, update
 
 from mlcatalog.catalog import projects
 from mlcatalog.store import audit, migrate
@@ -27,9 +27,11 @@ async def journal_of(database: Database, count: int, prefix: str = "p") -> None:
                 written += 1
 
 
-async def verify(database: Database, batch: int = 4) -> Verification:
+async def verify(
+    database: Database, batch: int = 4, head: tuple[int, str] | None = None
+) -> Verification:
     async with database.read() as session:
-        return await audit.verify(session, batch=batch)
+        return await audit.verify(session, batch=batch, head=head)
 
 
 async def tamper(database: Database, *statements: Any) -> None:
@@ -191,6 +193,48 @@ async def test_two_entries_contents_exchanged_are_found(database: Database) -> N
     )
     result = await verify(database)
     assert (result.first_bad_seq, result.fault) == (2, Fault.EDITED)
+
+
+async def recorded_head(database: Database) -> tuple[int, str]:
+    result = await verify(database)
+    assert result.head_seq is not None and result.head_hash is not None
+    return result.head_seq, result.head_hash
+
+
+async def test_a_head_recorded_earlier_shows_a_tail_cut_off(database: Database) -> None:
+    await journal_of(database, 6)
+    recorded = await recorded_head(database)
+    assert (await verify(database, head=recorded)).intact
+    await journal_of(database, 2, prefix="later")  # the chain grows past the recorded head
+    assert (await verify(database, head=recorded)).intact
+    # The last three entries cut off: the chain alone still verifies, the recorded head does not.
+    await tamper(database, delete(JournalRow).where(JournalRow.seq >= 6))
+    assert (await verify(database)).intact
+    result = await verify(database, head=recorded)
+    assert (result.first_bad_seq, result.fault, result.entries) == (6, Fault.TRUNCATED, 5)
+
+
+async def test_a_head_recorded_earlier_shows_a_chain_rehashed(database: Database) -> None:
+    await journal_of(database, 6)
+    recorded = await recorded_head(database)
+    # Entry 2's actor forged, and every hash from there on recomputed by the forger.
+    async with database.read() as session:
+        entries = list(await session.scalars(select(JournalRow).order_by(JournalRow.seq)))
+    prev = entries[0].hash
+    forged = []
+    for entry in entries[1:]:
+        values = {c.key: getattr(entry, c.key) for c in JournalRow.__table__.columns}
+        values["actor"] = "forger" if entry.seq == 2 else entry.actor
+        values["prev_hash"] = prev
+        values["hash"] = prev = audit.entry_hash(**{k: v for k, v in values.items() if k != "hash"})
+        forged.append(values)
+    await tamper(
+        database, delete(JournalRow).where(JournalRow.seq > 1), insert(JournalRow).values(forged)
+    )
+    assert (await verify(database)).intact
+    result = await verify(database, head=recorded)
+    assert (result.first_bad_seq, result.fault) == (6, Fault.REWRITTEN), result
+    assert "has another hash now" in (result.reason or "")
 
 
 async def test_gaps_in_the_sequence_are_not_tampering(database: Database) -> None:

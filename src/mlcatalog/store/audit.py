@@ -168,6 +168,10 @@ class Fault(enum.StrEnum):
     """It names as its predecessor an entry that comes after it."""
     BAD_LINK = "bad link"
     """It names an earlier entry, not the one just before it (entries were inserted or moved)."""
+    TRUNCATED = "truncated"
+    """The head recorded earlier is gone and the chain ends before it: its end was cut off."""
+    REWRITTEN = "rewritten"
+    """The entry recorded earlier as the head has another hash now: the chain was rehashed."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,9 @@ _COLUMNS = (
 )
 
 
-async def verify(session: AsyncSession, *, batch: int = 1000) -> Verification:
+async def verify(
+    session: AsyncSession, *, batch: int = 1000, head: tuple[int, str] | None = None
+) -> Verification:
     """Walk the journal in sequence order, ``batch`` entries at a time, recomputing every hash
     and link; stop at the first entry that breaks the chain.
 
@@ -213,8 +219,10 @@ async def verify(session: AsyncSession, *, batch: int = 1000) -> Verification:
     by the links instead: each entry's ``prev_hash`` must be the hash of the entry just before it
     (``GENESIS`` for the first), and no one can delete, insert or reorder entries without breaking
     a link unless they rehash every entry after the change. What a chain cannot show alone is
-    entries cut from its end: compare ``head_hash`` with a copy kept elsewhere for that."""
+    entries cut from its end, or the whole chain rehashed: ``head``, the seq and hash of a head
+    reported earlier and kept elsewhere, must then still be in the chain."""
     checked = gaps = 0
+    recorded: str | None = None  # the hash now at the recorded head's seq
     prev_seq: int | None = None
     prev_hash = GENESIS
     while True:
@@ -229,15 +237,31 @@ async def verify(session: AsyncSession, *, batch: int = 1000) -> Verification:
             elif _hash_of(row, row.prev_hash) != row.hash:
                 fault, reason = Fault.EDITED, "its content does not give its hash"
             if fault is not None:
-                head = prev_hash if prev_seq is not None else None
-                return Verification(checked, prev_seq, head, gaps, row.seq, fault, reason)
+                last = prev_hash if prev_seq is not None else None
+                return Verification(checked, prev_seq, last, gaps, row.seq, fault, reason)
             if prev_seq is not None and row.seq != prev_seq + 1:
                 gaps += 1
             checked += 1
             prev_seq, prev_hash = row.seq, row.hash
+            if head is not None and row.seq == head[0]:
+                recorded = row.hash
         if len(rows) < batch:
-            head = prev_hash if prev_seq is not None else None
-            return Verification(checked, prev_seq, head, gaps)
+            last = prev_hash if prev_seq is not None else None
+            if head is not None and recorded != head[1]:
+                fault, reason = _lost_head(head, recorded, prev_seq)
+                return Verification(checked, prev_seq, last, gaps, head[0], fault, reason)
+            return Verification(checked, prev_seq, last, gaps)
+
+
+def _lost_head(head: tuple[int, str], found: str | None, last: int | None) -> tuple[Fault, str]:
+    """Why the head recorded earlier is not in a chain that is otherwise intact."""
+    seq, _ = head
+    if found is None and (last is None or last < seq):
+        ends = "the journal is empty" if last is None else f"the chain ends at entry {last}"
+        return Fault.TRUNCATED, f"{ends}, before entry {seq}, the head recorded"
+    if found is None:
+        return Fault.REWRITTEN, f"entry {seq}, the head recorded, is no longer in the chain"
+    return Fault.REWRITTEN, f"entry {seq}, the head recorded, has another hash now"
 
 
 async def _diagnose(session: AsyncSession, row: Any, prev_seq: int | None) -> tuple[Fault, str]:
