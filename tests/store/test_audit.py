@@ -95,6 +95,19 @@ async def test_numbers_hash_alike_however_the_database_returns_them(database: Da
     assert (await verify(database)).intact
 
 
+async def test_an_entry_left_to_the_column_defaults_is_hashed_with_them(database: Database) -> None:
+    async with database.unit_of_work("defaults") as uow:
+        uow.journal.append(
+            JournalRow(
+                actor="defaults", action="project.created", entity_type="PROJECT", entity_id=1
+            )
+        )
+    async with database.read() as session:
+        entry = await session.get_one(JournalRow, 1)
+    assert entry.changes == {} and entry.at is not None
+    assert (await verify(database)).intact
+
+
 def test_the_canonical_encoding() -> None:
     assert audit.canonical(1e300) == audit.canonical(10**300) == "1e300"
     assert audit.canonical(1.0) == audit.canonical(1) == "1"
@@ -265,6 +278,7 @@ async def test_concurrent_writers_keep_one_chain(database: Database) -> None:
                 await projects.create_project(uow, name=f"c{n}-{k}", description=None)
             await asyncio.sleep(0.001 * (n % 5))  # hold the transaction open, overlapping others
 
+    # Without the journal lock two of them read the same last entry: the fork fails to commit.
     await asyncio.gather(*(mutation(n) for n in range(20)))
     async with database.read() as session:
         count = await session.scalar(select(func.count()).select_from(JournalRow))

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlcatalog.store.rows import JournalRow
+from mlcatalog.store.rows import JournalRow, utcnow
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first entry."""
@@ -141,6 +141,9 @@ async def link(session: AsyncSession, entries: Sequence[JournalRow], dialect: st
     prev_hash: str = prev or GENESIS
     for seq, entry in zip(seqs, entries, strict=True):
         entry.seq = seq
+        # What the column defaults would fill in on insert, filled in now: the hash covers them.
+        entry.at = entry.at or utcnow()
+        entry.changes = entry.changes if entry.changes is not None else {}
         entry.prev_hash = prev_hash
         # Hash what the database will give back: the changes after a JSON round trip.
         changes = json.loads(json.dumps(entry.changes))
