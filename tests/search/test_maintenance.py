@@ -238,8 +238,11 @@ async def test_indexes_of_an_older_mapping_gain_its_new_fields(
 async def test_upgrading_to_search_over_every_type_replays_the_journal(tmp_path: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path}/older.db")
     try:
-        await migrate.upgrade(database, "20261124_0003")  # search over model versions only
+        # The catalog as it was before search covered every type (model versions only): written
+        # with today's code (whose journal entries are hash-chained), then migrated back down.
+        await migrate.upgrade(database)
         await catalog(Api(database))
+        await migrate.downgrade(database, "20261124_0003")
         async with database.unit_of_work("older indexer") as uow:
             await ensure_checkpoint(uow, "embedded")
             await uow.session.execute(update(SearchCheckpointRow).values(seq=10_000))

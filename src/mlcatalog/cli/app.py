@@ -2,7 +2,7 @@
 
 import typer
 
-from mlcatalog.cli import db, demo, search, serve
+from mlcatalog.cli import audit, db, demo, search, serve
 
 app = typer.Typer(
     help="mlcatalog: ML models, datasets, runs and model cards behind one GraphQL API.",
@@ -18,6 +18,7 @@ app.command("demo")(demo.demo)
 app.command("indexer")(search.indexer)
 app.command("reindex")(search.reindex_command)
 app.command("search-check")(search.search_check)
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from mlcatalog.store import audit
 from mlcatalog.store.rows import JournalRow
 
 # Journal appends on PostgreSQL take this transaction-scoped advisory lock just before commit, so
@@ -107,6 +108,9 @@ class Database:
                     await session.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": JOURNAL_LOCK_KEY}
                     )
+                # Under the lock (one writer at a time on SQLite): number the entries and chain
+                # them to the last committed one, in one small query.
+                await audit.link(session, uow.journal, self.dialect)
                 session.add_all(uow.journal)
 
     def sync_engines(self) -> list[Engine]:

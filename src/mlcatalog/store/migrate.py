@@ -30,6 +30,17 @@ async def upgrade(database: Database, revision: str = "head") -> None:
         await connection.run_sync(run)
 
 
+async def downgrade(database: Database, revision: str) -> None:
+    """Take the database back to ``revision`` (tests use it to write data under an older schema
+    with today's code)."""
+
+    def run(connection: Connection) -> None:
+        command.downgrade(_config(connection), revision)
+
+    async with database.write_engine.begin() as connection:
+        await connection.run_sync(run)
+
+
 async def current_revision(database: Database) -> str | None:
     def read(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()

@@ -312,9 +312,12 @@ class CommentRow(Created, Base):
 
 
 class JournalRow(Base):
-    """One change. Entries outlive what they describe: no foreign keys."""
+    """One change. Entries outlive what they describe: no foreign keys. Entries are hash-chained
+    (store/audit.py): ``hash`` covers the entry and ``prev_hash``, the hash of the one before."""
 
     __tablename__ = "journal"
+    # One successor per entry: were appends ever not serialised, a fork would fail to commit.
+    __table_args__ = (UniqueConstraint("prev_hash"),)
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -324,6 +327,8 @@ class JournalRow(Base):
     entity_id: Mapped[int] = mapped_column(Integer)
     project_id: Mapped[int | None] = mapped_column(Integer, index=True)
     changes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class SearchCheckpointRow(Base):
