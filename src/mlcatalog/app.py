@@ -32,9 +32,10 @@ def create_app(
 ) -> Starlette:
     """The application; ``authenticator`` replaces the one the settings choose (tests)."""
     settings = settings or Settings()
-    # First: production without an identity provider refuses to start (NoIssuerInProduction).
-    authenticator = authenticator or authenticator_for(settings)
+    # Production without an identity provider refuses to start (NoIssuerInProduction) before
+    # anything connects: creating the engines opens no connection.
     database = Database(settings.database_url, echo=settings.database_echo)
+    authenticator = authenticator or authenticator_for(settings, database)
     search, checkpoint = open_backend(settings.search, database)
     telemetry = Telemetry(settings, database, checkpoint)
     search = telemetry.search(search)

@@ -50,6 +50,10 @@ class AuthSettings(BaseModel):
     name_claim: str = "name"
     email_claim: str = "email"
     groups_claim: str = "groups"
+    # API tokens (`mlcatalog tokens create`): their lifetime unless --expires-in-days says
+    # otherwise, and the longest one may ask for. Every token expires.
+    token_days: int = Field(default=90, ge=1)
+    token_max_days: int = Field(default=365, ge=1)
 
     @model_validator(mode="after")
     def _safe_algorithms(self) -> "AuthSettings":

@@ -1,10 +1,12 @@
-"""Every action the catalog writes, read back from each database, has its declared shape."""
+"""Every action the catalog (and auth/tokens) writes, read back from each database, has its
+declared shape."""
 
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from mlcatalog.auth import tokens
 from mlcatalog.catalog import datasets, documents, experiments, lineage, models, projects, versions
 from mlcatalog.catalog.experiments import RunMetric, RunStatus
 from mlcatalog.catalog.journal import record
@@ -90,6 +92,11 @@ async def every_action(database: Database) -> None:
         await versions.add_comment(uow, version_id=first.id, body="looks good")
         await versions.delete_model_version(uow, version_id=first.id)
         await models.delete_model(uow, model_id=model.id)
+    # API tokens are journaled by auth/tokens, each in a unit of work of its own.
+    await tokens.create(
+        database, actor="admin", name="ci", project="fraud", role="contributor", days=1, max_days=1
+    )
+    await tokens.revoke(database, actor="admin", name="ci")
 
 
 @pytest.fixture

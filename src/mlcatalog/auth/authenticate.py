@@ -1,7 +1,9 @@
 """From a request's Authorization header to a Principal, by the configured policy.
 
 With an issuer, every request needs ``Authorization: Bearer <jwt>`` from that provider. Without
-one (never in production), every request is the local development user.
+one (never in production), every request is the local development user. Either way, a bearer
+credential that starts with ``mlc_`` is an API token (auth/tokens.py) and must verify as one:
+an invalid one is refused, never taken for the development user.
 """
 
 import logging
@@ -9,7 +11,9 @@ from typing import Protocol
 
 from mlcatalog.auth.oidc import TokenValidator, Unauthenticated
 from mlcatalog.auth.principal import Principal
+from mlcatalog.auth.tokens import ApiTokens, looks_like_token
 from mlcatalog.settings import Settings
+from mlcatalog.store.database import Database
 
 log = logging.getLogger("mlcatalog.auth")
 
@@ -64,6 +68,28 @@ class BearerTokens:
         await self.validator.close()
 
 
+class WithApiTokens:
+    """API tokens first (a bearer credential with their prefix), everything else as ``inner``."""
+
+    def __init__(self, inner: Authenticator, tokens: ApiTokens) -> None:
+        self.inner = inner
+        self.tokens = tokens
+
+    async def principal(self, authorization: str | None) -> Principal:
+        scheme, _, rest = (authorization or "").strip().partition(" ")
+        if scheme.lower() == "bearer" and looks_like_token(rest.strip()):
+            # Meant as an API token: it verifies as one or is refused (a malformed header too).
+            return await self.tokens.principal(bearer_token(authorization))
+        return await self.inner.principal(authorization)
+
+    def announce(self) -> None:
+        self.inner.announce()
+        log.info("API tokens (mlc_…) are accepted as bearer tokens")
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 def bearer_token(authorization: str | None) -> str:
     """The token of an ``Authorization: Bearer <token>`` header (RFC 6750), or why there is none."""
     if authorization is None or not authorization.strip():
@@ -78,11 +104,15 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
-def authenticator_for(settings: Settings) -> Authenticator:
+def authenticator_for(settings: Settings, database: Database | None = None) -> Authenticator:
+    """The settings' authenticator; with ``database``, API tokens are accepted too."""
     refuse_production_without_issuer(settings)
+    inner: Authenticator
     if settings.auth.issuer is not None:
-        return BearerTokens(TokenValidator(settings.auth))
-    return DevelopmentUser(settings.auth.dev_user)
+        inner = BearerTokens(TokenValidator(settings.auth))
+    else:
+        inner = DevelopmentUser(settings.auth.dev_user)
+    return inner if database is None else WithApiTokens(inner, ApiTokens(database))
 
 
 def refuse_production_without_issuer(settings: Settings) -> None:

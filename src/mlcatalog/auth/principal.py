@@ -9,6 +9,16 @@ class Method(StrEnum):
 
     BEARER = "bearer"  # a JWT from the configured OIDC provider
     DEVELOPMENT = "development"  # no provider configured: the local development user
+    API_TOKEN = "api-token"  # an API token made by `mlcatalog tokens create`
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What an API token was created for: authorization reads the project and role."""
+
+    name: str
+    project: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -18,6 +28,7 @@ class Principal:
     name: str | None = None
     email: str | None = None
     groups: tuple[str, ...] = ()
+    token: TokenGrant | None = None  # set when the principal authenticated with an API token
 
     @classmethod
     def development(cls, name: str) -> "Principal":

@@ -1,54 +1,12 @@
-"""Appends journal entries: written with the change, in the same transaction (see UnitOfWork)."""
+"""Journal entries for the rules: ``record`` (store/entries.py: written with the change, in the
+same transaction), and what an entry keeps of a change (diff, bounded, digest)."""
 
 import hashlib
 import json
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from mlcatalog.store import journal
-from mlcatalog.store.database import UnitOfWork
-from mlcatalog.store.journal import Action, Content, EntityType
-from mlcatalog.store.rows import JournalRow, utcnow
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def record(
-    uow: UnitOfWork,
-    action: Action,
-    entity_id: int,
-    *,
-    project_id: int | None,
-    before: Mapping[str, object] | None = None,
-    after: Mapping[str, object] | None = None,
-    entity_type: EntityType | None = None,
-) -> None:
-    """Journal one change; ``before``/``after`` have the shapes store.journal.SHAPES declares
-    for ``action`` (an entry that does not is refused: ShapeError). ``entity_type`` is needed
-    only for the actions that apply to several types (tags, cards)."""
-    if entity_type is None:
-        (entity_type, *others) = journal.SHAPES[action].entity_types
-        if others:
-            raise journal.ShapeError(f"{action} applies to several entity types: name one")
-    changes = journal.Changes(
-        before={k: _plain(v) for k, v in (before or {}).items()},
-        after={k: _plain(v) for k, v in (after or {}).items()},
-    )
-    journal.check(action, entity_type, changes)
-    uow.journal.append(
-        JournalRow(
-            at=utcnow(),
-            actor=uow.actor,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            project_id=project_id,
-            changes=dict(changes),
-        )
-    )
+from mlcatalog.store.entries import record as record
+from mlcatalog.store.journal import Content
 
 
 def diff(row: Any, updates: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

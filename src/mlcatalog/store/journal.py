@@ -1,11 +1,12 @@
 """The journal's vocabulary: entity types, actions and the payload each action writes.
 
 The journal is the outbox, the audit log and the source of subscriptions: its writer
-(catalog/journal.record) and its readers (the search indexer, the audit API) share these
-definitions instead of strings. An entry holds ``{"before": …, "after": …}``; each action
-declares the shape of both (TypedDicts of JSON values), and ``check`` refuses an entry that
-does not match (record calls it before anything is written). Timestamps are ISO 8601 strings;
-sets of ids are ``IdRuns``, so that a delete that takes 10,000 versions with it stays small.
+(store/entries.record, used by catalog/ and auth/tokens) and its readers (the search indexer,
+the audit API) share these definitions instead of strings. An entry holds
+``{"before": …, "after": …}``; each action declares the shape of both (TypedDicts of JSON
+values), and ``check`` refuses an entry that does not match (record calls it before anything is
+written). Timestamps are ISO 8601 strings; sets of ids are ``IdRuns``, so that a delete that
+takes 10,000 versions with it stays small.
 """
 
 import types
@@ -39,6 +40,7 @@ class EntityType(StrEnum):
     EXPERIMENT = "Experiment"
     RUN = "Run"
     LINEAGE_EDGE = "LineageEdge"
+    API_TOKEN = "ApiToken"
 
 
 class Action(StrEnum):
@@ -70,6 +72,8 @@ class Action(StrEnum):
     LINEAGE_LINKED = "lineage.linked"
     DOCUMENT_CREATED = "document.created"
     DOCUMENT_REVISED = "document.revised"
+    API_TOKEN_CREATED = "api_token.created"
+    API_TOKEN_REVOKED = "api_token.revoked"
 
 
 class EdgeKind(StrEnum):
@@ -321,6 +325,21 @@ class CardRevised(Card):
     sections: list[str]  # the sections this edit changed
 
 
+class ApiToken(TypedDict):
+    """A token as the journal knows it: never its secret, nor the secret's hash."""
+
+    name: str
+    prefix: str  # mlc_<public id>: what identifies the token in logs and listings
+    subject: str  # whom it acts as: token:<name>
+    project: str
+    role: str
+    expires_at: str
+
+
+class Revocation(TypedDict):
+    revoked_at: str
+
+
 class Shape(NamedTuple):
     """What an action is about and the shape of its before and after."""
 
@@ -365,6 +384,8 @@ SHAPES: dict[Action, Shape] = {
     Action.LINEAGE_LINKED: _shape(Empty, LineageLinked, EntityType.LINEAGE_EDGE),
     Action.DOCUMENT_CREATED: _shape(Empty, CardRevised, *_CARD_SUBJECTS),
     Action.DOCUMENT_REVISED: _shape(Card, CardRevised, *_CARD_SUBJECTS),
+    Action.API_TOKEN_CREATED: _shape(Empty, ApiToken, EntityType.API_TOKEN),
+    Action.API_TOKEN_REVOKED: _shape(ApiToken, Revocation, EntityType.API_TOKEN),
 }
 
 

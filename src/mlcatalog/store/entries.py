@@ -1,0 +1,50 @@
+"""Appends journal entries, checked against their action's shape, to a unit of work: written with
+the change, in the same transaction. catalog/ (through catalog/journal) and auth/tokens use it."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from mlcatalog.store import journal
+from mlcatalog.store.database import UnitOfWork
+from mlcatalog.store.journal import Action, EntityType
+from mlcatalog.store.rows import JournalRow, utcnow
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def record(
+    uow: UnitOfWork,
+    action: Action,
+    entity_id: int,
+    *,
+    project_id: int | None,
+    before: Mapping[str, object] | None = None,
+    after: Mapping[str, object] | None = None,
+    entity_type: EntityType | None = None,
+) -> None:
+    """Journal one change; ``before``/``after`` have the shapes store.journal.SHAPES declares
+    for ``action`` (an entry that does not is refused: ShapeError). ``entity_type`` is needed
+    only for the actions that apply to several types (tags, cards)."""
+    if entity_type is None:
+        (entity_type, *others) = journal.SHAPES[action].entity_types
+        if others:
+            raise journal.ShapeError(f"{action} applies to several entity types: name one")
+    changes = journal.Changes(
+        before={k: _plain(v) for k, v in (before or {}).items()},
+        after={k: _plain(v) for k, v in (after or {}).items()},
+    )
+    journal.check(action, entity_type, changes)
+    uow.journal.append(
+        JournalRow(
+            at=utcnow(),
+            actor=uow.actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            project_id=project_id,
+            changes=dict(changes),
+        )
+    )
