@@ -2,7 +2,7 @@
 
 import typer
 
-from mlcatalog.cli import audit, db, demo, search, serve
+from mlcatalog.cli import audit, db, demo, search, serve, tokens
 
 app = typer.Typer(
     help="mlcatalog: ML models, datasets, runs and model cards behind one GraphQL API.",
@@ -19,6 +19,7 @@ app.command("indexer")(search.indexer)
 app.command("reindex")(search.reindex_command)
 app.command("search-check")(search.search_check)
 app.add_typer(audit.app, name="audit")
+app.add_typer(tokens.app, name="tokens")
 
 
 def main() -> None:
