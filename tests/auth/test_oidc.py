@@ -144,7 +144,16 @@ async def test_an_hmac_token_keyed_with_the_public_key_is_refused(
 
 @pytest.mark.parametrize(
     "token",
-    ["", "not-a-jwt", "a.b", "a.b.c", "%%%.e30.sig", b64(b"[1]") + ".e30.sig"],
+    [
+        "",
+        "not-a-jwt",
+        "a.b",
+        "a.b.c",
+        "%%%.e30.sig",
+        b64(b"[1]") + ".e30.sig",
+        b64(b"[" * 5000) + ".e30.sig",  # nested deep enough to overflow the JSON parser
+        "x" * 20_000,
+    ],
 )
 async def test_a_malformed_token_is_refused(validator: TokenValidator, token: str) -> None:
     await refusal(validator, token)

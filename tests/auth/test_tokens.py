@@ -152,6 +152,28 @@ async def test_a_bad_token_is_refused_even_in_development(
     assert reason in refused(response)
 
 
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer\t{token}", "Token {token}", "{token}", "bearer  {token}"],
+    ids=["tab", "other-scheme", "no-scheme", "two-spaces"],
+)
+async def test_a_revoked_token_in_any_form_is_refused_in_development(
+    open_app: Open, header: str
+) -> None:
+    """Whatever the form, a credential meant as an API token never acts as the development user."""
+    http, database = await open_app()
+    created = await make(database)
+    await tokens.revoke(database, actor="admin", name="ci")
+    sent = {"Authorization": header.format(token=created.token)}
+    response = await http.post("/graphql", json=ME, headers=sent)
+    assert response.status_code == 401, response.text
+
+
+def test_a_created_token_does_not_show_in_its_repr() -> None:
+    created = tokens.Created(info=None, token="mlc_0123456789abcdef_secret")  # type: ignore[arg-type]
+    assert "secret" not in repr(created)
+
+
 async def test_an_expired_token_is_refused(open_app: Open) -> None:
     http, database = await open_app()
     created = await make(database)
@@ -278,3 +300,13 @@ async def test_a_check_costs_one_indexed_read(database: Database) -> None:
     assert "FROM api_tokens" in statement and "public_id" in statement
     with pytest.raises(Unauthenticated):
         await checker.principal(_wrong_secret(created.token))
+
+
+async def test_a_role_longer_than_its_column_is_refused_before_the_database(
+    database: Database,
+) -> None:
+    """PostgreSQL refused a 51-character role in the INSERT, whose error printed the hash."""
+    with pytest.raises(tokens.TokenError, match="role must be 1 to 50"):
+        await tokens.create(
+            database, actor="admin", name="ci", project="fraud", role="r" * 51, days=9, max_days=9
+        )

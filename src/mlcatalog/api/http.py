@@ -253,8 +253,10 @@ class CatalogGraphQL(GraphQL[Context, None]):
         try:
             return await self.authenticator.principal(authorization)
         except ProviderUnavailable as error:
+            # The detail (the provider's internal address, the connection error) is for the log.
             log.warning("bearer token not checked: %s", error.message)
-            raise Refusal(503, error.message, ErrorCode.UNAUTHENTICATED) from None
+            message = "the identity provider cannot be reached: no token can be checked now"
+            raise Refusal(503, message, ErrorCode.UNAUTHENTICATED) from None
         except Unauthenticated as error:
             # RFC 6750: a request without credentials gets the bare challenge.
             challenge = "Bearer" if authorization is None else 'Bearer error="invalid_token"'

@@ -76,9 +76,9 @@ class WithApiTokens:
         self.tokens = tokens
 
     async def principal(self, authorization: str | None) -> Principal:
-        scheme, _, rest = (authorization or "").strip().partition(" ")
-        if scheme.lower() == "bearer" and looks_like_token(rest.strip()):
-            # Meant as an API token: it verifies as one or is refused (a malformed header too).
+        if authorization is not None and looks_like_token(authorization):
+            # Meant as an API token, in whatever form it came (another scheme, a tab, no
+            # scheme): it verifies as one or is refused, never taken for the development user.
             return await self.tokens.principal(bearer_token(authorization))
         return await self.inner.principal(authorization)
 
@@ -97,11 +97,10 @@ def bearer_token(authorization: str | None) -> str:
             "this API needs a bearer token: send `Authorization: Bearer <token>` from the"
             " organisation's identity provider"
         )
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    parts = authorization.split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
         raise Unauthenticated("the Authorization header must be `Bearer <token>`")
-    return token
+    return parts[1]
 
 
 def authenticator_for(settings: Settings, database: Database | None = None) -> Authenticator:

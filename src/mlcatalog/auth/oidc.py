@@ -49,14 +49,19 @@ class ProviderUnavailable(Unauthenticated):
     """The provider's discovery document or keys could not be read: no token can be checked."""
 
 
+MAX_TOKEN = 16 * 1024  # characters of a bearer token: identity providers' tokens are a few KiB
+
+
 def unverified_header(token: str) -> dict[str, Any]:
     """The JOSE header of a compact JWS, before anything about it is trusted."""
+    if len(token) > MAX_TOKEN:
+        raise Unauthenticated(f"the bearer token is longer than {MAX_TOKEN} characters")
     parts = token.split(".")
     if len(parts) != 3:
         raise Unauthenticated("the bearer token is not a JWT (three dot-separated parts)")
     try:
         header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Unauthenticated("the bearer token's header is not base64url-encoded JSON") from None
     if not isinstance(header, dict):
         raise Unauthenticated("the bearer token's header is not a JSON object")
@@ -218,6 +223,9 @@ class TokenValidator:
         document = await self._get_json(self._jwks_uri)
         self.jwks_fetches += 1
         self._fetched_at = self._clock()
+        keys = document.get("keys")
+        if not isinstance(keys, list):
+            raise ProviderUnavailable("the provider's key set has no list of keys")
         self._keys = signing_keys(document)
 
     async def _get_json(self, url: str) -> dict[str, Any]:
@@ -244,8 +252,8 @@ def signing_keys(document: dict[str, Any]) -> dict[str | None, Key]:
             continue
         try:
             key = jwk.import_key(data)
-        except (JoseError, ValueError):
-            continue
+        except (JoseError, ValueError, KeyError, TypeError):
+            continue  # a key we cannot read (an unknown curve…) must not break the others
         if isinstance(key, Key):
             keys[data.get("kid")] = key
     return keys

@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mlcatalog.auth.oidc import Unauthenticated
@@ -76,7 +76,7 @@ class TokenInfo:
 @dataclass(frozen=True)
 class Created:
     info: TokenInfo
-    token: str  # the whole token: shown once, kept nowhere
+    token: str = field(repr=False)  # the whole token: shown once, kept nowhere, never logged
 
 
 def secret_hash(secret: str) -> str:
@@ -84,8 +84,9 @@ def secret_hash(secret: str) -> str:
 
 
 def looks_like_token(credential: str) -> bool:
-    """Whether a bearer credential is meant as an API token (and so must verify as one)."""
-    return credential.startswith(PREFIX)
+    """Whether a credential (a whole Authorization header, or the token alone) is meant as an API
+    token, and so must verify as one. A JWT never starts with the prefix (its header is "eyJ…")."""
+    return any(word.startswith(PREFIX) for word in credential.split())
 
 
 async def create(
@@ -106,9 +107,9 @@ async def create(
             "a token name is 1 to 100 of a-z, 0-9, '.', '_' and '-', starting with a letter or"
             " digit"
         )
-    for value, what in ((project, "project"), (role, "role")):
-        if not value.strip() or len(value) > 100:
-            raise TokenError(f"a token's {what} must be 1 to 100 characters")
+    for value, what, most in ((project, "project", 100), (role, "role", 50)):
+        if not value.strip() or len(value) > most:
+            raise TokenError(f"a token's {what} must be 1 to {most} characters")
     if not 1 <= days <= max_days:
         raise TokenError(f"a token lives 1 to {max_days} days, not {days}")
     public_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
