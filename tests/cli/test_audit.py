@@ -3,13 +3,13 @@
 import asyncio
 
 from click.testing import Result
-from sqlalchemy import delete, make_url
+from sqlalchemy import delete, make_url, select, update
 from typer.testing import CliRunner
 
 from mlcatalog.catalog import projects
 from mlcatalog.cli.app import app
 from mlcatalog.store.database import Database, display_url
-from mlcatalog.store.rows import JournalRow
+from mlcatalog.store.rows import JournalHeadRow, JournalRow
 
 SECRET = "not-to-be-shown"
 
@@ -66,7 +66,12 @@ async def test_a_journal_cut_short_exits_1_against_the_head_recorded(database: D
     async with database.write_engine.begin() as connection:
         await connection.execute(delete(JournalRow).where(JournalRow.seq >= 4))
     plain = await audit_verify(database.url)
-    assert plain.exit_code == 0, plain.output  # a chain cannot see its own end cut off…
+    assert plain.exit_code == 1, plain.output  # the head the appends recorded sees it…
+    async with database.write_engine.begin() as connection:
+        third = select(JournalRow.hash).where(JournalRow.seq == 3).scalar_subquery()
+        await connection.execute(update(JournalHeadRow).values(seq=3, hash=third))
+    plain = await audit_verify(database.url)
+    assert plain.exit_code == 0, plain.output  # …until that row is moved too…
     result = await audit_verify(database.url, "--head", head)
     assert result.exit_code == 1, result.output  # …the head recorded elsewhere can
     assert "broken at entry 5 (truncated): the chain ends at entry 3" in result.output

@@ -12,7 +12,7 @@ from mlcatalog.catalog import projects
 from mlcatalog.store import audit, migrate
 from mlcatalog.store.audit import GENESIS, Fault, Verification
 from mlcatalog.store.database import Database
-from mlcatalog.store.rows import JournalRow, Json, UtcDateTime, utcnow
+from mlcatalog.store.rows import JournalHeadRow, JournalRow, Json, UtcDateTime, utcnow
 
 
 async def journal_of(database: Database, count: int, prefix: str = "p") -> None:
@@ -214,17 +214,51 @@ async def recorded_head(database: Database) -> tuple[int, str]:
     return result.head_seq, result.head_hash
 
 
+async def move_stored_head(database: Database) -> None:
+    """What a thorough tamperer does too: point journal_head at the journal's last entry."""
+    async with database.read() as session:
+        last = (await session.scalars(select(JournalRow).order_by(JournalRow.seq.desc()))).first()
+    assert last is not None
+    await tamper(database, update(JournalHeadRow).values(seq=last.seq, hash=last.hash))
+
+
 async def test_a_head_recorded_earlier_shows_a_tail_cut_off(database: Database) -> None:
     await journal_of(database, 6)
     recorded = await recorded_head(database)
     assert (await verify(database, head=recorded)).intact
     await journal_of(database, 2, prefix="later")  # the chain grows past the recorded head
     assert (await verify(database, head=recorded)).intact
-    # The last three entries cut off: the chain alone still verifies, the recorded head does not.
+    # The last three entries cut off: the head the appends keep in journal_head sees it…
     await tamper(database, delete(JournalRow).where(JournalRow.seq >= 6))
+    result = await verify(database)
+    assert (result.first_bad_seq, result.fault, result.entries) == (8, Fault.TRUNCATED, 5)
+    # …and when the tamperer moves that row too, a head recorded elsewhere still does.
+    await move_stored_head(database)
     assert (await verify(database)).intact
     result = await verify(database, head=recorded)
     assert (result.first_bad_seq, result.fault, result.entries) == (6, Fault.TRUNCATED, 5)
+
+
+async def test_entries_deleted_from_the_end_break_the_next_append(database: Database) -> None:
+    await journal_of(database, 5)
+    await tamper(database, delete(JournalRow).where(JournalRow.seq >= 4))
+    await journal_of(database, 1, prefix="after")
+    result = await verify(database)
+    # The new entry links to entry 5, the head recorded when it was written, which is gone.
+    assert (result.fault, result.entries) == (Fault.MISSING, 3), result
+
+
+async def test_an_entry_written_around_the_append_path_is_found(database: Database) -> None:
+    await journal_of(database, 3)
+    async with database.read() as session:
+        last = (await session.scalars(select(JournalRow).order_by(JournalRow.seq.desc()))).first()
+    assert last is not None
+    values = {c.key: getattr(last, c.key) for c in JournalRow.__table__.columns}
+    values.update(seq=last.seq + 1, actor="forger", prev_hash=last.hash)
+    values["hash"] = audit.entry_hash(**{k: v for k, v in values.items() if k != "hash"})
+    await tamper(database, insert(JournalRow).values(values))
+    result = await verify(database)
+    assert (result.first_bad_seq, result.fault) == (last.seq + 1, Fault.BAD_LINK), result
 
 
 async def test_a_head_recorded_earlier_shows_a_chain_rehashed(database: Database) -> None:
@@ -244,6 +278,8 @@ async def test_a_head_recorded_earlier_shows_a_chain_rehashed(database: Database
     await tamper(
         database, delete(JournalRow).where(JournalRow.seq > 1), insert(JournalRow).values(forged)
     )
+    assert (await verify(database)).fault == Fault.REWRITTEN  # against journal_head
+    await move_stored_head(database)
     assert (await verify(database)).intact
     result = await verify(database, head=recorded)
     assert (result.first_bad_seq, result.fault) == (6, Fault.REWRITTEN), result

@@ -17,9 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlcatalog.store.rows import JournalRow, utcnow
+from mlcatalog.store.rows import JournalHeadRow, JournalRow, utcnow
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first entry."""
@@ -114,13 +116,17 @@ async def link(session: AsyncSession, entries: Sequence[JournalRow], dialect: st
     Call it where appends are serialised (on PostgreSQL after the journal advisory lock, see
     ``Database.unit_of_work``; on SQLite the write transaction is the only writer), so the last
     committed entry is the predecessor and no other transaction can take it as its own."""
+    # The predecessor is the recorded head (journal_head), not whatever entry is last now: were
+    # entries deleted from the end, the next append names a hash no entry has, and verify says
+    # so. Without a head row yet (a fresh journal), the last entry, if any.
     if dialect == "postgresql":
-        # The numbers come from the column's sequence, as they would on insert; the subquery
-        # runs once. Under the lock no other appender is between this read and the commit.
+        # The numbers come from the column's sequence, as they would on insert; the subqueries
+        # run once. Under the lock no other appender is between this read and the commit.
         result = await session.execute(
             text(
                 "SELECT nextval(pg_get_serial_sequence('journal', 'seq')) AS seq,"
-                " (SELECT hash FROM journal ORDER BY seq DESC LIMIT 1) AS prev"
+                " COALESCE((SELECT hash FROM journal_head WHERE id = 1),"
+                " (SELECT hash FROM journal ORDER BY seq DESC LIMIT 1)) AS prev"
                 " FROM generate_series(1, :n)"
             ),
             {"n": len(entries)},
@@ -129,15 +135,17 @@ async def link(session: AsyncSession, entries: Sequence[JournalRow], dialect: st
         seqs = sorted(row.seq for row in rows)
         prev = rows[0].prev
     else:
-        # SQLite gives a new row max(seq) + 1 (the table has no AUTOINCREMENT): so do we.
-        last = (
-            await session.execute(
-                select(JournalRow.seq, JournalRow.hash).order_by(JournalRow.seq.desc()).limit(1)
-            )
-        ).first()
-        start = last.seq + 1 if last else 1
+        # SQLite would give a new row max(seq) + 1; after the head, so a number is never reused.
+        head = (await session.execute(select(JournalHeadRow.seq, JournalHeadRow.hash))).first()
+        if head is None:
+            head = (
+                await session.execute(
+                    select(JournalRow.seq, JournalRow.hash).order_by(JournalRow.seq.desc()).limit(1)
+                )
+            ).first()
+        start = head.seq + 1 if head else 1
         seqs = list(range(start, start + len(entries)))
-        prev = last.hash if last else None
+        prev = head.hash if head else None
     prev_hash: str = prev or GENESIS
     for seq, entry in zip(seqs, entries, strict=True):
         entry.seq = seq
@@ -158,6 +166,18 @@ async def link(session: AsyncSession, entries: Sequence[JournalRow], dialect: st
             changes=changes,
             prev_hash=prev_hash,
         )
+    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(JournalHeadRow)
+    await session.execute(
+        upsert.values(id=1, seq=seqs[-1], hash=prev_hash).on_conflict_do_update(
+            index_elements=[JournalHeadRow.id], set_={"seq": seqs[-1], "hash": prev_hash}
+        )
+    )
+
+
+async def stored_head(session: AsyncSession) -> tuple[int, str] | None:
+    """The head the appends recorded (seq, hash), if any."""
+    head = (await session.execute(select(JournalHeadRow.seq, JournalHeadRow.hash))).first()
+    return (head.seq, head.hash) if head else None
 
 
 class Fault(enum.StrEnum):
@@ -223,9 +243,15 @@ async def verify(
     (``GENESIS`` for the first), and no one can delete, insert or reorder entries without breaking
     a link unless they rehash every entry after the change. What a chain cannot show alone is
     entries cut from its end, or the whole chain rehashed: ``head``, the seq and hash of a head
-    reported earlier and kept elsewhere, must then still be in the chain."""
+    reported earlier and kept elsewhere, must then still be in the chain. Without one, the head
+    the appends recorded in journal_head is checked the same way, which catches entries deleted
+    from the end by someone who did not also rewrite that row."""
+    recorded_by_appends = head is None
+    if head is None:
+        head = await stored_head(session)
     checked = gaps = 0
     recorded: str | None = None  # the hash now at the recorded head's seq
+    beyond: int | None = None  # the first entry after the recorded head
     prev_seq: int | None = None
     prev_hash = GENESIS
     while True:
@@ -248,11 +274,18 @@ async def verify(
             prev_seq, prev_hash = row.seq, row.hash
             if head is not None and row.seq == head[0]:
                 recorded = row.hash
+            if head is not None and row.seq > head[0] and beyond is None:
+                beyond = row.seq
         if len(rows) < batch:
             last = prev_hash if prev_seq is not None else None
             if head is not None and recorded != head[1]:
                 fault, reason = _lost_head(head, recorded, prev_seq)
                 return Verification(checked, prev_seq, last, gaps, head[0], fault, reason)
+            if recorded_by_appends and head is not None and prev_seq != head[0]:
+                # Every append moves the recorded head: entries beyond it were written around
+                # the journal's own append path.
+                reason = f"it follows entry {head[0]}, the head the appends recorded"
+                return Verification(checked, prev_seq, last, gaps, beyond, Fault.BAD_LINK, reason)
             return Verification(checked, prev_seq, last, gaps)
 
 

@@ -332,6 +332,20 @@ class JournalRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class JournalHeadRow(Base):
+    """The chain's head (one row): the newest entry's seq and hash, moved with every append.
+
+    Appends link from it, not from whatever entry is last now: entries deleted from the end then
+    leave the next append pointing at a hash no entry has, and verify compares it with the
+    journal's last entry."""
+
+    __tablename__ = "journal_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 class ApiTokenRow(Created, Base):
     """A token for a pipeline or service account. Only the SHA-256 of its secret is kept; the
     public id (in the token itself) finds the row with one indexed lookup."""

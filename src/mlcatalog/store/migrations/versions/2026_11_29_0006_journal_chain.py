@@ -39,6 +39,14 @@ journal = sa.table(
 )
 
 
+journal_head = sa.table(
+    "journal_head",
+    sa.column("id", sa.Integer()),
+    sa.column("seq", sa.BigInteger()),
+    sa.column("hash", sa.String()),
+)
+
+
 def _chain_existing_entries() -> None:
     connection = op.get_bind()
     last_seq, prev_hash = 0, GENESIS
@@ -47,6 +55,10 @@ def _chain_existing_entries() -> None:
             sa.select(journal).where(journal.c.seq > last_seq).order_by(journal.c.seq).limit(BATCH)
         ).all()
         if not rows:
+            if last_seq:
+                connection.execute(
+                    sa.insert(journal_head).values(id=1, seq=last_seq, hash=prev_hash)
+                )
             return
         updates = []
         for row in rows:
@@ -72,6 +84,13 @@ def _chain_existing_entries() -> None:
 
 
 def upgrade() -> None:
+    op.create_table(
+        "journal_head",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_head")),
+    )
     with op.batch_alter_table("journal", schema=None) as batch_op:
         batch_op.add_column(sa.Column("prev_hash", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("hash", sa.String(length=64), nullable=True))
@@ -83,6 +102,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("journal_head")
     with op.batch_alter_table("journal", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_journal_prev_hash"), type_="unique")
         batch_op.drop_column("hash")
