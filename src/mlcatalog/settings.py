@@ -67,6 +67,8 @@ class AuthSettings(BaseModel):
             raise ValueError(
                 "auth.audience must be set with auth.issuer (MLCATALOG_AUTH__AUDIENCE)"
             )
+        if self.token_days > self.token_max_days:
+            raise ValueError("auth.token_days may not exceed auth.token_max_days")
         return self
 
 

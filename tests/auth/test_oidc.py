@@ -248,3 +248,8 @@ def test_settings_refuse_none_and_hmac(algorithm: str) -> None:
 def test_an_issuer_needs_an_audience() -> None:
     with pytest.raises(ValidationError, match="audience"):
         AuthSettings(issuer="https://login.example.org")
+
+
+def test_a_default_token_lifetime_past_the_maximum_is_refused() -> None:
+    with pytest.raises(ValueError, match="token_days"):
+        AuthSettings(token_days=400, token_max_days=365)

@@ -150,7 +150,8 @@ async def link(session: AsyncSession, entries: Sequence[JournalRow], dialect: st
     for seq, entry in zip(seqs, entries, strict=True):
         entry.seq = seq
         # What the column defaults would fill in on insert, filled in now: the hash covers them.
-        entry.at = entry.at or utcnow()
+        # Stamped here, under the lock, so times never run backwards against sequence numbers.
+        entry.at = utcnow()
         entry.changes = entry.changes if entry.changes is not None else {}
         entry.prev_hash = prev_hash
         # Hash what the database will give back: the changes after a JSON round trip.
