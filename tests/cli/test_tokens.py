@@ -2,6 +2,8 @@
 database password is never shown."""
 
 import asyncio
+import os
+import pwd
 
 import pytest
 from click.testing import Result
@@ -78,3 +80,15 @@ async def test_list_shows_no_secret_and_revoke_ends_the_token(database: Database
     assert again.exit_code == 1
     assert "no token named 'ci'" in again.output
     assert SECRET not in again.output
+
+
+async def test_the_journal_names_the_process_account_not_the_user_variable(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("USER", "alice")
+    monkeypatch.setenv("LOGNAME", "alice")
+    result = await cli(database.url, "create", "--name", "ci", "--project", "p", "--role", "r")
+    assert result.exit_code == 0, result.output
+    async with database.read() as session:
+        [entry] = (await session.scalars(select(JournalRow))).all()
+    assert entry.actor == f"cli:{pwd.getpwuid(os.getuid()).pw_name}"

@@ -1,7 +1,8 @@
 """``mlcatalog tokens create|list|revoke``: API tokens for pipelines (the logic is auth/tokens)."""
 
 import asyncio
-import getpass
+import os
+import pwd
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -17,11 +18,12 @@ T = TypeVar("T")
 
 
 def _actor() -> str:
-    """Who runs the command, as the journal records it."""
+    """Who runs the command, as the journal records it: the operating system's account of the
+    process (its uid), not $USER or $LOGNAME, which anyone can set."""
     try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name in the environment or the password database
-        return "cli"
+        return f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    except KeyError:  # a uid without an entry in the password database
+        return f"cli:uid-{os.getuid()}"
 
 
 def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
