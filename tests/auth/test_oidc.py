@@ -253,3 +253,10 @@ def test_an_issuer_needs_an_audience() -> None:
 def test_a_default_token_lifetime_past_the_maximum_is_refused() -> None:
     with pytest.raises(ValueError, match="token_days"):
         AuthSettings(token_days=400, token_max_days=365)
+
+
+@pytest.mark.parametrize("subject", ["token:ci", "cli:root", "local-dev"])
+def test_a_subject_the_catalog_reserves_is_refused(subject: str) -> None:
+    validator = TokenValidator(AuthSettings(issuer="https://idp.example", audience="mlcatalog"))
+    with pytest.raises(Unauthenticated, match="reserved"):
+        validator._principal({"sub": subject})

@@ -49,6 +49,10 @@ class ProviderUnavailable(Unauthenticated):
     """The provider's discovery document or keys could not be read: no token can be checked."""
 
 
+# Subjects the catalog gives its own principals (API tokens, the CLI): no provider's user may
+# take one, or the journal could not tell who acted.
+RESERVED_SUBJECTS = ("token:", "cli:")
+
 MAX_TOKEN = 16 * 1024  # characters of a bearer token: identity providers' tokens are a few KiB
 
 
@@ -154,6 +158,9 @@ class TokenValidator:
         subject = claims.get(s.subject_claim)
         if not isinstance(subject, str) or not subject:
             raise Unauthenticated(f"the bearer token names no subject ({s.subject_claim!r} claim)")
+        if subject.startswith(RESERVED_SUBJECTS) or subject == s.dev_user:
+            # The journal would mistake this user for an API token, the CLI or the dev user.
+            raise Unauthenticated(f"the bearer token's subject {subject[:50]!r} is reserved")
         groups = claims.get(s.groups_claim)
         if isinstance(groups, str):
             groups = [groups]
