@@ -283,30 +283,36 @@ def _runner_classpath() -> tuple[Path, str]:
 
 def _runner_jars(java: Path, version: str) -> str:
     lib = LOCAL / f"lib-{version}"
-    if not lib.exists():
-        if shutil.which("mvn") is None:
-            raise ServerUnavailable("Maven (mvn) is missing: it fetches the OpenSearch runner")
-        fetched = subprocess.run(
-            [
-                "mvn",
-                "-q",
-                "-B",
-                "-f",
-                str(LOCAL / "pom.xml"),
-                "dependency:copy-dependencies",
-                f"-Drunner.version={version}",
-                f"-DoutputDirectory={lib}",
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "JAVA_HOME": str(java.parents[1])},
-        )
-        if fetched.returncode != 0:
-            shutil.rmtree(lib, ignore_errors=True)
-            raise ServerUnavailable(
-                f"fetching the OpenSearch runner failed: {fetched.stdout[-800:]}"
-            )
+    _fetch_jars(
+        java, LOCAL / "pom.xml", lib, f"-Drunner.version={version}", "the OpenSearch runner"
+    )
     return f"{lib}/*"
+
+
+def _fetch_jars(java: Path, pom: Path, lib: Path, version: str, what: str) -> None:
+    """Copy a pom's dependencies from Maven Central into ``lib`` once (a failed try leaves none)."""
+    if lib.exists():
+        return
+    if shutil.which("mvn") is None:
+        raise ServerUnavailable(f"Maven (mvn) is missing: it fetches {what}")
+    fetched = subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            version,
+            f"-DoutputDirectory={lib}",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAVA_HOME": str(java.parents[1])},
+    )
+    if fetched.returncode != 0:
+        shutil.rmtree(lib, ignore_errors=True)
+        raise ServerUnavailable(f"fetching {what} failed: {fetched.stdout[-800:]}")
 
 
 def start_opensearch(home: Path | None = None) -> OpenSearchServer:
@@ -409,27 +415,8 @@ def _oidc_classpath() -> tuple[Path, str]:
     if java is None:
         raise ServerUnavailable("no JDK 17 or newer in /usr/lib/jvm: the OIDC server cannot run")
     lib = LOCAL / f"lib-oidc-{OIDC_VERSION}"
-    if not lib.exists():
-        if shutil.which("mvn") is None:
-            raise ServerUnavailable("Maven (mvn) is missing: it fetches the OIDC server")
-        fetched = subprocess.run(
-            [
-                "mvn",
-                "-q",
-                "-B",
-                "-f",
-                str(LOCAL / "oidc" / "pom.xml"),
-                "dependency:copy-dependencies",
-                f"-Dserver.version={OIDC_VERSION}",
-                f"-DoutputDirectory={lib}",
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "JAVA_HOME": str(java.parents[1])},
-        )
-        if fetched.returncode != 0:
-            shutil.rmtree(lib, ignore_errors=True)
-            raise ServerUnavailable(f"fetching the OIDC server failed: {fetched.stdout[-800:]}")
+    pom = LOCAL / "oidc" / "pom.xml"
+    _fetch_jars(java, pom, lib, f"-Dserver.version={OIDC_VERSION}", "the OIDC server")
     return java, f"{lib}/*"
 
 
