@@ -20,13 +20,12 @@ from mlcatalog.store.journal import (
     ModelRegistered,
     Tags,
 )
+from mlcatalog.store.queries import TAGS_OF
 from mlcatalog.store.rows import (
     DatasetRow,
-    DatasetTagRow,
     ModelRow,
     ModelTagRow,
     ModelVersionRow,
-    ModelVersionTagRow,
     utcnow,
 )
 
@@ -168,10 +167,10 @@ async def delete_model(uow: UnitOfWork, *, model_id: int) -> ModelRow:
     return model
 
 
-TAGGABLE: dict[EntityType, tuple[type[Any], type[Any], Any]] = {
-    EntityType.MODEL: (ModelRow, ModelTagRow, ModelTagRow.model_id),
-    EntityType.MODEL_VERSION: (ModelVersionRow, ModelVersionTagRow, ModelVersionTagRow.version_id),
-    EntityType.DATASET: (DatasetRow, DatasetTagRow, DatasetTagRow.dataset_id),
+TAGGED_ROWS: dict[EntityType, type[Any]] = {
+    EntityType.MODEL: ModelRow,
+    EntityType.MODEL_VERSION: ModelVersionRow,
+    EntityType.DATASET: DatasetRow,
 }
 
 
@@ -180,7 +179,7 @@ async def set_tags(
 ) -> Any:
     """Set (add or overwrite) tags on a model, a model version or a dataset."""
     kind = EntityType(entity_type)
-    row_type, tag_type, owner_column = TAGGABLE[kind]
+    row_type, (tag_type, owner_column) = TAGGED_ROWS[kind], TAGS_OF[kind]
     entity = await get(uow, row_type, entity_id, LABELS[kind])
     checked = validation.tags(tags)
     current = {
@@ -216,7 +215,7 @@ async def set_tags(
 
 async def remove_tags(uow: UnitOfWork, *, entity_type: str, entity_id: int, keys: list[str]) -> Any:
     kind = EntityType(entity_type)
-    row_type, tag_type, owner_column = TAGGABLE[kind]
+    row_type, (tag_type, owner_column) = TAGGED_ROWS[kind], TAGS_OF[kind]
     entity = await get(uow, row_type, entity_id, LABELS[kind])
     tags = await uow.session.scalars(
         select(tag_type).where(owner_column == entity_id, tag_type.key.in_(keys))

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
+from mlcatalog.store.journal import EntityType
 from mlcatalog.store.paging import Listing, Order
 from mlcatalog.store.rows import (
     AliasRow,
@@ -53,10 +54,12 @@ async def grouped(
     return groups
 
 
-TAGS_OF: dict[str, tuple[type[Any], InstrumentedAttribute[int]]] = {
-    "Model": (ModelTagRow, ModelTagRow.model_id),
-    "ModelVersion": (ModelVersionTagRow, ModelVersionTagRow.version_id),
-    "Dataset": (DatasetTagRow, DatasetTagRow.dataset_id),
+# The tag table of each taggable entity type and its column naming the tagged row; the rules
+# (catalog/models.py) write through the same table.
+TAGS_OF: dict[EntityType, tuple[type[Any], InstrumentedAttribute[int]]] = {
+    EntityType.MODEL: (ModelTagRow, ModelTagRow.model_id),
+    EntityType.MODEL_VERSION: (ModelVersionTagRow, ModelVersionTagRow.version_id),
+    EntityType.DATASET: (DatasetTagRow, DatasetTagRow.dataset_id),
 }
 
 
@@ -64,7 +67,7 @@ async def tags_of(
     session: AsyncSession, owner_type: str, owner_ids: Iterable[int]
 ) -> dict[int, list[Any]]:
     """The tags of each model, model version or dataset, by key."""
-    row_type, parent = TAGS_OF[owner_type]
+    row_type, parent = TAGS_OF[EntityType(owner_type)]
     return await grouped(session, row_type, parent, owner_ids, row_type.key)
 
 
