@@ -13,6 +13,7 @@ from sqlalchemy import event, text
 
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import schema
+from mlcatalog.auth.access import UNRESTRICTED, Rights
 from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import Base
@@ -87,9 +88,12 @@ class Api:
     database: Database
     actor: str = "tester"
     search: Any = None
+    access: Rights = UNRESTRICTED
 
     async def run(self, query: str, **variables: Any) -> Any:
-        context = Context(database=self.database, actor=self.actor, search=self.search)
+        context = Context(
+            database=self.database, actor=self.actor, search=self.search, access=self.access
+        )
         result = await schema.execute(query, variable_values=variables, context_value=context)
         return result
 

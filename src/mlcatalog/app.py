@@ -1,6 +1,7 @@
 """create_app(settings) → the Starlette application; the lifespan opens and closes the database."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,7 +16,9 @@ from mlcatalog.api.http import CatalogGraphQL, EdgePolicy
 from mlcatalog.api.middleware import BodyLimit, RequestId, SecurityHeaders
 from mlcatalog.api.observability import Observe, Telemetry
 from mlcatalog.api.schema import schema
+from mlcatalog.auth.access import Policies, PolicyFiles
 from mlcatalog.auth.authenticate import Authenticator, authenticator_for
+from mlcatalog.catalog.journal import record_policy
 from mlcatalog.search.backend import open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
 from mlcatalog.settings import Settings
@@ -36,6 +39,7 @@ def create_app(
     # anything connects: creating the engines opens no connection.
     database = Database(settings.database_url, echo=settings.database_echo)
     authenticator = authenticator or authenticator_for(settings, database)
+    policies = Policies(PolicyFiles.in_directory(settings.auth.policy_dir))
     search, checkpoint = open_backend(settings.search, database)
     telemetry = Telemetry(settings, database, checkpoint)
     search = telemetry.search(search)
@@ -53,8 +57,10 @@ def create_app(
             indexing = asyncio.create_task(
                 run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
             )
+        watching = asyncio.create_task(watch_policy(policies, database, stop))
         yield
         stop.set()
+        await watching
         if indexing is not None:
             await indexing
         await search.close()
@@ -73,7 +79,7 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     policy = EdgePolicy.from_settings(settings)
-    graphql = CatalogGraphQL(schema, database, search, settings, policy, authenticator)
+    graphql = CatalogGraphQL(schema, database, search, settings, policy, authenticator, policies)
     routes: list[BaseRoute] = [
         # Every method reaches the view, so a wrong one gets a coded 405 too.
         Route("/graphql", graphql),
@@ -98,6 +104,16 @@ def create_app(
     )
     app.state.database = database
     return app
+
+
+async def watch_policy(policies: Policies, database: Database, stop: asyncio.Event) -> None:
+    """Load the policy again when its files change, and journal each new one."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=policies.check_seconds)
+        policy = policies.reload_if_changed()
+        if policy is not None:
+            await record_policy(database, "policy", sha256=policy.digest, lines=policy.lines)
 
 
 def app_from_env() -> Starlette:

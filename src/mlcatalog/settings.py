@@ -1,5 +1,6 @@
 """Settings read from the environment (prefix ``MLCATALOG_``), one nested model per concern."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -46,6 +47,9 @@ class AuthSettings(BaseModel):
     # rotated its keys), but not more often than this: unknown key ids cannot flood the provider.
     jwks_refetch_seconds: float = Field(default=60.0, ge=0)
     http_timeout_seconds: float = 5.0
+    # model.conf and policy.csv (Casbin): who may read and change what. Edits apply without a
+    # restart, within about a second.
+    policy_dir: Path = Path("policies")
     subject_claim: str = "sub"
     name_claim: str = "name"
     email_claim: str = "email"

@@ -398,8 +398,8 @@ async def test_a_write_whose_rule_ran_commits_and_answers_past_the_deadline(
     unit_of_work = Database.unit_of_work
 
     @asynccontextmanager
-    async def slow(self: Database, actor: str) -> AsyncIterator[Any]:
-        async with unit_of_work(self, actor) as uow:
+    async def slow(self: Database, actor: str, **options: Any) -> AsyncIterator[Any]:
+        async with unit_of_work(self, actor, **options) as uow:
             yield uow
             if delay == "before-commit":
                 await asyncio.sleep(timeout * 2)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from mlcatalog.auth import tokens
 from mlcatalog.catalog import datasets, documents, experiments, lineage, models, projects, versions
 from mlcatalog.catalog.experiments import RunMetric, RunStatus
-from mlcatalog.catalog.journal import record
+from mlcatalog.catalog.journal import record, record_denied, record_policy
 from mlcatalog.catalog.versions import MetricValue, Stage
 from mlcatalog.store import journal
 from mlcatalog.store.database import Database
@@ -97,6 +97,11 @@ async def every_action(database: Database) -> None:
         database, actor="admin", name="ci", project="fraud", role="contributor", days=1, max_days=1
     )
     await tokens.revoke(database, actor="admin", name="ci")
+    # What the access policy writes: a refused write, a reloaded policy.
+    await record_denied(
+        database, "viewer", mutation="Mutation.registerModel", project_id=1, reason="no"
+    )
+    await record_policy(database, "policy", sha256="0" * 64, lines=3)
 
 
 @pytest.fixture

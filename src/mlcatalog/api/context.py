@@ -10,9 +10,13 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
+from mlcatalog.api.authorize import Gate, WriteRefused
 from mlcatalog.api.loaders import Loaders
+from mlcatalog.auth.access import UNRESTRICTED, WRITE, WRITE_OWN, Rights, Verdict
 from mlcatalog.auth.principal import Principal
+from mlcatalog.catalog.journal import record_denied
 from mlcatalog.search.backend import SearchBackend
+from mlcatalog.store import visibility
 from mlcatalog.store.database import Database, UnitOfWork
 
 
@@ -31,6 +35,9 @@ class Context:
     introspection: bool = True
     # The authenticated caller (None for contexts built in process, as the tests do).
     principal: Principal | None = None
+    # What the caller may read and change (api/authorize.py asks); in process, everything.
+    access: Rights = UNRESTRICTED
+    gate: Gate = field(init=False)
     loaders: Loaders = field(init=False)
     # The operation's execution (its document, name and type) for CatalogSchema.execute, which
     # records the operation when it ends; set by the first extension, KeepExecution.
@@ -39,7 +46,8 @@ class Context:
     deadline: asyncio.Timeout | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.database)
+        self.gate = Gate(self.access)
+        self.loaders = Loaders(self.database, self.gate.visible)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -51,11 +59,43 @@ class Context:
         point a deadline rolls the write back, and the answer is true.
         """
         await self.loaders.reset()
-        async with self.database.unit_of_work(self.actor) as uow:
+        async with self.database.unit_of_work(self.actor, check=self.check_writes) as uow:
             yield uow
             if self.deadline is not None:
                 self.deadline.reschedule(None)
         await self.loaders.reset()
+
+    async def check_writes(self, uow: UnitOfWork) -> None:
+        """Refuse the write unless the running mutation may make each of its journaled changes
+        in the change's project (``write``, or ``write-own`` on what the caller created)."""
+        mutation, access = self.gate.mutation, self.access
+        if mutation is None:
+            raise RuntimeError("a write outside a mutation cannot be authorized")
+        if access.uniform and access.verdict(mutation, WRITE) is Verdict.ALLOW:
+            return
+        names = await visibility.project_names(uow.session, (e.project_id for e in uow.journal))
+        for entry in uow.journal:
+            project = names.get(entry.project_id) if entry.project_id is not None else None
+            if access.allows(mutation, WRITE, project):
+                continue
+            if access.allows(mutation, WRITE_OWN, project):
+                made_by = await visibility.creator(uow.session, entry.entity_type, entry.entity_id)
+                if made_by in (None, uow.actor):  # None: created in this very write
+                    continue
+                raise WriteRefused(
+                    f"the policy lets you run {mutation} in project {project!r} only on what you"
+                    f" created; this {entry.entity_type} was created by someone else",
+                    entry.project_id,
+                )
+            raise WriteRefused(
+                f"the policy does not let you run {mutation} in project {project!r}",
+                entry.project_id,
+            )
+
+    async def journal_denied(self, mutation: str, project_id: int | None, reason: str) -> None:
+        await record_denied(
+            self.database, self.actor, mutation=mutation, project_id=project_id, reason=reason
+        )
 
 
 class KeepExecution(SchemaExtension):

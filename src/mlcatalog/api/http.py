@@ -28,6 +28,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from mlcatalog.api import graphiql
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import CatalogSchema
+from mlcatalog.auth.access import Policies, access_of
 from mlcatalog.auth.authenticate import Authenticator
 from mlcatalog.auth.oidc import ProviderUnavailable, Unauthenticated
 from mlcatalog.auth.principal import Principal
@@ -210,6 +211,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
         settings: Settings,
         policy: EdgePolicy,
         authenticator: Authenticator,
+        policies: Policies,
     ) -> None:
         super().__init__(
             schema,
@@ -221,6 +223,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.policy = policy
         self.authenticator = authenticator
+        self.policies = policies
         self.allowed_methods = "GET, POST" if policy.get_queries or policy.graphiql else "POST"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -292,6 +295,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
             database=self.database,
             actor=principal.subject if principal is not None else "anonymous",
             principal=principal,
+            access=access_of(self.policies.current, principal),
             search=self.search,
             search_timeout=self.settings.search.timeout_seconds,
             operation_timeout=self.settings.limits.operation_timeout_seconds,

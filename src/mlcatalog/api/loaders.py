@@ -21,6 +21,7 @@ from mlcatalog.store.rows import (
     MetricRow,
     ModelVersionRow,
 )
+from mlcatalog.store.visibility import EVERYTHING, Visible
 
 RowT = TypeVar("RowT", bound=Base)
 K = TypeVar("K", bound=Hashable)
@@ -41,8 +42,10 @@ class Loaders:
     Batches run concurrently, so they take turns on the session under a lock.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, visible: Visible = EVERYTHING) -> None:
         self.database = database
+        # Lists that cross projects (lineage edges) read only entities of projects shown.
+        self.visible = visible
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
         self._session: ReadSession | None = None
         self._lock = asyncio.Lock()
@@ -146,7 +149,7 @@ class Loaders:
         async def load(
             session: ReadSession, keys: list[tuple[str, int]]
         ) -> list[list[LineageEdgeRow]]:
-            rows = await lineage.edges_by_kind(session, side, keys, per_kind)
+            rows = await lineage.edges_by_kind(session, side, keys, per_kind, self.visible)
             found: dict[tuple[str, int], list[LineageEdgeRow]] = defaultdict(list)
             for edge in rows:
                 found[(getattr(edge, f"{side}_type"), getattr(edge, f"{side}_id"))].append(edge)

@@ -23,6 +23,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from mlcatalog.api.authorize import authorize
 from mlcatalog.api.context import Context, EndRequestReads, HiddenSchema, KeepExecution
 from mlcatalog.api.errors import ErrorCoder
 from mlcatalog.api.limits import UTC_DATETIME, RequestLimits, cacheable
@@ -37,6 +38,7 @@ from mlcatalog.api.operations.projects import ProjectMutations, ProjectQueries
 from mlcatalog.api.operations.search import SearchQueries
 from mlcatalog.api.operations.tags import TagMutations
 from mlcatalog.api.operations.versions import VersionMutations
+from mlcatalog.api.types.ownership import project_of, visible_only
 from mlcatalog.catalog.errors import ErrorCode
 
 
@@ -183,12 +185,14 @@ def create_schema() -> CatalogSchema:
         HiddenSchema,
         RequestLimits,  # after validation (its on_execute hook): inputs and cost
     ]
-    return CatalogSchema(
+    catalog = CatalogSchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
         scalar_overrides={datetime: UTC_DATETIME},
     )
+    authorize(catalog._schema, project_of, visible_only)
+    return catalog
 
 
 schema = create_schema()

@@ -5,8 +5,9 @@ import hashlib
 import json
 from typing import Any
 
+from mlcatalog.store.database import Database
 from mlcatalog.store.entries import record as record
-from mlcatalog.store.journal import Content
+from mlcatalog.store.journal import Action, Content, PolicyLoaded, WriteDenied
 
 
 def diff(row: Any, updates: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -40,3 +41,18 @@ def digest(content: Any) -> Content:
     journal keeps of content too large to copy, enough to prove which content it was."""
     data = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return Content(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+async def record_denied(
+    database: Database, actor: str, *, mutation: str, project_id: int | None, reason: str
+) -> None:
+    """Journal a write the policy refused, in a transaction of its own: the write rolled back."""
+    async with database.unit_of_work(actor) as uow:
+        after = WriteDenied(mutation=mutation, reason=reason[:500])
+        record(uow, Action.WRITE_DENIED, project_id or 0, project_id=project_id, after=after)
+
+
+async def record_policy(database: Database, actor: str, *, sha256: str, lines: int) -> None:
+    async with database.unit_of_work(actor) as uow:
+        after = PolicyLoaded(sha256=sha256, lines=lines)
+        record(uow, Action.POLICY_RELOADED, 1, project_id=None, after=after)

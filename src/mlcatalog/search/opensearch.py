@@ -117,8 +117,10 @@ def _text_query(text: str) -> dict[str, Any]:
 def build_query(request: SearchRequest) -> dict[str, Any]:
     """The search body: facet filters go to post_filter so each facet's counts can drop its own."""
     base: list[dict[str, Any]] = [{"term": {"deleted": False}}]
-    if request.visible_projects is not None:
-        base.append({"terms": {"project_id": sorted(request.visible_projects)}})
+    if request.visible.only is not None:
+        base.append({"terms": {"project": sorted(request.visible.only)}})
+    elif request.visible.hidden:
+        base.append({"bool": {"must_not": {"terms": {"project": sorted(request.visible.hidden)}}}})
     for field, (after, before) in request.time_ranges().items():
         times = {"gte": after, "lt": before}
         base.append({"range": {field: {k: v.isoformat() for k, v in times.items() if v}}})

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from mlcatalog.store.visibility import EVERYTHING, Visible
+
 
 class EntityType(StrEnum):
     MODEL = "MODEL"
@@ -138,8 +140,8 @@ class SearchRequest:
     metric_stats: tuple[MetricStatsRequest, ...] = ()
     first: int = 20
     after: tuple[object, ...] | None = None
-    # The caller's visible projects (None: all); backends filter hits, totals and facets by it.
-    visible_projects: frozenset[int] | None = None
+    # The projects the caller sees: backends filter hits, totals, facets and stats by it.
+    visible: Visible = EVERYTHING
 
     def __post_init__(self) -> None:
         for name in ("created_after", "created_before", "updated_after", "updated_before"):

@@ -361,8 +361,8 @@ class SqlSearchBackend:
         conditions: list[ColumnElement[bool]] = [Doc.deleted.is_(False)]
         if request.entity_types and skip_facet != TYPE_FACET:
             conditions.append(Doc.entity_type.in_([t.value for t in request.entity_types]))
-        if request.visible_projects is not None:
-            conditions.append(Doc.project_id.in_(sorted(request.visible_projects)))
+        if not request.visible.everything:
+            conditions.append(request.visible.clause(Doc.project_id))
         if not request.include_archived:
             conditions.append(Doc.archived.is_(False))
         for field, (after, before) in request.time_ranges().items():

@@ -1,6 +1,6 @@
 """The engine, read sessions and the unit of work (one write transaction)."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,11 +98,18 @@ class Database:
         return self._reads()
 
     @asynccontextmanager
-    async def unit_of_work(self, actor: str) -> AsyncIterator[UnitOfWork]:
-        """One transaction: commits when the block ends, rolls everything back on an error."""
+    async def unit_of_work(
+        self, actor: str, *, check: Callable[[UnitOfWork], Awaitable[None]] | None = None
+    ) -> AsyncIterator[UnitOfWork]:
+        """One transaction: commits when the block ends, rolls everything back on an error.
+
+        ``check`` sees the unit's journal entries before they commit and may refuse them by
+        raising (the API's authorizer: every change is journaled, so none escapes it)."""
         async with self._writes() as session, session.begin():
             uow = UnitOfWork(session=session, actor=actor, dialect=self.dialect)
             yield uow
+            if check is not None:
+                await check(uow)
             if uow.journal:
                 if self.dialect == "postgresql":
                     await session.execute(

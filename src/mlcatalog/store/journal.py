@@ -41,6 +41,7 @@ class EntityType(StrEnum):
     RUN = "Run"
     LINEAGE_EDGE = "LineageEdge"
     API_TOKEN = "ApiToken"
+    POLICY = "Policy"  # the access policy (policies/): one, entity id 1
 
 
 class Action(StrEnum):
@@ -74,6 +75,8 @@ class Action(StrEnum):
     DOCUMENT_REVISED = "document.revised"
     API_TOKEN_CREATED = "api_token.created"
     API_TOKEN_REVOKED = "api_token.revoked"
+    WRITE_DENIED = "write.denied"  # a mutation the policy refused: nothing else was written
+    POLICY_RELOADED = "policy.reloaded"
 
 
 class EdgeKind(StrEnum):
@@ -340,6 +343,18 @@ class Revocation(TypedDict):
     revoked_at: str
 
 
+class WriteDenied(TypedDict):
+    """About the project the write was refused in (entity id 0: refused before any project)."""
+
+    mutation: str  # Mutation.name
+    reason: str
+
+
+class PolicyLoaded(TypedDict):
+    sha256: str  # of model.conf and policy.csv, in that order
+    lines: int
+
+
 class Shape(NamedTuple):
     """What an action is about and the shape of its before and after."""
 
@@ -386,6 +401,8 @@ SHAPES: dict[Action, Shape] = {
     Action.DOCUMENT_REVISED: _shape(Card, CardRevised, *_CARD_SUBJECTS),
     Action.API_TOKEN_CREATED: _shape(Empty, ApiToken, EntityType.API_TOKEN),
     Action.API_TOKEN_REVOKED: _shape(ApiToken, Revocation, EntityType.API_TOKEN),
+    Action.WRITE_DENIED: _shape(Empty, WriteDenied, EntityType.PROJECT),
+    Action.POLICY_RELOADED: _shape(Empty, PolicyLoaded, EntityType.POLICY),
 }
 
 

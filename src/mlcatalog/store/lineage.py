@@ -10,6 +10,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.rows import LineageEdgeRow
+from mlcatalog.store.visibility import EVERYTHING, Visible, shown_nodes
 
 NodeRef = tuple[str, int]
 
@@ -41,21 +42,40 @@ async def edges_at(
     sources: Iterable[NodeRef] = (),
     targets: Iterable[NodeRef] = (),
     limit: int | None = None,
+    visible: Visible = EVERYTHING,
 ) -> list[LineageEdgeRow]:
     """Edges leaving any of ``sources`` or entering any of ``targets``, oldest first (one read),
-    at most ``limit`` of them."""
+    at most ``limit`` of them, between entities of projects ``visible`` shows."""
     wanted = [
         *_any_of(LineageEdgeRow.source_type, LineageEdgeRow.source_id, sources),
         *_any_of(LineageEdgeRow.target_type, LineageEdgeRow.target_id, targets),
     ]
     if not wanted:
         return []
-    stmt = select(LineageEdgeRow).where(or_(*wanted)).order_by(LineageEdgeRow.id).limit(limit)
+    stmt = (
+        select(LineageEdgeRow)
+        .where(or_(*wanted), *_shown(visible))
+        .order_by(LineageEdgeRow.id)
+        .limit(limit)
+    )
     return list(await session.scalars(stmt))
 
 
+def _shown(visible: Visible) -> list[ColumnElement[bool]]:
+    if visible.everything:
+        return []
+    return [
+        shown_nodes(visible, LineageEdgeRow.source_type, LineageEdgeRow.source_id),
+        shown_nodes(visible, LineageEdgeRow.target_type, LineageEdgeRow.target_id),
+    ]
+
+
 async def edges_by_kind(
-    session: AsyncSession, side: str, nodes: Iterable[NodeRef], per_kind: int
+    session: AsyncSession,
+    side: str,
+    nodes: Iterable[NodeRef],
+    per_kind: int,
+    visible: Visible = EVERYTHING,
 ) -> list[LineageEdgeRow]:
     """The oldest ``per_kind`` edges of each kind at each of ``nodes`` (``side``: "source" or
     "target"), in one read: a dataset used by 100,000 runs reads ``per_kind`` rows, not all."""
@@ -71,7 +91,7 @@ async def edges_by_kind(
         )
         .label("n")
     )
-    ranked = select(LineageEdgeRow, number).where(or_(*wanted)).subquery()
+    ranked = select(LineageEdgeRow, number).where(or_(*wanted), *_shown(visible)).subquery()
     edge = aliased(LineageEdgeRow, ranked)
     stmt = select(edge).where(ranked.c.n <= per_kind).order_by(ranked.c.id)
     return list(await session.scalars(stmt))
@@ -106,6 +126,7 @@ async def walk(
     depth: int,
     limit: int,
     max_edges: int,
+    visible: Visible = EVERYTHING,
 ) -> LineageWalk:
     """Walk breadth first from ``root``, one statement per hop, at most ``limit`` nodes and
     ``max_edges`` edges.
@@ -132,7 +153,9 @@ async def walk(
     while hop < depth and (level["up"] or level["down"]):
         hop += 1
         budget = (limit - len(nodes)) + (max_edges - len(edges)) + 1
-        rows = await edges_at(session, sources=level["down"], targets=level["up"], limit=budget)
+        rows = await edges_at(
+            session, sources=level["down"], targets=level["up"], limit=budget, visible=visible
+        )
         expanding = {direction: set(refs) for direction, refs in level.items()}
         level = {"up": [], "down": []}
         for row in rows:

@@ -25,6 +25,7 @@ from mlcatalog.store.rows import (
     ModelVersionTagRow,
     ProjectRow,
 )
+from mlcatalog.store.visibility import Visible
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -162,8 +163,9 @@ def models_listing(
     tag: tuple[str, str | None] | None = None,
     stage: str | None = None,
     include_archived: bool = False,
+    visible: Visible,
 ) -> Listing[ModelRow]:
-    stmt = select(ModelRow)
+    stmt = select(ModelRow).where(visible.clause(ModelRow.project_id))
     if project is not None:
         stmt = stmt.join(ProjectRow, ProjectRow.id == ModelRow.project_id).where(
             ProjectRow.name == project
@@ -197,8 +199,9 @@ def datasets_listing(
     name_contains: str | None = None,
     tag: tuple[str, str | None] | None = None,
     include_archived: bool = False,
+    visible: Visible,
 ) -> Listing[DatasetRow]:
-    stmt = select(DatasetRow)
+    stmt = select(DatasetRow).where(visible.clause(DatasetRow.project_id))
     if project is not None:
         stmt = stmt.join(ProjectRow, ProjectRow.id == DatasetRow.project_id).where(
             ProjectRow.name == project
@@ -215,8 +218,8 @@ def datasets_listing(
     return Listing("datasets", stmt, Order((DatasetRow.name, DatasetRow.id), (False, False)))
 
 
-def experiments_listing(*, project: str | None = None) -> Listing[ExperimentRow]:
-    stmt = select(ExperimentRow)
+def experiments_listing(*, project: str | None = None, visible: Visible) -> Listing[ExperimentRow]:
+    stmt = select(ExperimentRow).where(visible.clause(ExperimentRow.project_id))
     if project is not None:
         stmt = stmt.join(ProjectRow, ProjectRow.id == ExperimentRow.project_id).where(
             ProjectRow.name == project
@@ -232,8 +235,9 @@ def journal_listing(
     entity: tuple[str, int] | None = None,
     action: str | None = None,
     actor: str | None = None,
+    visible: Visible,
 ) -> Listing[JournalRow]:
-    stmt = select(JournalRow)
+    stmt = select(JournalRow).where(visible.clause(JournalRow.project_id))
     if project is not None:
         project_id = select(ProjectRow.id).where(ProjectRow.name == project).scalar_subquery()
         stmt = stmt.where(JournalRow.project_id == project_id)
@@ -259,7 +263,6 @@ async def by_name(
     return (await session.scalars(stmt)).first()
 
 
-def projects_listing() -> Listing[ProjectRow]:
-    return Listing(
-        "projects", select(ProjectRow), Order((ProjectRow.name, ProjectRow.id), (False, False))
-    )
+def projects_listing(*, visible: Visible) -> Listing[ProjectRow]:
+    stmt = select(ProjectRow).where(visible.clause(ProjectRow.id))
+    return Listing("projects", stmt, Order((ProjectRow.name, ProjectRow.id), (False, False)))

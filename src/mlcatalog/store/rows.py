@@ -318,7 +318,10 @@ class JournalRow(Base):
 
     __tablename__ = "journal"
     # One successor per entry: were appends ever not serialised, a fork would fail to commit.
-    __table_args__ = (UniqueConstraint("prev_hash"),)
+    __table_args__ = (
+        UniqueConstraint("prev_hash"),
+        Index("ix_journal_entity", "entity_type", "entity_id", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -44,7 +44,12 @@ class AuditQueries:
         f = filter or AuditFilter()
         entity = (f.entity.type_name, row_id(f.entity.node_id)) if f.entity else None
         listing = queries.journal_listing(
-            project=f.project, entity=entity, action=f.action, actor=f.actor
+            project=f.project,
+            entity=entity,
+            action=f.action,
+            actor=f.actor,
+            # Only the projects where the caller may read the journal.
+            visible=info.context.access.visible("Query.auditLog"),
         )
         return await listing_connection(
             info.context.loaders,

@@ -45,6 +45,7 @@ class DatasetQueries:
             name_contains=f.name_contains,
             tag=(f.tag.key, f.tag.value or None) if f.tag else None,
             include_archived=f.include_archived,
+            visible=info.context.gate.visible,
         )
         return await listing_connection(
             info.context.loaders,

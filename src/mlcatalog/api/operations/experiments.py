@@ -39,7 +39,7 @@ class ExperimentQueries:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Experiment]:
-        listing = queries.experiments_listing(project=project)
+        listing = queries.experiments_listing(project=project, visible=info.context.gate.visible)
         return await listing_connection(
             info.context.loaders,
             listing,

@@ -77,6 +77,7 @@ class LineageQueries:
                 depth=depth,
                 limit=limit,
                 max_edges=cap("Lineage.edges"),
+                visible=info.context.gate.visible,
             )
         nodes, frontier = await asyncio.gather(
             lineage_nodes(info, found.nodes), lineage_nodes(info, found.frontier)

@@ -58,6 +58,7 @@ class ModelQueries:
             tag=(f.tag.key, f.tag.value or None) if f.tag else None,
             stage=f.stage.value if f.stage else None,
             include_archived=f.include_archived,
+            visible=info.context.gate.visible,
         )
         return await listing_connection(
             info.context.loaders,

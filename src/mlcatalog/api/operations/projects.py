@@ -22,7 +22,7 @@ class ProjectQueries:
     ) -> Connection[Project]:
         return await listing_connection(
             info.context.loaders,
-            queries.projects_listing(),
+            queries.projects_listing(visible=info.context.gate.visible),
             Project.from_row,
             first=first,
             after=after,

@@ -36,6 +36,7 @@ from mlcatalog.search import request as contract
 from mlcatalog.search.documents import ROWS
 from mlcatalog.search.metrics import SEARCH_TIMEOUTS
 from mlcatalog.search.request import EntityType, InvalidSearch, SearchUnavailable
+from mlcatalog.store.visibility import Visible
 
 # The GraphQL type each kind of hit resolves to (its row type: documents.ROWS).
 NODES: dict[EntityType, Callable[[Any], SearchHit]] = {
@@ -102,7 +103,7 @@ def page_size(input: SearchInput) -> int:
     return size
 
 
-def to_request(input: SearchInput, fingerprint: str) -> contract.SearchRequest:
+def to_request(input: SearchInput, fingerprint: str, visible: Visible) -> contract.SearchRequest:
     sort = input.sort[0] if input.sort else None
     trained_on = None
     if input.trained_on is not None:
@@ -136,6 +137,7 @@ def to_request(input: SearchInput, fingerprint: str) -> contract.SearchRequest:
         if sort
         else contract.Sort(),
         facets=tuple(input.facets or ()),
+        visible=visible,
         metric_stats=tuple(
             contract.MetricStatsRequest(s.name, s.dataset, s.buckets, s.interval)
             for s in input.metric_stats or ()
@@ -152,7 +154,7 @@ class SearchQueries:
     )
     async def search(self, info: Info, input: SearchInput) -> SearchResult:
         fingerprint = _fingerprint(input)
-        request = to_request(input, fingerprint)
+        request = to_request(input, fingerprint, info.context.gate.visible)
         backend = info.context.search
         if backend is None:
             raise SearchUnavailable(

@@ -24,19 +24,22 @@ class JournalEntry:
     )
     entity_type: str = strawberry.field(description="One of: " + ", ".join(EntityType))
     entity_id: relay.GlobalID = strawberry.field(description="The entity's id (it may be deleted).")
-    before: JSON = strawberry.field(
+    before: JSON | None = strawberry.field(
         description="The changed fields' values before; a delete lists what went with the"
         " entity (ids and counts). Each action has one shape."
     )
-    after: JSON = strawberry.field(
+    after: JSON | None = strawberry.field(
         description="The changed fields' values after; large content (a card, run parameters)"
         " as its sha256 and size. Each action has one shape."
     )
+
+    project_id: strawberry.Private[int | None]
 
     @classmethod
     def from_row(cls, row: JournalRow) -> Self:
         changes = journal.changes(row)
         return cls(
+            project_id=row.project_id,
             sequence=float(row.seq),
             at=row.at,
             actor=row.actor,

@@ -91,7 +91,7 @@ class DatasetVersion(RowNode):
     row_type = DatasetVersionRow
     id: relay.NodeID[int]
     label: str
-    uri: str
+    uri: str | None  # null where the policy hides it (a sensitive field)
     digest: str | None
     size_bytes: float | None = strawberry.field(description="Bytes (Float: sizes exceed 32 bits).")
     row_count: float | None

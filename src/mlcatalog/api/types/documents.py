@@ -55,11 +55,13 @@ class Document(CardSections, RowNode):
     revision: int
     updated_at: datetime
     updated_by: str
+    project_id: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, row: DocumentRow) -> Self:
         return cls(
             id=row.id,
+            project_id=row.project_id,
             kind=row.kind,
             revision=row.revision,
             updated_at=row.updated_at,

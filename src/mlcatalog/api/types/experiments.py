@@ -95,7 +95,7 @@ class Compute:
 class Pipeline:
     name: str
     run_id: str | None
-    parameters: JSON
+    parameters: JSON | None  # null where the policy hides it
 
 
 @strawberry.type(description="One logged value of a run metric, at a step.")
@@ -145,7 +145,7 @@ class Run(RowNode):
         return experiment
 
     @strawberry.field
-    def params(self) -> list[Param]:
+    def params(self) -> list[Param] | None:
         params = capped("Run.params", sorted(self.row.params.items()))
         return [Param(name=k, value=v) for k, v in params]
 

@@ -38,7 +38,7 @@ class DatasetRole(Enum):
 
 @strawberry.type(description="Where the model's weights are and how to check them.")
 class Artifact:
-    uri: str
+    uri: str | None  # null where the policy hides it (a sensitive field)
     format: str | None
     size: float | None = strawberry.field(description="Bytes (Float: sizes exceed 32 bits).")
     sha256: str | None
@@ -102,13 +102,20 @@ class Metric:
 class Comment(RowNode):
     row_type = CommentRow
     id: relay.NodeID[int]
-    body: str
+    body: str | None  # null where the policy hides it
     created_at: datetime
     created_by: str
+    version_id: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, row: CommentRow) -> Self:
-        return cls(id=row.id, body=row.body, created_at=row.created_at, created_by=row.created_by)
+        return cls(
+            id=row.id,
+            body=row.body,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            version_id=row.version_id,
+        )
 
 
 @strawberry.type(description="One version of a registered model.")
@@ -122,7 +129,7 @@ class ModelVersion(RowNode):
     framework: str | None
     framework_version: str | None
     algorithm: str | None
-    hyperparameters: JSON
+    hyperparameters: JSON | None  # null where the policy hides it
     created_at: datetime
     created_by: str
     updated_at: datetime
@@ -245,7 +252,7 @@ class ModelVersion(RowNode):
         row = await info.context.loaders.document("ModelVersion", self.id)
         return Document.from_row(row) if row else None
 
-    @strawberry.field(description="Feedback, oldest first.")
+    @strawberry.field(description="Feedback, oldest first (null where the policy hides it).")
     async def comments(
         self,
         info: Info,
@@ -253,7 +260,7 @@ class ModelVersion(RowNode):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[Comment]:
+    ) -> Connection[Comment] | None:  # null where the policy hides comments
         return await children_connection(
             info.context.loaders,
             COMMENTS_OF_VERSION,
