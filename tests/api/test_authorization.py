@@ -1,6 +1,5 @@
 """Casbin authorization on every field, in every list and on every write (api/authorize.py)."""
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from mlcatalog.auth.access import (
     Grant,
     Policies,
     Policy,
-    PolicyFiles,
     Verdict,
     access_of,
 )
@@ -24,8 +22,8 @@ from mlcatalog.store.database import Database
 from mlcatalog.store.rows import JournalRow
 from tests import factories
 from tests.conftest import Api
+from tests.policies import policy_in
 
-SHIPPED = Path(__file__).parents[2] / "policies"
 PEOPLE = """
 g, user:alice, maintainer, fraud
 g, user:alice, viewer, *
@@ -38,17 +36,9 @@ g, user:erin, viewer, fraud
 ROLES = ("admin", "maintainer", "contributor", "viewer", "auditor")
 
 
-def policy_in(directory: Path, extra: str = PEOPLE) -> PolicyFiles:
-    directory.mkdir(exist_ok=True)
-    shutil.copy(SHIPPED / "model.conf", directory / "model.conf")
-    text = (SHIPPED / "policy.csv").read_text() + extra
-    (directory / "policy.csv").write_text(text)
-    return PolicyFiles.in_directory(directory)
-
-
 @pytest.fixture
 def policy(tmp_path: Path) -> Policy:
-    return Policy(policy_in(tmp_path / "policies"))
+    return Policy(policy_in(tmp_path / "policies", PEOPLE))
 
 
 def user(subject: str, *groups: str) -> Principal:

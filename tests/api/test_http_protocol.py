@@ -346,7 +346,7 @@ async def test_an_internal_error_is_logged_once_with_the_request_id(
 ) -> None:
     http = await client()
 
-    def broken() -> Any:
+    def broken(**_: Any) -> Any:
         raise RuntimeError("the disk is on fire")
 
     monkeypatch.setattr(queries, "projects_listing", broken)

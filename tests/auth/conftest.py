@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from mlcatalog.settings import AuthSettings
+from tests.policies import admins_policy
 from tests.realservers import OidcServer, oidc_or_skip
 
 AUDIENCE = "mlcatalog"
@@ -73,6 +74,7 @@ class Provider:
         return self.server.issuer(ISSUER)
 
     def settings(self, **changes: Any) -> AuthSettings:
+        changes.setdefault("policy_dir", admins_policy())
         return AuthSettings(issuer=self.issuer, audience=AUDIENCE, **changes)
 
     def jwks(self) -> dict[str, Any]:

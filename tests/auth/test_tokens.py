@@ -30,6 +30,10 @@ ME = {"query": "{ me { name } }"}
 CREATE_PROJECT = {
     "query": 'mutation { createProject(input: {name: "vision"}) { project { name } } }'
 }
+CREATE_FRAUD = {"query": 'mutation { createProject(input: {name: "fraud"}) { project { name } } }'}
+REGISTER = {
+    "query": 'mutation { registerModel(input: {project: "fraud", name: "m"}) { model { name } } }'
+}
 AUDIT = {"query": "{ auditLog { edges { node { actor action entityType } } } }"}
 Open = Callable[..., Awaitable[tuple[httpx.AsyncClient, Database]]]
 
@@ -98,11 +102,17 @@ async def test_a_token_acts_as_token_name_and_the_journal_names_it(open_app: Ope
     headers = bearer(created.token)
     me = await http.post("/graphql", json=ME, headers=headers)
     assert me.json() == {"data": {"me": {"name": "token:ci"}}}
-    made = await http.post("/graphql", json=CREATE_PROJECT, headers=headers)
+    # The development user (no header) makes the token's project; the token, a contributor
+    # there, registers a model in it but may not make projects.
+    assert "errors" not in (await http.post("/graphql", json=CREATE_FRAUD)).json()
+    made = await http.post("/graphql", json=REGISTER, headers=headers)
     assert "errors" not in made.json(), made.json()
-    log = await http.post("/graphql", json=AUDIT, headers=headers)
+    refused = (await http.post("/graphql", json=CREATE_PROJECT, headers=headers)).json()
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    log = await http.post("/graphql", json=AUDIT)
     entries = [edge["node"] for edge in log.json()["data"]["auditLog"]["edges"]]
-    assert {"actor": "token:ci", "action": "project.created", "entityType": "Project"} in entries
+    assert {"actor": "token:ci", "action": "model.registered", "entityType": "Model"} in entries
+    assert {"actor": "token:ci", "action": "write.denied", "entityType": "Project"} in entries
 
 
 async def test_a_token_works_beside_an_oidc_issuer(open_app: Open, provider: Provider) -> None:

@@ -25,6 +25,7 @@ from mlcatalog.search.request import (
 )
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import SearchCheckpointRow
+from mlcatalog.store.visibility import Visible
 from tests import factories
 from tests.conftest import Api
 from tests.search.builders import catalog, index, metric
@@ -196,20 +197,14 @@ async def test_visible_projects_bound_hits_totals_and_counts(
     model = await factories.model(api, name="fraud-lookalike", project="vision")
     await factories.version(api, model["id"], framework="jax", stage="PRODUCTION")
     await index(database, backend)
-    listed = await api("{ projects { edges { node { id name } } } }")
-    ids = {
-        e["node"]["name"]: decode(relay.GlobalID.from_id(e["node"]["id"]), "Project")
-        for e in listed["projects"]["edges"]
-    }
     assert (await backend.search(versions())).total == 4
     for visible, total, frameworks in [
-        ({ids["fraud"]}, 3, {"pytorch", "xgboost", "sklearn"}),
-        ({ids["vision"]}, 1, {"jax"}),
-        (set(), 0, set()),
+        (Visible(only=frozenset({"fraud"})), 3, {"pytorch", "xgboost", "sklearn"}),
+        (Visible(only=frozenset({"vision"})), 1, {"jax"}),
+        (Visible(hidden=frozenset({"fraud"})), 1, {"jax"}),
+        (Visible(only=frozenset()), 0, set()),
     ]:
-        result = await backend.search(
-            versions(visible_projects=frozenset(visible), facets=("framework",))
-        )
+        result = await backend.search(versions(visible=visible, facets=("framework",)))
         assert result.total == len(result.hits) == total
         assert {b.value for b in result.facets["framework"]} == frameworks
         assert sum(b.count for b in result.facets["framework"]) == total

@@ -2,13 +2,19 @@
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mlcatalog.auth.access import Policy, access_of
+from mlcatalog.auth.principal import Method, Principal
 from mlcatalog.search.opensearch import OpenSearchBackend
 from mlcatalog.store.database import Database
+from tests import factories
+from tests.api.test_authorization import PEOPLE
 from tests.conftest import Api
+from tests.policies import policy_in
 from tests.search.builders import catalog, index
 
 SEARCH = """
@@ -174,3 +180,35 @@ async def test_a_forged_search_cursor_is_refused_before_the_engine(
     cursor = base64.urlsafe_b64encode(json.dumps([owner, key]).encode()).decode()
     code, _ = await api.error(SEARCH, input={**query, "first": 1, "after": cursor})
     assert code == "INVALID_ARGUMENT"
+
+
+async def test_search_shows_no_hit_count_facet_or_stat_of_a_hidden_project(
+    api: Api, database: Database, backend: Any, tmp_path: Path
+) -> None:
+    await catalog(api)  # project fraud
+    await factories.project(api, "secret")
+    hidden = await factories.model(api, "payments-secret", project="secret")
+    await factories.version(
+        api, hidden["id"], metrics=[{"name": "auc", "value": 0.99, "dataset": "holdout"}]
+    )
+    await index(database, backend)
+    query = {
+        "facets": ["project", "stage"],
+        "metricStats": [{"name": "auc", "dataset": "holdout"}],
+        "first": 50,
+    }
+    api.search = backend
+    everything = (await api(SEARCH, input=query))["search"]
+    policy = Policy(policy_in(tmp_path / "policies", PEOPLE))
+    erin = Principal(subject="erin", method=Method.BEARER)  # a viewer of fraud only
+    viewer = Api(database, actor="erin", search=backend, access=access_of(policy, erin))
+    seen = (await viewer(SEARCH, input=query))["search"]
+    assert seen["totalCount"] < everything["totalCount"]
+    assert {
+        b["value"] for f in seen["facets"] if f["facet"] == "project" for b in f["buckets"]
+    } == {"fraud"}
+    names = [e["node"].get("name") or e["node"].get("model", {}).get("name") for e in seen["edges"]]
+    assert "payments-secret" not in names
+    stats = {(s["name"], s["dataset"]): s["count"] for s in seen["metricStats"]}
+    all_stats = {(s["name"], s["dataset"]): s["count"] for s in everything["metricStats"]}
+    assert stats[("auc", "holdout")] == all_stats[("auc", "holdout")] - 1

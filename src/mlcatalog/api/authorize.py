@@ -70,6 +70,18 @@ class Gate:
         self.visible: Visible = self.access.visible()
         self.uniform = self.access.uniform
 
+    async def project(
+        self, source: Any, info: Any, project_of: "ProjectOf"
+    ) -> "str | NoProject | None":
+        """The project of ``source``: an entity's own, or the one its value was taken from."""
+        known = self.owner.get(id(source))
+        if known is not None:
+            return known[1]
+        project = await project_of(source, info)
+        if not isinstance(project, NoProject):
+            self.owner[id(source)] = (source, project)
+        return project
+
     def remember(self, value: Any, project: str | None) -> None:
         if isinstance(value, list | tuple):
             for item in value:
@@ -88,6 +100,7 @@ class Field:
     coordinate: str
     resolve: Resolver
     returns_entities: bool
+    returns_values: bool
     nullable: bool
 
 
@@ -109,6 +122,7 @@ def authorize(
                 coordinate=f"{type_.name}.{name}",
                 resolve=graphql_field.resolve or default_field_resolver,
                 returns_entities=_returns_entities(graphql_field.type),
+                returns_values=_returns_values(graphql_field.type),
                 nullable=not isinstance(graphql_field.type, GraphQLNonNull),
             )
             if type_ is schema.mutation_type:
@@ -130,6 +144,18 @@ def _returns_entities(type_: GraphQLType) -> bool:
     return edges is not None and type_.name.endswith("Connection")
 
 
+def _returns_values(type_: GraphQLType) -> bool:
+    """Objects that belong to no project themselves: what an entity's field returns (an
+    Artifact, a list of Tags), but no entity, connection, edge or page info."""
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        type_ = type_.of_type
+    return (
+        isinstance(type_, GraphQLObjectType)
+        and not _returns_entities(type_)
+        and not type_.name.endswith(("Edge", "PageInfo"))
+    )
+
+
 def _read(
     spec: Field,
     project_of: ProjectOf,
@@ -137,12 +163,13 @@ def _read(
 ) -> Resolver:
     coordinate, resolve = spec.coordinate, spec.resolve
 
+    # A value of no project of its own (an Artifact, a Pipeline) takes its entity's.
+    keeps_owner = spec.returns_values
+
     async def checked(gate: Gate, verdict: Verdict, source: Any, info: Any, kwargs: Any) -> Any:
         project: str | NoProject | None = NO_PROJECT
-        if not gate.uniform:
-            project = await project_of(source, info)
-            if project is NO_PROJECT:
-                project = gate.owner.get(id(source), (None, NO_PROJECT))[1]
+        if verdict is Verdict.DEPENDS or (keeps_owner and not gate.uniform):
+            project = await gate.project(source, info, project_of)
         denied = verdict is Verdict.DEPENDS and not isinstance(project, NoProject)
         if denied and not gate.access.allows(coordinate, READ, project):  # type: ignore[arg-type]
             raise forbidden(f"read {coordinate}", project)  # type: ignore[arg-type]
@@ -151,7 +178,7 @@ def _read(
             result = await result
         if spec.returns_entities and not gate.visible.everything:
             result = await visible_only(result, info, gate.visible, spec.nullable)
-        if not gate.uniform and not isinstance(project, NoProject):
+        if keeps_owner and not isinstance(project, NoProject):
             gate.remember(result, project)
         return result
 
@@ -160,10 +187,15 @@ def _read(
         verdict = gate.access.verdict(coordinate)
         if verdict is Verdict.DENY:
             raise forbidden(f"read {coordinate}")
-        if gate.uniform and (gate.visible.everything or not spec.returns_entities):
+        if (
+            verdict is Verdict.ALLOW
+            and (gate.visible.everything or not spec.returns_entities)
+            and (gate.uniform or not keeps_owner)
+        ):
             return resolve(source, info, **kwargs)
         return checked(gate, verdict, source, info, kwargs)
 
+    resolver.__wrapped__ = resolve  # type: ignore[attr-defined]  # bench/authorization.py
     return resolver
 
 

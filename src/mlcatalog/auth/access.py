@@ -33,6 +33,7 @@ EVERY_PROJECT = "*"
 # only mean less access, and a token with 100,000 groups cannot make each decision cost 100,000.
 MAX_GROUPS = 256
 READ, WRITE, WRITE_OWN = "read", "write", "write-own"
+AUTHENTICATED = "authenticated"  # the role every caller holds
 # Whoever may read a project's name sees the project: its entities appear in lists and counts.
 SEES_PROJECT = "Project.name"
 
@@ -171,12 +172,19 @@ class Grant:
 
 
 def grants_of(principal: Principal) -> tuple[Grant, ...]:
+    """Every caller also acts as ``authenticated`` (within its token's project for a token):
+    what anyone who logged in may do, such as asking who they are (Query.me)."""
     if principal.token is not None:
-        return (Grant(principal.token.role, principal.token.project),)
+        project = principal.token.project
+        return (Grant(principal.token.role, project), Grant(AUTHENTICATED, project))
     if principal.method is Method.DEVELOPMENT:
         return (Grant("admin"),)  # the local development user is the one local admin
     groups = principal.groups[:MAX_GROUPS]
-    return (Grant(f"user:{principal.subject}"), *(Grant(f"group:{g}") for g in groups))
+    return (
+        Grant(f"user:{principal.subject}"),
+        *(Grant(f"group:{g}") for g in groups),
+        Grant(AUTHENTICATED),
+    )
 
 
 @dataclass
@@ -212,7 +220,8 @@ class Access:
         return found
 
     def _fold(self, obj: str, action: str) -> Verdict:
-        seen = [self.allows(obj, action, d) for d in self.visible_domains()]
+        # A caller who sees no project is decided as the domain `*`: it may still ask who it is.
+        seen = [self.allows(obj, action, d) for d in self.visible_domains() or [None]]
         if seen and all(seen):
             return Verdict.ALLOW
         return Verdict.DEPENDS if any(seen) else Verdict.DENY
