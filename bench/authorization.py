@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import event
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -58,6 +60,12 @@ def set_authorizer(on: bool, wrapped: dict[str, Callable[..., object]]) -> None:
             field.resolve = getattr(wrapped[coordinate], "__wrapped__", wrapped[coordinate])
 
 
+def count_statements(database: Database, counts: list[int]) -> None:
+    @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
+    def count(*_: object) -> None:
+        counts[0] += 1
+
+
 async def run(database: Database, access: Rights, models: int) -> float:
     context = Context(database=database, actor="bench", access=access)
     started = time.perf_counter()
@@ -82,10 +90,15 @@ async def main(models: int, rounds: int) -> None:
         }
         wrapped = {c: f.resolve for c, f in unwrap_fields(schema._schema)}
         times: dict[str, list[float]] = {name: [] for name in cases}
+        statements: dict[str, int] = {}
+        counter = [0]
+        count_statements(database, counter)
         for round_ in range(rounds + 10):
             for name, (on, access) in cases.items():
                 set_authorizer(on, wrapped)
+                counter[0] = 0
                 elapsed = await run(database, access, models)
+                statements[name] = counter[0]
                 if round_ >= 10:  # the first rounds warm the caches
                     times[name].append(elapsed)
         set_authorizer(True, wrapped)
@@ -94,7 +107,10 @@ async def main(models: int, rounds: int) -> None:
     print(f"{models} models x 14 fields, {rounds} rounds, median per query:")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"  {name:7} {median * 1000:7.2f} ms  {median / off:4.2f}x off")
+        print(
+            f"  {name:7} {median * 1000:7.2f} ms  {median / off:4.2f}x off"
+            f"  {statements[name]} SQL statements"
+        )
 
 
 if __name__ == "__main__":

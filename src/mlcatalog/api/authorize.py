@@ -65,6 +65,8 @@ class Gate:
     owner: dict[int, tuple[Any, str | None]] = field(default_factory=dict)
     # The mutation running, as its policy object (Mutation.name), for check_writes.
     mutation: str | None = None
+    # Project names by id, as this request found them (api/types/ownership.py).
+    project_names: dict[int, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.visible: Visible = self.access.visible()

@@ -53,8 +53,12 @@ async def project_of(source: Any, info: Info) -> str | NoProject | None:
     project_id = await _project_id(source, info)
     if isinstance(project_id, NoProject) or project_id is None:
         return project_id
-    project = await info.context.loaders.row(ProjectRow, project_id)
-    return None if project is None else project.name
+    names = info.context.gate.project_names
+    name = names.get(project_id)
+    if name is None:
+        project = await info.context.loaders.row(ProjectRow, project_id)
+        name = names[project_id] = None if project is None else project.name
+    return name
 
 
 async def visible_only(result: Any, info: Info, visible: Visible, nullable: bool) -> Any:
