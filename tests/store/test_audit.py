@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, event, func, insert, select, text, upd
 from mlcatalog.catalog import projects
 from mlcatalog.store import audit, migrate
 from mlcatalog.store.audit import GENESIS, Fault, Verification
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.rows import JournalHeadRow, JournalRow, Json, UtcDateTime, utcnow
 
 
@@ -19,7 +19,7 @@ async def journal_of(database: Database, count: int, prefix: str = "p") -> None:
     """``count`` entries, in units of work of one, two and three entries."""
     written = 0
     while written < count:
-        async with database.unit_of_work(f"writer-{written}") as uow:
+        async with database.unit_of_work(Origin(actor=f"writer-{written}")) as uow:
             for _ in range(min(1 + written % 3, count - written)):
                 await projects.create_project(
                     uow, name=f"{prefix}{written}", description="d" * written
@@ -69,7 +69,7 @@ async def test_a_unit_of_work_reads_the_chain_once_however_many_entries(
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    async with database.unit_of_work("many") as uow:
+    async with database.unit_of_work(Origin(actor="many")) as uow:
         for n in range(5):
             await projects.create_project(uow, name=f"many-{n}", description=None)
     reads = [s for s in statements if "FROM journal" in s or "generate_series" in s]
@@ -80,7 +80,7 @@ async def test_a_unit_of_work_reads_the_chain_once_however_many_entries(
 async def test_numbers_hash_alike_however_the_database_returns_them(database: Database) -> None:
     # JSONB gives 1e300 back as a 301-digit integer, 1.50 as 1.50; SQLite's JSON as written.
     odd = {"big": 1e300, "int": 10**30, "half": 1.5, "one": 1.0, "tiny": 1e-7, "neg": -0.0}
-    async with database.unit_of_work("numbers") as uow:
+    async with database.unit_of_work(Origin(actor="numbers")) as uow:
         uow.journal.append(
             JournalRow(
                 at=utcnow(),
@@ -96,7 +96,7 @@ async def test_numbers_hash_alike_however_the_database_returns_them(database: Da
 
 
 async def test_an_entry_left_to_the_column_defaults_is_hashed_with_them(database: Database) -> None:
-    async with database.unit_of_work("defaults") as uow:
+    async with database.unit_of_work(Origin(actor="defaults")) as uow:
         uow.journal.append(
             JournalRow(
                 actor="defaults", action="project.created", entity_type="PROJECT", entity_id=1
@@ -292,7 +292,7 @@ async def test_gaps_in_the_sequence_are_not_tampering(database: Database) -> Non
     await journal_of(database, 3)
     # A transaction that took numbers and rolled back leaves them unused.
     with pytest.raises(RuntimeError):
-        async with database.unit_of_work("rolled back") as uow:
+        async with database.unit_of_work(Origin(actor="rolled back")) as uow:
             await projects.create_project(uow, name="never", description=None)
             await audit.link(uow.session, uow.journal, database.dialect)
             raise RuntimeError("rolled back")
@@ -309,7 +309,7 @@ async def test_concurrent_writers_keep_one_chain(database: Database) -> None:
         pytest.skip("SQLite admits one writer at a time")
 
     async def mutation(n: int) -> None:
-        async with database.unit_of_work(f"writer-{n}") as uow:
+        async with database.unit_of_work(Origin(actor=f"writer-{n}")) as uow:
             for k in range(1 + n % 3):
                 await projects.create_project(uow, name=f"c{n}-{k}", description=None)
             await asyncio.sleep(0.001 * (n % 5))  # hold the transaction open, overlapping others
