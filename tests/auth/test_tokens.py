@@ -105,6 +105,43 @@ async def test_a_token_acts_as_token_name_and_the_journal_names_it(open_app: Ope
     assert {"actor": "token:ci", "action": "project.created", "entityType": "Project"} in entries
 
 
+async def test_the_journal_names_the_token_client_and_request_of_a_change(open_app: Open) -> None:
+    http, database = await open_app()
+    created = await make(database)
+    headers = bearer(created.token) | {
+        "X-Request-ID": "pipeline-42",
+        # Not ours to read: uvicorn applies it, and only from the proxies it trusts.
+        "X-Forwarded-For": "203.0.113.9",
+    }
+    made = await http.post("/graphql", json=CREATE_PROJECT, headers=headers)
+    assert "errors" not in made.json(), made.json()
+    async with database.read() as session:
+        entry = (await session.scalars(select(JournalRow).order_by(JournalRow.seq.desc()))).first()
+    assert entry is not None and entry.action == Action.PROJECT_CREATED
+    # httpx's ASGI transport reports the client as 127.0.0.1, as uvicorn reports the peer.
+    assert (
+        entry.actor,
+        entry.token_name,
+        entry.auth_method,
+        entry.client_address,
+        entry.request_id,
+    ) == ("token:ci", "ci", "api-token", "127.0.0.1", "pipeline-42")
+    shown = await http.post(
+        "/graphql",
+        json={
+            "query": "{ auditLog(first: 1) { edges { node { actor tokenName method clientAddress requestId } } } }"
+        },
+        headers=bearer(created.token),
+    )
+    assert shown.json()["data"]["auditLog"]["edges"][0]["node"] == {
+        "actor": "token:ci",
+        "tokenName": "ci",
+        "method": "api-token",
+        "clientAddress": "127.0.0.1",
+        "requestId": "pipeline-42",
+    }
+
+
 async def test_a_token_works_beside_an_oidc_issuer(open_app: Open, provider: Provider) -> None:
     http, database = await open_app(provider.settings())
     created = await make(database)
