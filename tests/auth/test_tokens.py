@@ -20,7 +20,7 @@ from mlcatalog.auth.oidc import Unauthenticated
 from mlcatalog.auth.principal import Method, TokenGrant
 from mlcatalog.settings import AuthSettings, SearchSettings, Settings
 from mlcatalog.store import journal
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.journal import Action, EntityType
 from mlcatalog.store.rows import ApiTokenRow, JournalRow, utcnow
 from tests.auth.conftest import Provider
@@ -37,7 +37,7 @@ Open = Callable[..., Awaitable[tuple[httpx.AsyncClient, Database]]]
 async def make(database: Database, name: str = "ci", days: int = 90) -> tokens.Created:
     return await tokens.create(
         database,
-        actor="admin",
+        origin=Origin(actor="admin"),
         name=name,
         project="fraud",
         role="contributor",
@@ -105,6 +105,43 @@ async def test_a_token_acts_as_token_name_and_the_journal_names_it(open_app: Ope
     assert {"actor": "token:ci", "action": "project.created", "entityType": "Project"} in entries
 
 
+async def test_the_journal_names_the_token_client_and_request_of_a_change(open_app: Open) -> None:
+    http, database = await open_app()
+    created = await make(database)
+    headers = bearer(created.token) | {
+        "X-Request-ID": "pipeline-42",
+        # Not ours to read: uvicorn applies it, and only from the proxies it trusts.
+        "X-Forwarded-For": "203.0.113.9",
+    }
+    made = await http.post("/graphql", json=CREATE_PROJECT, headers=headers)
+    assert "errors" not in made.json(), made.json()
+    async with database.read() as session:
+        entry = (await session.scalars(select(JournalRow).order_by(JournalRow.seq.desc()))).first()
+    assert entry is not None and entry.action == Action.PROJECT_CREATED
+    # httpx's ASGI transport reports the client as 127.0.0.1, as uvicorn reports the peer.
+    assert (
+        entry.actor,
+        entry.token_name,
+        entry.auth_method,
+        entry.client_address,
+        entry.request_id,
+    ) == ("token:ci", "ci", "api-token", "127.0.0.1", "pipeline-42")
+    shown = await http.post(
+        "/graphql",
+        json={
+            "query": "{ auditLog(first: 1) { edges { node { actor tokenName method clientAddress requestId } } } }"
+        },
+        headers=bearer(created.token),
+    )
+    assert shown.json()["data"]["auditLog"]["edges"][0]["node"] == {
+        "actor": "token:ci",
+        "tokenName": "ci",
+        "method": "api-token",
+        "clientAddress": "127.0.0.1",
+        "requestId": "pipeline-42",
+    }
+
+
 async def test_a_token_works_beside_an_oidc_issuer(open_app: Open, provider: Provider) -> None:
     http, database = await open_app(provider.settings())
     created = await make(database)
@@ -163,7 +200,7 @@ async def test_a_revoked_token_in_any_form_is_refused_in_development(
     """Whatever the form, a credential meant as an API token never acts as the development user."""
     http, database = await open_app()
     created = await make(database)
-    await tokens.revoke(database, actor="admin", name="ci")
+    await tokens.revoke(database, origin=Origin(actor="admin"), name="ci")
     sent = {"Authorization": header.format(token=created.token)}
     response = await http.post("/graphql", json=ME, headers=sent)
     assert response.status_code == 401, response.text
@@ -190,7 +227,7 @@ async def test_a_revoked_token_is_refused_at_its_next_request(open_app: Open) ->
     created = await make(database)
     headers = bearer(created.token)
     assert (await http.post("/graphql", json=ME, headers=headers)).status_code == 200
-    await tokens.revoke(database, actor="admin", name="ci")
+    await tokens.revoke(database, origin=Origin(actor="admin"), name="ci")
     assert "'ci' was revoked" in refused(await http.post("/graphql", json=ME, headers=headers))
 
 
@@ -221,7 +258,7 @@ async def test_a_token_verifies_to_a_principal_with_its_grant(database: Database
 async def test_the_listing_shows_no_secret_and_hides_revoked_tokens(database: Database) -> None:
     first = await make(database, "ci")
     await make(database, "nightly")
-    await tokens.revoke(database, actor="admin", name="nightly")
+    await tokens.revoke(database, origin=Origin(actor="admin"), name="nightly")
     listed = await tokens.listing(database)
     assert [info.name for info in listed] == ["ci"]
     secret = first.token.split("_", 2)[2]
@@ -236,7 +273,7 @@ async def test_the_listing_shows_no_secret_and_hides_revoked_tokens(database: Da
 
 async def test_create_and_revoke_are_journaled_with_their_shapes(database: Database) -> None:
     created = await make(database)
-    await tokens.revoke(database, actor="security", name="ci")
+    await tokens.revoke(database, origin=Origin(actor="security"), name="ci")
     async with database.read() as session:
         entries = list(await session.scalars(select(JournalRow).order_by(JournalRow.seq)))
     assert [(e.actor, e.action, e.entity_type) for e in entries] == [
@@ -265,11 +302,11 @@ async def test_a_live_name_is_unique_and_free_again_once_revoked(database: Datab
     await make(database)
     with pytest.raises(tokens.TokenError, match="exists: revoke it first"):
         await make(database)
-    await tokens.revoke(database, actor="admin", name="ci")
+    await tokens.revoke(database, origin=Origin(actor="admin"), name="ci")
     again = await make(database)
     assert (await tokens.ApiTokens(database).principal(again.token)).subject == "token:ci"
     with pytest.raises(tokens.TokenError, match="no token named"):
-        await tokens.revoke(database, actor="admin", name="nope")
+        await tokens.revoke(database, origin=Origin(actor="admin"), name="nope")
 
 
 @pytest.mark.parametrize(
@@ -308,5 +345,11 @@ async def test_a_role_longer_than_its_column_is_refused_before_the_database(
     """PostgreSQL refused a 51-character role in the INSERT, whose error printed the hash."""
     with pytest.raises(tokens.TokenError, match="role must be 1 to 50"):
         await tokens.create(
-            database, actor="admin", name="ci", project="fraud", role="r" * 51, days=9, max_days=9
+            database,
+            origin=Origin(actor="admin"),
+            name="ci",
+            project="fraud",
+            role="r" * 51,
+            days=9,
+            max_days=9,
         )

@@ -12,14 +12,14 @@ from mlcatalog.catalog.experiments import RunMetric, RunStatus
 from mlcatalog.catalog.journal import record
 from mlcatalog.catalog.versions import MetricValue, Stage
 from mlcatalog.store import journal
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.journal import Action, EdgeKind, EntityType, ShapeError
 from mlcatalog.store.rows import JournalRow
 
 
 async def every_action(database: Database) -> None:
     """A catalog's life that writes each action at least once."""
-    async with database.unit_of_work("auditor") as uow:
+    async with database.unit_of_work(Origin(actor="auditor")) as uow:
         project = await projects.create_project(uow, name="fraud", description="the fraud team")
         model = await models.register_model(
             uow, project_id=project.id, name="detector", tags={"team": "risk"}
@@ -94,9 +94,15 @@ async def every_action(database: Database) -> None:
         await models.delete_model(uow, model_id=model.id)
     # API tokens are journaled by auth/tokens, each in a unit of work of its own.
     await tokens.create(
-        database, actor="admin", name="ci", project="fraud", role="contributor", days=1, max_days=1
+        database,
+        origin=Origin(actor="admin"),
+        name="ci",
+        project="fraud",
+        role="contributor",
+        days=1,
+        max_days=1,
     )
-    await tokens.revoke(database, actor="admin", name="ci")
+    await tokens.revoke(database, origin=Origin(actor="admin"), name="ci")
 
 
 @pytest.fixture
@@ -123,7 +129,7 @@ async def test_record_refuses_an_entry_that_is_not_its_actions_shape(database: D
         {"after": {"name": "fraud", "description": "", "owner": "me"}},  # owner undeclared
         {"before": {"name": "fraud"}, "after": {"name": "fraud", "description": ""}},
     ]
-    async with database.unit_of_work("auditor") as uow:
+    async with database.unit_of_work(Origin(actor="auditor")) as uow:
         for changes in wrong:
             with pytest.raises(ShapeError):
                 record(uow, Action.PROJECT_CREATED, 1, project_id=1, **changes)

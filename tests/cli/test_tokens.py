@@ -92,3 +92,9 @@ async def test_the_journal_names_the_process_account_not_the_user_variable(
     async with database.read() as session:
         [entry] = (await session.scalars(select(JournalRow))).all()
     assert entry.actor == f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    assert (entry.auth_method, entry.client_address, entry.token_name, entry.request_id) == (
+        "os-account",
+        "cli",
+        None,
+        None,
+    )

@@ -13,7 +13,7 @@ from strawberry.types import ExecutionContext
 from mlcatalog.api.loaders import Loaders
 from mlcatalog.auth.principal import Principal
 from mlcatalog.search.backend import SearchBackend
-from mlcatalog.store.database import Database, UnitOfWork
+from mlcatalog.store.database import Database, Origin, UnitOfWork
 
 
 @dataclass
@@ -31,6 +31,8 @@ class Context:
     introspection: bool = True
     # The authenticated caller (None for contexts built in process, as the tests do).
     principal: Principal | None = None
+    # The peer's address as uvicorn gives it (X-Forwarded-For only from --forwarded-allow-ips).
+    client_address: str | None = None
     loaders: Loaders = field(init=False)
     # The operation's execution (its document, name and type) for CatalogSchema.execute, which
     # records the operation when it ends; set by the first extension, KeepExecution.
@@ -40,6 +42,17 @@ class Context:
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.database)
+
+    def origin(self) -> Origin:
+        """Who acts and from where, as the journal records it."""
+        principal = self.principal
+        return Origin(
+            actor=self.actor,
+            token_name=principal.token.name if principal and principal.token else None,
+            auth_method=principal.method if principal else None,
+            client_address=self.client_address,
+            request_id=self.request_id,
+        )
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -51,7 +64,7 @@ class Context:
         point a deadline rolls the write back, and the answer is true.
         """
         await self.loaders.reset()
-        async with self.database.unit_of_work(self.actor) as uow:
+        async with self.database.unit_of_work(self.origin()) as uow:
             yield uow
             if self.deadline is not None:
                 self.deadline.reschedule(None)

@@ -297,6 +297,8 @@ class CatalogGraphQL(GraphQL[Context, None]):
             operation_timeout=self.settings.limits.operation_timeout_seconds,
             max_cost=self.settings.limits.max_cost,
             request_id=state.get("request_id"),
+            # Never read X-Forwarded-For here: uvicorn applies it only from trusted proxies.
+            client_address=request.client.host if request.client else None,
             introspection=self.policy.introspection,
         )
 

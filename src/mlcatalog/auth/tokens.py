@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from mlcatalog.auth.oidc import Unauthenticated
 from mlcatalog.auth.principal import Method, Principal, TokenGrant
 from mlcatalog.store import tokens as store
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.entries import record
 from mlcatalog.store.journal import Action, ApiToken, Revocation
 from mlcatalog.store.rows import ApiTokenRow, utcnow
@@ -92,7 +92,7 @@ def looks_like_token(credential: str) -> bool:
 async def create(
     database: Database,
     *,
-    actor: str,
+    origin: Origin,
     name: str,
     project: str,
     role: str,
@@ -122,10 +122,10 @@ async def create(
         project=project,
         role=role,
         created_at=created_at,
-        created_by=actor,
+        created_by=origin.actor,
         expires_at=created_at + timedelta(days=days),
     )
-    async with database.unit_of_work(actor) as uow:
+    async with database.unit_of_work(origin) as uow:
         try:
             await store.add(uow, row)
         except store.TokenNameTaken:
@@ -138,17 +138,17 @@ async def create(
 
 
 async def revoke(
-    database: Database, *, actor: str, name: str, now: datetime | None = None
+    database: Database, *, origin: Origin, name: str, now: datetime | None = None
 ) -> TokenInfo:
     """Revoke the live token called ``name``, journaled as ``api_token.revoked``; TokenError when
     there is none."""
-    async with database.unit_of_work(actor) as uow:
+    async with database.unit_of_work(origin) as uow:
         row = await store.live_by_name(uow, name)
         if row is None:
             raise TokenError(f"no token named {name!r} (or it is revoked already)")
         before = TokenInfo.of(row).journaled()
         revoked_at = now or utcnow()
-        store.revoke(row, at=revoked_at, by=actor)
+        store.revoke(row, at=revoked_at, by=origin.actor)
         info = TokenInfo.of(row)
         record(
             uow,

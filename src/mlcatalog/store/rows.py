@@ -314,11 +314,16 @@ class CommentRow(Created, Base):
 
 class JournalRow(Base):
     """One change. Entries outlive what they describe: no foreign keys. Entries are hash-chained
-    (store/audit.py): ``hash`` covers the entry and ``prev_hash``, the hash of the one before."""
+    (store/audit.py): ``hash`` covers the entry and ``prev_hash``, the hash of the one before.
+    The origin columns (token_name … request_id) are null in entries written before them."""
 
     __tablename__ = "journal"
-    # One successor per entry: were appends ever not serialised, a fork would fail to commit.
-    __table_args__ = (UniqueConstraint("prev_hash"),)
+    __table_args__ = (
+        # One successor per entry: were appends ever not serialised, a fork would fail to commit.
+        UniqueConstraint("prev_hash"),
+        # An entity's history, newest first, without reading the rest of the journal.
+        Index("ix_journal_entity", "entity_type", "entity_id", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -328,6 +333,10 @@ class JournalRow(Base):
     entity_id: Mapped[int] = mapped_column(Integer)
     project_id: Mapped[int | None] = mapped_column(Integer, index=True)
     changes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    token_name: Mapped[str | None] = mapped_column(String(200))
+    auth_method: Mapped[str | None] = mapped_column(String(200))
+    client_address: Mapped[str | None] = mapped_column(String(200))
+    request_id: Mapped[str | None] = mapped_column(String(200))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
