@@ -11,7 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from mlcatalog.auth.login import InvalidReturnPath, PendingLogin, return_path
+from mlcatalog.auth.login import InvalidReturnPath, LoginFlow, PendingLogin, return_path
+from mlcatalog.auth.oidc import TokenValidator
 from mlcatalog.settings import AuthSettings, ServerSettings, Settings
 from mlcatalog.store.database import Database
 from mlcatalog.store.journal import Action, EntityType
@@ -331,3 +332,41 @@ def test_settings_refuse_unsafe_login_and_cors(changes: dict[str, Any], message:
 def test_login_settings_default_to_secure_eight_hour_sessions() -> None:
     auth = AuthSettings(issuer="https://id.example", audience="api", client_id="web")
     assert auth.browser_login and auth.cookie_secure and auth.session_hours == 8
+
+
+async def test_a_login_the_provider_refused_is_unauthenticated_with_its_error(
+    client: Client, provider: Provider
+) -> None:
+    http = await client(provider.login_settings())
+    await http.get("/auth/login")
+    response = await http.get("/auth/callback?error=access_denied&error_description=no+thanks")
+    message = refused(response, 401, "UNAUTHENTICATED")
+    assert "access_denied no thanks" in message
+
+
+async def test_a_provider_that_cannot_be_reached_is_a_503_without_its_address(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreachable = "http://127.0.0.1:9/nowhere"  # the discard port: nothing answers
+    http = await client(AuthSettings(issuer=unreachable, audience="api", client_id=CLIENT_ID))
+    response = await http.get("/auth/login")
+    assert "127.0.0.1" not in refused(response, 503, "UNAUTHENTICATED")
+    assert "127.0.0.1:9" in caplog.text
+
+
+async def test_login_and_bearer_tokens_read_the_discovery_document_once(
+    provider: Provider,
+) -> None:
+    fetched: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        fetched.append(request.url.path)
+
+    settings = provider.login_settings()
+    async with httpx.AsyncClient(event_hooks={"request": [count]}) as http:
+        validator = TokenValidator(settings, client=http)
+        flow = LoginFlow(settings, validator)
+        await flow.begin(redirect_uri="https://testserver/auth/callback", next_path="/graphql")
+        assert (await validator.principal(provider.token())).subject == "alice"
+        await flow.begin(redirect_uri="https://testserver/auth/callback", next_path="/graphql")
+    assert fetched.count("/mlcatalog/.well-known/openid-configuration") == 1

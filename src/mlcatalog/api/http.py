@@ -254,9 +254,8 @@ class CatalogGraphQL(GraphQL[Context, None]):
 
     async def authenticate(self, request: Request) -> Principal:
         authorization = request.headers.get("authorization")
-        session = request.cookies.get(self.cookies.session) if self.cookies else None
         try:
-            principal = await self.authenticator.principal(authorization, session)
+            principal = await self.authenticator.principal(authorization, self.session(request))
         except ProviderUnavailable as error:
             # The detail (the provider's internal address, the connection error) is for the log.
             log.warning("bearer token not checked: %s", error.message)
@@ -284,8 +283,12 @@ class CatalogGraphQL(GraphQL[Context, None]):
             )
         return principal
 
+    def session(self, request: Request) -> str | None:
+        """The session cookie, read only when browser login is on."""
+        return request.cookies.get(self.cookies.session) if self.cookies else None
+
     async def has_session(self, request: Request) -> bool:
-        session = request.cookies.get(self.cookies.session) if self.cookies else None
+        session = self.session(request)
         if session is None:
             return False
         try:

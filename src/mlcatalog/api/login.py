@@ -39,9 +39,7 @@ class Endpoint:
                 raise Refusal(405, f"use {self.method} here", headers={"Allow": self.method})
             response = await self.handle(request)
         except Refusal as refusal:
-            response = error_response(
-                refusal.status, refusal.message, refusal.code, headers=refusal.headers
-            )
+            response = answer(refusal)
         await response(scope, receive, send)
 
 
@@ -86,9 +84,7 @@ class BrowserLogin:
         try:
             response = await self._session_from_callback(request)
         except Refusal as refusal:
-            response = error_response(
-                refusal.status, refusal.message, refusal.code, headers=refusal.headers
-            )
+            response = answer(refusal)
         self.cookies.clear(response, self.cookies.pending)
         return response
 
@@ -130,6 +126,10 @@ class BrowserLogin:
         response = Response(status_code=204)
         self.cookies.clear(response, self.cookies.session)
         return response
+
+
+def answer(refusal: Refusal) -> Response:
+    return error_response(refusal.status, refusal.message, refusal.code, headers=refusal.headers)
 
 
 def unauthenticated(message: str) -> Refusal:

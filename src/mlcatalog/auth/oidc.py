@@ -97,12 +97,17 @@ class TokenValidator:
         self._failure: str | None = None
         self._lock = asyncio.Lock()
         self.jwks_fetches = 0
-        self._claims = jwt.JWTClaimsRegistry(
+        self._claims = self._registry(self.audience)
+
+    def _registry(self, audience: str, **more: Any) -> jwt.JWTClaimsRegistry:
+        """The claims every token must have: this issuer's, for ``audience``, not expired."""
+        return jwt.JWTClaimsRegistry(
             now=lambda: int(self._clock()),
-            leeway=settings.leeway_seconds,
+            leeway=self.settings.leeway_seconds,
             iss={"essential": True, "value": self.issuer},
-            aud={"essential": True, "value": self.audience},
+            aud={"essential": True, "value": audience},
             exp={"essential": True},
+            **more,
         )
 
     @property
@@ -122,14 +127,7 @@ class TokenValidator:
     async def id_token_principal(self, token: str, *, client_id: str, nonce: str) -> Principal:
         """The principal of a login's ID token: the same checks and claims as a bearer token's,
         but meant for ``client_id`` and carrying the login's ``nonce`` (OIDC Core 3.1.3.7)."""
-        registry = jwt.JWTClaimsRegistry(
-            now=lambda: int(self._clock()),
-            leeway=self.settings.leeway_seconds,
-            iss={"essential": True, "value": self.issuer},
-            aud={"essential": True, "value": client_id},
-            exp={"essential": True},
-            nonce={"essential": True, "value": nonce},
-        )
+        registry = self._registry(client_id, nonce={"essential": True, "value": nonce})
         claims = await self._verified(token, registry, "the ID token", audience=client_id)
         return self._principal(claims, Method.SESSION, "the ID token")
 
