@@ -6,16 +6,19 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from mlcatalog.api import graphiql
+from mlcatalog.api.cookies import SessionCookies
 from mlcatalog.api.http import CatalogGraphQL, EdgePolicy
+from mlcatalog.api.login import BrowserLogin
 from mlcatalog.api.middleware import BodyLimit, RequestId, SecurityHeaders
 from mlcatalog.api.observability import Observe, Telemetry
 from mlcatalog.api.schema import schema
-from mlcatalog.auth.authenticate import Authenticator, authenticator_for
+from mlcatalog.auth.authenticate import Authenticator, WithSessions, authenticator_for
 from mlcatalog.search.backend import open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
 from mlcatalog.settings import Settings
@@ -73,29 +76,44 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     policy = EdgePolicy.from_settings(settings)
-    graphql = CatalogGraphQL(schema, database, search, settings, policy, authenticator)
+    login, cookies = None, None
+    if isinstance(authenticator, WithSessions):
+        cookies = SessionCookies.from_settings(settings)
+        login = BrowserLogin(authenticator, cookies, settings.auth.redirect_url)
+    graphql = CatalogGraphQL(schema, database, search, settings, policy, authenticator, cookies)
     routes: list[BaseRoute] = [
         # Every method reaches the view, so a wrong one gets a coded 405 too.
         Route("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *telemetry.routes(),
+        *(login.routes() if login is not None else []),
     ]
     if policy.graphiql:
         routes.append(Mount(f"/{graphiql.ASSETS_PATH}", graphiql.assets()))
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            # Outermost first. Observe times everything within, and reads the request id that
-            # RequestId leaves in the scope; even RequestId's answer to an unhandled error gets
-            # the security headers.
-            Middleware(Observe, telemetry=telemetry),
-            Middleware(SecurityHeaders, hsts=policy.production),
-            Middleware(RequestId),
-            Middleware(BodyLimit, limit=settings.server.max_body_bytes),
-        ],
-        lifespan=lifespan,
-    )
+    middleware = [
+        # Outermost first. Observe times everything within, and reads the request id that
+        # RequestId leaves in the scope; even RequestId's answer to an unhandled error gets
+        # the security headers.
+        Middleware(Observe, telemetry=telemetry),
+        Middleware(SecurityHeaders, hsts=policy.production),
+        Middleware(RequestId),
+        Middleware(BodyLimit, limit=settings.server.max_body_bytes),
+    ]
+    if settings.server.cors_origins:
+        # Listed origins only, each named back exactly (never "*"), so a page elsewhere can
+        # neither read answers nor send the cookie with a preflighted request.
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
+        middleware.insert(3, cors)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.database = database
     return app
 

@@ -1,8 +1,10 @@
 """Settings read from the environment (prefix ``MLCATALOG_``), one nested model per concern."""
 
+import re
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +23,25 @@ class ServerSettings(BaseModel):
     introspection: bool | None = None
     # Queries (never mutations) over GET, for links and HTTP caches.
     get_queries: bool | None = None
+    # Browser origins ("https://dashboards.example.org") that may call the API with the session
+    # cookie (CORS with credentials) and whose POSTs pass the CSRF check. Empty: same origin only.
+    # JSON in the environment: MLCATALOG_SERVER__CORS_ORIGINS='["https://dash.example.org"]'.
+    cors_origins: list[str] = Field(default=[], max_length=100)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            # An exact origin: a wildcard with credentials would let every site act as the user.
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"server.cors_origins: {origin[:100]!r} is not an origin"
+                    " (scheme://host[:port], no path, no wildcard)"
+                )
+        return origins
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 # Asymmetric signatures only: `none` proves nothing, and an HMAC "key" made from a provider's
@@ -54,6 +75,23 @@ class AuthSettings(BaseModel):
     # otherwise, and the longest one may ask for. Every token expires.
     token_days: int = Field(default=90, ge=1)
     token_max_days: int = Field(default=365, ge=1)
+    # Browser login (authorization code with PKCE at /auth/login), on when issuer and client_id
+    # are set: this app's client at the provider, whose ID tokens name it in `aud`.
+    client_id: str | None = None
+    client_secret: SecretStr | None = None  # None: a public client (PKCE alone)
+    # Where the provider sends the browser back: <public URL>/auth/callback, registered at the
+    # provider. Unset, it is derived from each request (behind a proxy: uvicorn --proxy-headers).
+    # Its origin is also the server's own origin for the CSRF check.
+    redirect_url: str | None = None
+    login_scopes: tuple[str, ...] = ("openid", "profile", "email")
+    # Sessions end this long after login, used or not.
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    # False only for plain-http development: the cookie loses Secure and its __Host- prefix.
+    cookie_secure: bool = True
+
+    @property
+    def browser_login(self) -> bool:
+        return self.issuer is not None and self.client_id is not None
 
     @model_validator(mode="after")
     def _safe_algorithms(self) -> "AuthSettings":
@@ -69,6 +107,14 @@ class AuthSettings(BaseModel):
             )
         if self.token_days > self.token_max_days:
             raise ValueError("auth.token_days may not exceed auth.token_max_days")
+        if self.client_id is not None and self.issuer is None:
+            raise ValueError("auth.client_id needs auth.issuer (MLCATALOG_AUTH__ISSUER)")
+        if self.redirect_url is not None:
+            url = urlsplit(self.redirect_url)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise ValueError("auth.redirect_url must be an absolute http(s) URL")
+        if "openid" not in self.login_scopes:
+            raise ValueError("auth.login_scopes must include openid")
         return self
 
 
@@ -126,4 +172,8 @@ class Settings(BaseSettings):
     def _environment_defaults(self) -> "Settings":
         if self.server.access_log is None:
             self.server.access_log = self.environment == "production"
+        if self.environment == "production" and not self.auth.cookie_secure:
+            raise ValueError(
+                "auth.cookie_secure=false is for plain-http development, not production"
+            )
         return self

@@ -2,9 +2,6 @@
 coded 401 with a challenge; without an issuer, development is one loud local user."""
 
 import logging
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -13,36 +10,8 @@ import pytest
 
 from mlcatalog.app import create_app
 from mlcatalog.auth.authenticate import NoIssuerInProduction
-from mlcatalog.settings import AuthSettings, SearchSettings, Settings
-from tests.auth.conftest import Provider, with_header
-
-Client = Callable[..., Awaitable[httpx.AsyncClient]]
-ME = {"query": "{ me { name } }"}
-
-
-@pytest.fixture
-async def client(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Client]:
-    """Opens the app (with its lifespan) on a fresh catalog with the given auth settings."""
-    async with AsyncExitStack() as stack:
-
-        async def open_client(auth: AuthSettings, environment: str = "test") -> httpx.AsyncClient:
-            path = tmp_path / f"catalog-{len(stack._exit_callbacks)}.db"
-            shutil.copy(sqlite_template, path)
-            settings = Settings(
-                database_url=f"sqlite+aiosqlite:///{path}",
-                environment=environment,  # type: ignore[arg-type]
-                auth=auth,
-                search=SearchSettings(serve_indexer=False),
-            )
-            app = create_app(settings)
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            return await stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-                )
-            )
-
-        yield open_client
+from mlcatalog.settings import AuthSettings, Settings
+from tests.auth.conftest import ME, Client, Provider, with_header
 
 
 def bearer(token: str) -> dict[str, str]:

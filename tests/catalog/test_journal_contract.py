@@ -1,5 +1,5 @@
-"""Every action the catalog (and auth/tokens) writes, read back from each database, has its
-declared shape."""
+"""Every action the catalog (and auth/tokens, auth/sessions) writes, read back from each
+database, has its declared shape."""
 
 from typing import Any
 
@@ -7,6 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from mlcatalog.auth import tokens
+from mlcatalog.auth.principal import Method, Principal
+from mlcatalog.auth.sessions import Sessions
 from mlcatalog.catalog import datasets, documents, experiments, lineage, models, projects, versions
 from mlcatalog.catalog.experiments import RunMetric, RunStatus
 from mlcatalog.catalog.journal import record
@@ -103,6 +105,10 @@ async def every_action(database: Database) -> None:
         max_days=1,
     )
     await tokens.revoke(database, origin=Origin(actor="admin"), name="ci")
+    # So are browser sessions, by auth/sessions.
+    sessions = Sessions(database, hours=1)
+    started = await sessions.start(Principal(subject="alice", method=Method.SESSION))
+    await sessions.end(started.cookie)
 
 
 @pytest.fixture

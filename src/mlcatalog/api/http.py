@@ -27,10 +27,11 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from mlcatalog.api import graphiql
 from mlcatalog.api.context import Context
+from mlcatalog.api.cookies import SessionCookies
 from mlcatalog.api.schema import CatalogSchema
 from mlcatalog.auth.authenticate import Authenticator
 from mlcatalog.auth.oidc import ProviderUnavailable, Unauthenticated
-from mlcatalog.auth.principal import Principal
+from mlcatalog.auth.principal import Method, Principal
 from mlcatalog.catalog.errors import ErrorCode
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.settings import Settings
@@ -210,6 +211,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
         settings: Settings,
         policy: EdgePolicy,
         authenticator: Authenticator,
+        cookies: SessionCookies | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -221,10 +223,12 @@ class CatalogGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.policy = policy
         self.authenticator = authenticator
+        self.cookies = cookies  # set when browser login is on: session cookies are read
         self.allowed_methods = "GET, POST" if policy.get_queries or policy.graphiql else "POST"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            # Bearer only: a cookie-borne websocket would need its own cross-site check.
             websocket = WebSocket(scope, receive, send)
             try:
                 principal = await self.authenticator.principal(
@@ -251,7 +255,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
     async def authenticate(self, request: Request) -> Principal:
         authorization = request.headers.get("authorization")
         try:
-            return await self.authenticator.principal(authorization)
+            principal = await self.authenticator.principal(authorization, self.session(request))
         except ProviderUnavailable as error:
             # The detail (the provider's internal address, the connection error) is for the log.
             log.warning("bearer token not checked: %s", error.message)
@@ -263,6 +267,35 @@ class CatalogGraphQL(GraphQL[Context, None]):
             raise Refusal(
                 401, error.message, ErrorCode.UNAUTHENTICATED, {"WWW-Authenticate": challenge}
             ) from None
+        if (
+            principal.method == Method.SESSION
+            and request.method == "POST"
+            and self.cookies is not None
+            and not self.cookies.same_origin(request)
+        ):
+            # CSRF (api/cookies.py): the cookie rides any request the browser makes, so a POST
+            # it carries must come from this server's pages or an allowlisted origin.
+            raise Refusal(
+                403,
+                "a request authenticated by the session cookie must come from this server's"
+                " pages or an origin in server.cors_origins (its Origin header)",
+                ErrorCode.FORBIDDEN,
+            )
+        return principal
+
+    def session(self, request: Request) -> str | None:
+        """The session cookie, read only when browser login is on."""
+        return request.cookies.get(self.cookies.session) if self.cookies else None
+
+    async def has_session(self, request: Request) -> bool:
+        session = self.session(request)
+        if session is None:
+            return False
+        try:
+            await self.authenticator.principal(None, session)
+        except Unauthenticated:
+            return False
+        return True
 
     def refusal_from(self, error: HTTPException) -> Refusal:
         """Strawberry's own refusals (plain text in its view) as coded ones."""
@@ -311,7 +344,10 @@ class CatalogGraphQL(GraphQL[Context, None]):
         return self.policy.graphiql and super().should_render_graphql_ide(request)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(graphiql.page(), headers={"Content-Security-Policy": graphiql.PAGE_CSP})
+        login = self.cookies is not None and not await self.has_session(request)
+        return HTMLResponse(
+            graphiql.page(login_link=login), headers={"Content-Security-Policy": graphiql.PAGE_CSP}
+        )
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         if request.method == "GET":

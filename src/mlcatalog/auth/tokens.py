@@ -83,6 +83,17 @@ def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def secret_matches(secret: str, stored_hash: str | None) -> bool:
+    """Whether ``secret`` hashes to ``stored_hash``, in constant time; compared even when there
+    is no row (None), so an unknown public id takes as long to refuse as a wrong secret."""
+    return hmac.compare_digest(secret_hash(secret), stored_hash or "0" * 64) and bool(stored_hash)
+
+
+def new_credential() -> tuple[str, str]:
+    """A public id (16 hex digits: finds the row) and a secret (256 bits: only its hash is kept)."""
+    return secrets.token_hex(8), secrets.token_urlsafe(32)
+
+
 def looks_like_token(credential: str) -> bool:
     """Whether a credential (a whole Authorization header, or the token alone) is meant as an API
     token, and so must verify as one. A JWT never starts with the prefix (its header is "eyJ…")."""
@@ -112,7 +123,7 @@ async def create(
             raise TokenError(f"a token's {what} must be 1 to {most} characters")
     if not 1 <= days <= max_days:
         raise TokenError(f"a token lives 1 to {max_days} days, not {days}")
-    public_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    public_id, secret = new_credential()
     created_at = now or utcnow()
     row = ApiTokenRow(
         name=name,
@@ -184,9 +195,7 @@ class ApiTokens:
             )
         async with self.database.read() as session:
             row = await store.by_public_id(session, match["public_id"])
-        # Compared even for an unknown id, so the answer takes as long either way.
-        expected = row.secret_sha256 if row is not None else "0" * 64
-        matches = hmac.compare_digest(secret_hash(match["secret"]), expected)
+        matches = secret_matches(match["secret"], row.secret_sha256 if row is not None else None)
         if row is None or not matches:
             raise Unauthenticated("the API token is not valid (unknown, or a wrong secret)")
         if row.revoked_at is not None:

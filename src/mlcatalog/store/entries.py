@@ -1,5 +1,6 @@
 """Appends journal entries, checked against their action's shape, to a unit of work: written with
-the change, in the same transaction. catalog/ (through catalog/journal) and auth/tokens use it."""
+the change, in the same transaction. catalog/ (through catalog/journal), auth/tokens and
+auth/sessions use it."""
 
 from collections.abc import Mapping
 from datetime import datetime

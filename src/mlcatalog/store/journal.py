@@ -1,8 +1,8 @@
 """The journal's vocabulary: entity types, actions and the payload each action writes.
 
 The journal is the outbox, the audit log and the source of subscriptions: its writer
-(store/entries.record, used by catalog/ and auth/tokens) and its readers (the search indexer,
-the audit API) share these definitions instead of strings. An entry holds
+(store/entries.record, used by catalog/, auth/tokens and auth/sessions) and its readers (the
+search indexer, the audit API) share these definitions instead of strings. An entry holds
 ``{"before": …, "after": …}``; each action declares the shape of both (TypedDicts of JSON
 values), and ``check`` refuses an entry that does not match (record calls it before anything is
 written). Timestamps are ISO 8601 strings; sets of ids are ``IdRuns``, so that a delete that
@@ -41,6 +41,7 @@ class EntityType(StrEnum):
     RUN = "Run"
     LINEAGE_EDGE = "LineageEdge"
     API_TOKEN = "ApiToken"
+    SESSION = "Session"
 
 
 class Action(StrEnum):
@@ -74,6 +75,8 @@ class Action(StrEnum):
     DOCUMENT_REVISED = "document.revised"
     API_TOKEN_CREATED = "api_token.created"
     API_TOKEN_REVOKED = "api_token.revoked"
+    SESSION_STARTED = "session.started"
+    SESSION_ENDED = "session.ended"
 
 
 class EdgeKind(StrEnum):
@@ -340,6 +343,13 @@ class Revocation(TypedDict):
     revoked_at: str
 
 
+class BrowserSession(TypedDict):
+    """A session as the journal knows it: never the cookie, its secret or the secret's hash."""
+
+    subject: str
+    expires_at: str
+
+
 class Shape(NamedTuple):
     """What an action is about and the shape of its before and after."""
 
@@ -386,6 +396,8 @@ SHAPES: dict[Action, Shape] = {
     Action.DOCUMENT_REVISED: _shape(Card, CardRevised, *_CARD_SUBJECTS),
     Action.API_TOKEN_CREATED: _shape(Empty, ApiToken, EntityType.API_TOKEN),
     Action.API_TOKEN_REVOKED: _shape(ApiToken, Revocation, EntityType.API_TOKEN),
+    Action.SESSION_STARTED: _shape(Empty, BrowserSession, EntityType.SESSION),
+    Action.SESSION_ENDED: _shape(BrowserSession, Empty, EntityType.SESSION),
 }
 
 

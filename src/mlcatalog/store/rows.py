@@ -383,6 +383,24 @@ class ApiTokenRow(Created, Base):
     revoked_by: Mapped[str | None] = mapped_column(String(200))
 
 
+class SessionRow(Base):
+    """A browser session after a login: who logged in, until when. Only the SHA-256 of the
+    cookie's secret is kept; the public id (in the cookie) finds the row."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    groups: Mapped[list[str]] = mapped_column(Json, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Absolute: the session ends then, however busy it is; expired rows are swept at logins.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class SearchCheckpointRow(Base):
     """How far a search index has read the journal, and which indexer holds the lease on it."""
 
