@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -42,25 +42,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if not await migrate.is_up_to_date(database):
-            await database.dispose()
-            raise NotMigrated("the database is not migrated: run `mlcatalog migrate` first")
-        authenticator.announce()
-        stop = asyncio.Event()
-        indexing = None
-        if settings.search.serve_indexer:
-            indexer = Indexer(database, search, name=checkpoint)
-            indexing = asyncio.create_task(
-                run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
-            )
-        yield
-        stop.set()
-        if indexing is not None:
-            await indexing
-        await search.close()
-        await authenticator.close()
-        await database.dispose()
-        telemetry.close()
+        # Everything opened above is closed however the lifespan ends, a failed start included
+        # (an unmigrated database): last opened, first closed.
+        async with AsyncExitStack() as resources:
+            resources.callback(telemetry.close)
+            resources.push_async_callback(database.dispose)
+            resources.push_async_callback(authenticator.close)
+            resources.push_async_callback(search.close)
+            if not await migrate.is_up_to_date(database):
+                raise NotMigrated("the database is not migrated: run `mlcatalog migrate` first")
+            authenticator.announce()
+            if settings.search.serve_indexer:
+                stop = asyncio.Event()
+                indexer = Indexer(database, search, name=checkpoint)
+                indexing = asyncio.create_task(
+                    run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
+                )
+                resources.push_async_callback(_stopped, stop, indexing)
+            yield
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -98,6 +97,11 @@ def create_app(
     )
     app.state.database = database
     return app
+
+
+async def _stopped(stop: asyncio.Event, task: "asyncio.Task[None]") -> None:
+    stop.set()
+    await task
 
 
 def app_from_env() -> Starlette:
