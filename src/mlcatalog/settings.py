@@ -38,6 +38,10 @@ class AuthSettings(BaseModel):
     issuer: str | None = None
     # What the tokens must name in `aud`: this API's client id or audience at the provider.
     audience: str | None = None
+    # A token for several audiences that names the client it was issued to (`azp`) must name
+    # the audience above or one of these client ids (OpenID Connect Core 3.1.3.7): e.g. a
+    # dashboard's client whose tokens also list other APIs. JSON in the environment.
+    authorized_parties: tuple[str, ...] = Field(default=(), max_length=100)
     # JSON in the environment: MLCATALOG_AUTH__ALGORITHMS='["RS256"]'.
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     # Clock skew allowed for exp and nbf.
@@ -46,6 +50,8 @@ class AuthSettings(BaseModel):
     # rotated its keys), but not more often than this: unknown key ids cannot flood the provider.
     jwks_refetch_seconds: float = Field(default=60.0, ge=0)
     http_timeout_seconds: float = 5.0
+    # Keep a claim the user cannot change (`sub`, Entra ID's `oid`): `email` is accepted only
+    # with `email_verified` true, since many providers let a user edit their address.
     subject_claim: str = "sub"
     name_claim: str = "name"
     email_claim: str = "email"

@@ -9,7 +9,7 @@ an invalid one is refused, never taken for the development user.
 import logging
 from typing import Protocol
 
-from mlcatalog.auth.oidc import TokenValidator, Unauthenticated
+from mlcatalog.auth.oidc import TokenValidator, Unauthenticated, is_secure_url
 from mlcatalog.auth.principal import Principal
 from mlcatalog.auth.tokens import ApiTokens, looks_like_token
 from mlcatalog.settings import Settings
@@ -18,8 +18,17 @@ from mlcatalog.store.database import Database
 log = logging.getLogger("mlcatalog.auth")
 
 
-class NoIssuerInProduction(RuntimeError):
+class UnsafeProduction(RuntimeError):
+    """Production settings that would let a caller act as someone else: the server refuses to
+    start."""
+
+
+class NoIssuerInProduction(UnsafeProduction):
     """Production without an identity provider would let anyone act as the development user."""
+
+
+class InsecureIssuerInProduction(UnsafeProduction):
+    """Keys read over plain http could be replaced on the way, and with them every identity."""
 
 
 class Authenticator(Protocol):
@@ -105,19 +114,28 @@ def bearer_token(authorization: str | None) -> str:
 
 def authenticator_for(settings: Settings, database: Database | None = None) -> Authenticator:
     """The settings' authenticator; with ``database``, API tokens are accepted too."""
-    refuse_production_without_issuer(settings)
+    refuse_unsafe_production(settings)
     inner: Authenticator
     if settings.auth.issuer is not None:
-        inner = BearerTokens(TokenValidator(settings.auth))
+        production = settings.environment == "production"
+        inner = BearerTokens(TokenValidator(settings.auth, require_https=production))
     else:
         inner = DevelopmentUser(settings.auth.dev_user)
     return inner if database is None else WithApiTokens(inner, ApiTokens(database))
 
 
-def refuse_production_without_issuer(settings: Settings) -> None:
-    if settings.environment == "production" and settings.auth.issuer is None:
+def refuse_unsafe_production(settings: Settings) -> None:
+    if settings.environment != "production":
+        return
+    issuer = settings.auth.issuer
+    if issuer is None:
         raise NoIssuerInProduction(
             "MLCATALOG_ENVIRONMENT=production needs an identity provider: set"
             " MLCATALOG_AUTH__ISSUER and MLCATALOG_AUTH__AUDIENCE (without them every request"
             " would act as the development user)"
+        )
+    if not is_secure_url(issuer):
+        raise InsecureIssuerInProduction(
+            f"MLCATALOG_ENVIRONMENT=production needs an https issuer, not {issuer!r}: its keys"
+            " read over http could be replaced on the way (http is allowed to loopback only)"
         )
