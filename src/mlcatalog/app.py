@@ -14,6 +14,7 @@ from mlcatalog.api import graphiql
 from mlcatalog.api.http import CatalogGraphQL, EdgePolicy
 from mlcatalog.api.middleware import BodyLimit, RequestId, SecurityHeaders
 from mlcatalog.api.observability import Observe, Telemetry
+from mlcatalog.api.rates import RateLimits
 from mlcatalog.api.schema import schema
 from mlcatalog.auth.authenticate import Authenticator, authenticator_for
 from mlcatalog.search.backend import open_backend
@@ -28,9 +29,13 @@ class NotMigrated(RuntimeError):
 
 
 def create_app(
-    settings: Settings | None = None, *, authenticator: Authenticator | None = None
+    settings: Settings | None = None,
+    *,
+    authenticator: Authenticator | None = None,
+    rates: RateLimits | None = None,
 ) -> Starlette:
-    """The application; ``authenticator`` replaces the one the settings choose (tests)."""
+    """The application; ``authenticator`` and ``rates`` (its clock) replace the ones the
+    settings make (tests)."""
     settings = settings or Settings()
     # Production without an identity provider refuses to start (NoIssuerInProduction) before
     # anything connects: creating the engines opens no connection.
@@ -72,7 +77,7 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     policy = EdgePolicy.from_settings(settings)
-    graphql = CatalogGraphQL(schema, database, search, settings, policy, authenticator)
+    graphql = CatalogGraphQL(schema, database, search, settings, policy, authenticator, rates)
     routes: list[BaseRoute] = [
         # Every method reaches the view, so a wrong one gets a coded 405 too.
         Route("/graphql", graphql),

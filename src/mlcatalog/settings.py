@@ -97,6 +97,15 @@ class LimitsSettings(BaseModel):
     # The most objects one query may resolve (docs/architecture.md, "Limits"). A query's time, and
     # how long it can hold its worker's event loop, grow with it: lower it to bound both.
     max_cost: int = Field(default=50_000, ge=1)
+    # Per principal (its subject) and per process, so N workers allow N times as much
+    # (docs/architecture.md, "Limits"); 0 turns a limit off. Each root field of a mutation
+    # counts one.
+    mutations_per_minute: int = Field(default=600, ge=0)
+    # Queries whose cost (max_cost's measure) is over expensive_cost; cheaper ones are not limited.
+    expensive_reads_per_minute: int = Field(default=120, ge=0)
+    expensive_cost: int = Field(default=5_000, ge=0)
+    # Subjects whose limits a process remembers, the least recently seen forgotten first.
+    rate_limited_subjects: int = Field(default=10_000, ge=1)
 
 
 class TelemetrySettings(BaseModel):

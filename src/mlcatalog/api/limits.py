@@ -55,6 +55,7 @@ from graphql import (
     InlineFragmentNode,
     NamedTypeNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     get_named_type,
     get_nullable_type,
@@ -68,8 +69,9 @@ from strawberry.types.scalar import ScalarDefinition
 
 from mlcatalog.api.context import Context
 from mlcatalog.api.pagination import DEFAULT_PAGE, MAX_PAGE
+from mlcatalog.api.rates import RateLimits
 from mlcatalog.catalog import validation
-from mlcatalog.catalog.errors import CatalogError, invalid
+from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.search import request as search
 
 T = TypeVar("T")
@@ -546,11 +548,32 @@ class RequestLimits(SchemaExtension):
             return None  # an argument the executor will refuse with its own message
         except CatalogError as error:
             return GraphQLError(error.message, original_error=error)
-        most = context.context.max_cost if isinstance(context.context, Context) else MAX_COST
+        ours = context.context if isinstance(context.context, Context) else None
+        most = ours.max_cost if ours is not None else MAX_COST
         if cost > most:
             message = (
                 f"this query may resolve {cost:,} objects, more than the {most:,} allowed:"
                 " ask for smaller pages (first) or fewer nested lists"
             )
             return GraphQLError(message, original_error=invalid(message))
+        if ours is not None and ours.rates is not None:
+            # The principal's subject; contexts built in process have only an actor.
+            subject = ours.principal.subject if ours.principal is not None else ours.actor
+            return rate_limited(ours.rates, subject, plan, cost)
         return None
+
+
+def rate_limited(rates: RateLimits, subject: str, plan: Plan, cost: int) -> GraphQLError | None:
+    """The caller's rate limit, checked last: an operation refused for another reason does not
+    count, and one refused here runs nothing, so a refused mutation changes nothing."""
+    if plan.operation.operation == OperationType.MUTATION:
+        fields = sum(f.definition is not None for f in plan.root.common)
+        refusal = rates.mutation(subject, fields)
+    elif plan.operation.operation == OperationType.QUERY:
+        refusal = rates.query(subject, cost)
+    else:
+        return None
+    if refusal is None:
+        return None
+    code = {"code": str(ErrorCode.RATE_LIMITED), "retryAfter": refusal.retry_after}
+    return GraphQLError(refusal.message, extensions=code)
