@@ -15,7 +15,8 @@ its subtree, a connection's edges cost their page size (``first``, default ``DEF
 times their subtree, a plain list of objects its cap times its subtree. Scalar and enum fields
 (and lists of them) cost nothing: how many of them an object asks for is bounded by the size of
 the document (the token limit), so only objects multiply (the rule Shopify's query cost uses).
-Over ``MAX_COST`` is INVALID_ARGUMENT before execution.
+Over ``MAX_COST`` is INVALID_ARGUMENT before execution. The same cost decides which queries
+count against the caller's limit on expensive reads (``api/rates.py``), checked right after.
 
 The cost needs the values of variables (``first: $n``), which a validation rule never sees
 (and a rule's result is cached per document, across variables). So the walk of the document
@@ -509,7 +510,8 @@ def _operations(document: DocumentNode) -> int:
 
 
 class RequestLimits(SchemaExtension):
-    """Refuse, before execution, inputs over their limits and queries over MAX_COST."""
+    """Refuse, before execution, inputs over their limits, queries over MAX_COST, and operations
+    over their caller's rate limits (api/rates.py, with the cost computed here)."""
 
     plans = _PlanCache(maxsize=1000)
 
