@@ -139,6 +139,13 @@ class TokenValidator:
             exp={"essential": True},
         )
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client that talks to the provider, opened at its first use."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.settings.http_timeout_seconds)
+        return self._client
+
     async def close(self) -> None:
         if self._own_client and self._client is not None:
             await self._client.aclose()
@@ -305,10 +312,8 @@ class TokenValidator:
                 f"{url[:200]} is not https: the provider's keys could be changed on the way,"
                 " so no token is accepted"
             )
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.settings.http_timeout_seconds)
         try:
-            response = await self._client.get(url)
+            response = await self.http.get(url)
             response.raise_for_status()
             document = response.json()
         except (httpx.HTTPError, ValueError) as error:
