@@ -15,9 +15,9 @@ import pytest
 
 from mlcatalog.api.rates import RateLimits, TokenBuckets
 from mlcatalog.app import create_app
-from mlcatalog.auth import tokens
 from mlcatalog.settings import LimitsSettings, SearchSettings, Settings
 from mlcatalog.store.database import Database
+from tests.auth.test_tokens import make
 
 
 @dataclass
@@ -137,9 +137,7 @@ async def served(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Served]
         stack.push_async_callback(database.dispose)
         bearers = []
         for name in ("alice", "bob"):
-            made = await tokens.create(
-                database, actor="admin", name=name, project="p", role="admin", days=1, max_days=1
-            )
+            made = await make(database, name)
             bearers.append({"Authorization": f"Bearer {made.token}"})
         http = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
