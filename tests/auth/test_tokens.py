@@ -281,9 +281,12 @@ async def test_a_live_name_is_unique_and_free_again_once_revoked(database: Datab
         await tokens.revoke(database, actor="admin", name="nope")
 
 
+SUBJECTS_MIGRATION = "20261129_0008"  # api_token_subjects
+
+
 async def test_the_migration_gives_older_tokens_their_own_subject(database: Database) -> None:
     created = await make(database)
-    await migrate.downgrade(database, "20261129_0007")  # the shape older tokens were made in
+    await migrate.downgrade(database, f"{SUBJECTS_MIGRATION}-1")  # before it
     try:
         async with database.read() as session:
             older = (await session.scalars(select(ApiTokenRow.subject))).one()
