@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,6 +17,7 @@ from mlcatalog.api.http import CatalogGraphQL, EdgePolicy
 from mlcatalog.api.login import BrowserLogin
 from mlcatalog.api.middleware import BodyLimit, RequestId, SecurityHeaders
 from mlcatalog.api.observability import Observe, Telemetry
+from mlcatalog.api.rates import RateLimits
 from mlcatalog.api.schema import schema
 from mlcatalog.auth.authenticate import Authenticator, WithSessions, authenticator_for
 from mlcatalog.search.backend import open_backend
@@ -31,9 +32,13 @@ class NotMigrated(RuntimeError):
 
 
 def create_app(
-    settings: Settings | None = None, *, authenticator: Authenticator | None = None
+    settings: Settings | None = None,
+    *,
+    authenticator: Authenticator | None = None,
+    rates: RateLimits | None = None,
 ) -> Starlette:
-    """The application; ``authenticator`` replaces the one the settings choose (tests)."""
+    """The application; ``authenticator`` and ``rates`` (its clock) replace the ones the
+    settings make (tests)."""
     settings = settings or Settings()
     # Production without an identity provider refuses to start (NoIssuerInProduction) before
     # anything connects: creating the engines opens no connection.
@@ -45,25 +50,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if not await migrate.is_up_to_date(database):
-            await database.dispose()
-            raise NotMigrated("the database is not migrated: run `mlcatalog migrate` first")
-        authenticator.announce()
-        stop = asyncio.Event()
-        indexing = None
-        if settings.search.serve_indexer:
-            indexer = Indexer(database, search, name=checkpoint)
-            indexing = asyncio.create_task(
-                run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
-            )
-        yield
-        stop.set()
-        if indexing is not None:
-            await indexing
-        await search.close()
-        await authenticator.close()
-        await database.dispose()
-        telemetry.close()
+        # Everything opened above is closed however the lifespan ends, a failed start included
+        # (an unmigrated database): last opened, first closed.
+        async with AsyncExitStack() as resources:
+            resources.callback(telemetry.close)
+            resources.push_async_callback(database.dispose)
+            resources.push_async_callback(authenticator.close)
+            resources.push_async_callback(search.close)
+            if not await migrate.is_up_to_date(database):
+                raise NotMigrated("the database is not migrated: run `mlcatalog migrate` first")
+            authenticator.announce()
+            if settings.search.serve_indexer:
+                stop = asyncio.Event()
+                indexer = Indexer(database, search, name=checkpoint)
+                indexing = asyncio.create_task(
+                    run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
+                )
+                resources.push_async_callback(_stopped, stop, indexing)
+            yield
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -80,7 +84,9 @@ def create_app(
     if isinstance(authenticator, WithSessions):
         cookies = SessionCookies.from_settings(settings)
         login = BrowserLogin(authenticator, cookies, settings.auth.redirect_url)
-    graphql = CatalogGraphQL(schema, database, search, settings, policy, authenticator, cookies)
+    graphql = CatalogGraphQL(
+        schema, database, search, settings, policy, authenticator, cookies=cookies, rates=rates
+    )
     routes: list[BaseRoute] = [
         # Every method reaches the view, so a wrong one gets a coded 405 too.
         Route("/graphql", graphql),
@@ -116,6 +122,11 @@ def create_app(
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.database = database
     return app
+
+
+async def _stopped(stop: asyncio.Event, task: "asyncio.Task[None]") -> None:
+    stop.set()
+    await task
 
 
 def app_from_env() -> Starlette:

@@ -59,6 +59,10 @@ class AuthSettings(BaseModel):
     issuer: str | None = None
     # What the tokens must name in `aud`: this API's client id or audience at the provider.
     audience: str | None = None
+    # A token for several audiences that names the client it was issued to (`azp`) must name
+    # the audience above or one of these client ids (OpenID Connect Core 3.1.3.7): e.g. a
+    # dashboard's client whose tokens also list other APIs. JSON in the environment.
+    authorized_parties: tuple[str, ...] = Field(default=(), max_length=100)
     # JSON in the environment: MLCATALOG_AUTH__ALGORITHMS='["RS256"]'.
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     # Clock skew allowed for exp and nbf.
@@ -67,6 +71,8 @@ class AuthSettings(BaseModel):
     # rotated its keys), but not more often than this: unknown key ids cannot flood the provider.
     jwks_refetch_seconds: float = Field(default=60.0, ge=0)
     http_timeout_seconds: float = 5.0
+    # Keep a claim the user cannot change (`sub`, Entra ID's `oid`): `email` is accepted only
+    # with `email_verified` true, since many providers let a user edit their address.
     subject_claim: str = "sub"
     name_claim: str = "name"
     email_claim: str = "email"
@@ -137,6 +143,15 @@ class LimitsSettings(BaseModel):
     # The most objects one query may resolve (docs/architecture.md, "Limits"). A query's time, and
     # how long it can hold its worker's event loop, grow with it: lower it to bound both.
     max_cost: int = Field(default=50_000, ge=1)
+    # Per principal (its subject) and per process, so N workers allow N times as much
+    # (docs/architecture.md, "Limits"); 0 turns a limit off. Each root field of a mutation
+    # counts one.
+    mutations_per_minute: int = Field(default=600, ge=0)
+    # Queries whose cost (max_cost's measure) is over expensive_cost; cheaper ones are not limited.
+    expensive_reads_per_minute: int = Field(default=120, ge=0)
+    expensive_cost: int = Field(default=5_000, ge=0)
+    # Subjects whose limits a process remembers, the least recently seen forgotten first.
+    rate_limited_subjects: int = Field(default=10_000, ge=1)
 
 
 class TelemetrySettings(BaseModel):

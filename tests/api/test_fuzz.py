@@ -169,8 +169,12 @@ class Served:
     def __init__(self, path: Path) -> None:
         self.runner = asyncio.Runner()
         self.stack = AsyncExitStack()
+        # Rate limits off: thousands of operations by one caller would otherwise mostly be
+        # refused before they run (tests/api/test_rates.py covers the limits).
         settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{path}", search={"serve_indexer": False}
+            database_url=f"sqlite+aiosqlite:///{path}",
+            search={"serve_indexer": False},
+            limits={"mutations_per_minute": 0, "expensive_reads_per_minute": 0},
         )
         self.app = create_app(settings)
         self.client = httpx.AsyncClient(

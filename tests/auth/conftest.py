@@ -28,6 +28,7 @@ ALICE = {
     "aud": [AUDIENCE],
     "name": "Alice Example",
     "email": "alice@example.org",
+    "email_verified": True,
     "groups": ["ml-team", "auditors"],
 }
 
@@ -50,6 +51,35 @@ TOKEN_CALLBACKS: list[dict[str, object]] = [
                 "requestParam": "scope",
                 "match": "other-audience",
                 "claims": {**ALICE, "aud": ["another-api"]},
+            },
+            {
+                "requestParam": "scope",
+                "match": "unverified-email",
+                "claims": {**ALICE, "email_verified": False},
+            },
+            # Several audiences, issued to another client (azp), to this API, or to one client.
+            {
+                "requestParam": "scope",
+                "match": "dashboard-for-several",
+                "claims": {**ALICE, "aud": [AUDIENCE, "another-api"], "azp": "dashboard"},
+            },
+            {
+                "requestParam": "scope",
+                "match": "us-for-several",
+                "claims": {**ALICE, "aud": [AUDIENCE, "another-api"], "azp": AUDIENCE},
+            },
+            {
+                "requestParam": "scope",
+                "match": "dashboard-for-us",
+                "claims": {**ALICE, "aud": [AUDIENCE], "azp": "dashboard"},
+            },
+            # The JOSE header's `typ`: an RFC 9068 access token, and a logout token.
+            {"requestParam": "scope", "match": "at-jwt", "claims": ALICE, "typeHeader": "at+jwt"},
+            {
+                "requestParam": "scope",
+                "match": "logout",
+                "claims": ALICE,
+                "typeHeader": "logout+jwt",
             },
             {"requestParam": "scope", "match": "*", "claims": ALICE},
         ],

@@ -19,7 +19,7 @@ from mlcatalog.auth import tokens
 from mlcatalog.auth.oidc import Unauthenticated
 from mlcatalog.auth.principal import Method, TokenGrant
 from mlcatalog.settings import AuthSettings, SearchSettings, Settings
-from mlcatalog.store import journal
+from mlcatalog.store import journal, migrate
 from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.journal import Action, EntityType
 from mlcatalog.store.rows import ApiTokenRow, JournalRow, utcnow
@@ -44,6 +44,11 @@ async def make(database: Database, name: str = "ci", days: int = 90) -> tokens.C
         days=days,
         max_days=365,
     )
+
+
+def subject(created: tokens.Created) -> str:
+    """token:<name>#<public id>: the public id is the token's characters 4 to 20."""
+    return f"token:{created.info.name}#{created.token[4:20]}"
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -92,17 +97,18 @@ async def open_app(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Open]
 # ---- over HTTP ----
 
 
-async def test_a_token_acts_as_token_name_and_the_journal_names_it(open_app: Open) -> None:
+async def test_a_token_acts_as_its_own_subject_and_the_journal_names_it(open_app: Open) -> None:
     http, database = await open_app()
     created = await make(database)
     headers = bearer(created.token)
     me = await http.post("/graphql", json=ME, headers=headers)
-    assert me.json() == {"data": {"me": {"name": "token:ci"}}}
+    assert me.json() == {"data": {"me": {"name": subject(created)}}}
     made = await http.post("/graphql", json=CREATE_PROJECT, headers=headers)
     assert "errors" not in made.json(), made.json()
     log = await http.post("/graphql", json=AUDIT, headers=headers)
     entries = [edge["node"] for edge in log.json()["data"]["auditLog"]["edges"]]
-    assert {"actor": "token:ci", "action": "project.created", "entityType": "Project"} in entries
+    made_by = {"actor": subject(created), "action": "project.created", "entityType": "Project"}
+    assert made_by in entries
 
 
 async def test_the_journal_names_the_token_client_and_request_of_a_change(open_app: Open) -> None:
@@ -125,7 +131,7 @@ async def test_the_journal_names_the_token_client_and_request_of_a_change(open_a
         entry.auth_method,
         entry.client_address,
         entry.request_id,
-    ) == ("token:ci", "ci", "api-token", "127.0.0.1", "pipeline-42")
+    ) == (subject(created), "ci", "api-token", "127.0.0.1", "pipeline-42")
     shown = await http.post(
         "/graphql",
         json={
@@ -134,7 +140,7 @@ async def test_the_journal_names_the_token_client_and_request_of_a_change(open_a
         headers=bearer(created.token),
     )
     assert shown.json()["data"]["auditLog"]["edges"][0]["node"] == {
-        "actor": "token:ci",
+        "actor": subject(created),
         "tokenName": "ci",
         "method": "api-token",
         "clientAddress": "127.0.0.1",
@@ -146,7 +152,7 @@ async def test_a_token_works_beside_an_oidc_issuer(open_app: Open, provider: Pro
     http, database = await open_app(provider.settings())
     created = await make(database)
     me = await http.post("/graphql", json=ME, headers=bearer(created.token))
-    assert me.json() == {"data": {"me": {"name": "token:ci"}}}
+    assert me.json() == {"data": {"me": {"name": subject(created)}}}
     jwt = await http.post("/graphql", json=ME, headers=bearer(provider.token()))
     assert jwt.json() == {"data": {"me": {"name": "alice"}}}
 
@@ -243,14 +249,14 @@ async def test_only_the_hash_of_the_secret_is_stored(database: Database) -> None
     assert not any(secret in value or created.token in value for value in stored)
     assert row.secret_sha256 == tokens.secret_hash(secret)
     assert row.public_id == public_id
-    assert (row.subject, row.project, row.role) == ("token:ci", "fraud", "contributor")
+    assert (row.subject, row.project, row.role) == (f"token:ci#{public_id}", "fraud", "contributor")
     assert row.expires_at - row.created_at == timedelta(days=90)
 
 
 async def test_a_token_verifies_to_a_principal_with_its_grant(database: Database) -> None:
     created = await make(database)
     principal = await tokens.ApiTokens(database).principal(created.token)
-    assert principal.subject == "token:ci"
+    assert principal.subject == subject(created) == created.info.subject
     assert principal.method == Method.API_TOKEN == "api-token"
     assert principal.token == TokenGrant(name="ci", project="fraud", role="contributor")
 
@@ -284,7 +290,7 @@ async def test_create_and_revoke_are_journaled_with_their_shapes(database: Datab
     assert made == {
         "name": "ci",
         "prefix": created.token[:20],
-        "subject": "token:ci",
+        "subject": subject(created),
         "project": "fraud",
         "role": "contributor",
         "expires_at": created.info.expires_at.isoformat(),
@@ -299,14 +305,32 @@ async def test_create_and_revoke_are_journaled_with_their_shapes(database: Datab
 
 
 async def test_a_live_name_is_unique_and_free_again_once_revoked(database: Database) -> None:
-    await make(database)
+    first = await make(database)
     with pytest.raises(tokens.TokenError, match="exists: revoke it first"):
         await make(database)
     await tokens.revoke(database, origin=Origin(actor="admin"), name="ci")
     again = await make(database)
-    assert (await tokens.ApiTokens(database).principal(again.token)).subject == "token:ci"
+    # Same name, another token: the journal tells the two apart by their subjects.
+    assert (await tokens.ApiTokens(database).principal(again.token)).subject == subject(again)
+    assert subject(again) != subject(first)
+    assert subject(again).startswith("token:ci#")
     with pytest.raises(tokens.TokenError, match="no token named"):
         await tokens.revoke(database, origin=Origin(actor="admin"), name="nope")
+
+
+SUBJECTS_MIGRATION = "20261129_0010"  # api_token_subjects
+
+
+async def test_the_migration_gives_older_tokens_their_own_subject(database: Database) -> None:
+    created = await make(database)
+    await migrate.downgrade(database, f"{SUBJECTS_MIGRATION}-1")  # before it
+    try:
+        async with database.read() as session:
+            older = (await session.scalars(select(ApiTokenRow.subject))).one()
+        assert older == "token:ci"
+    finally:
+        await migrate.upgrade(database)
+    assert (await tokens.ApiTokens(database).principal(created.token)).subject == subject(created)
 
 
 @pytest.mark.parametrize(

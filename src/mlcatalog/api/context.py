@@ -11,6 +11,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from mlcatalog.api.loaders import Loaders
+from mlcatalog.api.rates import RateLimits
 from mlcatalog.auth.principal import Principal
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.store.database import Database, Origin, UnitOfWork
@@ -25,6 +26,8 @@ class Context:
     search_timeout: float = 2.0
     operation_timeout: float = 10.0
     max_cost: int = 50_000  # the most objects one query may resolve (api/limits.py)
+    # The process's rate limits per principal (api/rates.py); None (in process): no limits.
+    rates: RateLimits | None = None
     # The HTTP request's id (RequestId middleware), named in logs and INTERNAL errors.
     request_id: str | None = None
     # Off in production: no __schema/__type, and no names suggested in error messages.

@@ -28,6 +28,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from mlcatalog.api import graphiql
 from mlcatalog.api.context import Context
 from mlcatalog.api.cookies import SessionCookies
+from mlcatalog.api.rates import RateLimits
 from mlcatalog.api.schema import CatalogSchema
 from mlcatalog.auth.authenticate import Authenticator
 from mlcatalog.auth.oidc import ProviderUnavailable, Unauthenticated
@@ -211,7 +212,9 @@ class CatalogGraphQL(GraphQL[Context, None]):
         settings: Settings,
         policy: EdgePolicy,
         authenticator: Authenticator,
+        *,
         cookies: SessionCookies | None = None,
+        rates: RateLimits | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -224,6 +227,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
         self.policy = policy
         self.authenticator = authenticator
         self.cookies = cookies  # set when browser login is on: session cookies are read
+        self.rates = rates or RateLimits(settings.limits)
         self.allowed_methods = "GET, POST" if policy.get_queries or policy.graphiql else "POST"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -329,6 +333,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
             search_timeout=self.settings.search.timeout_seconds,
             operation_timeout=self.settings.limits.operation_timeout_seconds,
             max_cost=self.settings.limits.max_cost,
+            rates=self.rates,
             request_id=state.get("request_id"),
             # Never read X-Forwarded-For here: uvicorn applies it only from trusted proxies.
             client_address=request.client.host if request.client else None,
@@ -386,14 +391,31 @@ class CatalogGraphQL(GraphQL[Context, None]):
             response_data = response_data.copy()
             del response_data["data"]
             status = 500 if has_code(response_data, ErrorCode.INTERNAL) else 400
+        wait = retry_after(response_data) if isinstance(response_data, dict) else None
+        if wait is not None:
+            status = 429
         response = Response(
             self.encode_json(response_data),
             status_code=sub_response.status_code or status,
             media_type=media_type,
         )
+        if wait is not None:
+            response.headers["Retry-After"] = str(wait)
         response.headers.raw.extend(sub_response.headers.raw)
         response.background = sub_response.background
         return response
+
+
+def retry_after(response: GraphQLHTTPResponse) -> int | None:
+    """The seconds to wait when every error of a response is RATE_LIMITED (the operation was
+    refused whole, before it ran: a 429 with Retry-After), else None."""
+    errors = response.get("errors") or []
+    extensions = [e.get("extensions") or {} for e in errors if isinstance(e, dict)]
+    if not errors or len(extensions) < len(errors):
+        return None
+    if any(x.get("code") != ErrorCode.RATE_LIMITED for x in extensions):
+        return None
+    return max(int(x.get("retryAfter") or 1) for x in extensions)
 
 
 def has_code(response: GraphQLHTTPResponse, code: ErrorCode) -> bool:

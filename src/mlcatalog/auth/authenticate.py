@@ -12,7 +12,7 @@ import logging
 from typing import Protocol
 
 from mlcatalog.auth.login import LoginFlow
-from mlcatalog.auth.oidc import TokenValidator, Unauthenticated
+from mlcatalog.auth.oidc import TokenValidator, Unauthenticated, is_secure_url
 from mlcatalog.auth.principal import Principal
 from mlcatalog.auth.sessions import Sessions
 from mlcatalog.auth.tokens import ApiTokens, looks_like_token
@@ -22,8 +22,17 @@ from mlcatalog.store.database import Database
 log = logging.getLogger("mlcatalog.auth")
 
 
-class NoIssuerInProduction(RuntimeError):
+class UnsafeProduction(RuntimeError):
+    """Production settings that would let a caller act as someone else: the server refuses to
+    start."""
+
+
+class NoIssuerInProduction(UnsafeProduction):
     """Production without an identity provider would let anyone act as the development user."""
+
+
+class InsecureIssuerInProduction(UnsafeProduction):
+    """Keys read over plain http could be replaced on the way, and with them every identity."""
 
 
 class Authenticator(Protocol):
@@ -135,11 +144,11 @@ def bearer_token(authorization: str | None) -> str:
 def authenticator_for(settings: Settings, database: Database | None = None) -> Authenticator:
     """The settings' authenticator; with ``database``, API tokens are accepted too, and session
     cookies when browser login is configured."""
-    refuse_production_without_issuer(settings)
+    refuse_unsafe_production(settings)
     if settings.auth.issuer is None:
         dev = DevelopmentUser(settings.auth.dev_user)
         return dev if database is None else WithApiTokens(dev, ApiTokens(database))
-    validator = TokenValidator(settings.auth)
+    validator = TokenValidator(settings.auth, require_https=settings.environment == "production")
     bearer: Authenticator = BearerTokens(validator)
     if database is None:
         return bearer
@@ -150,10 +159,18 @@ def authenticator_for(settings: Settings, database: Database | None = None) -> A
     return WithSessions(bearer, sessions, LoginFlow(settings.auth, validator))
 
 
-def refuse_production_without_issuer(settings: Settings) -> None:
-    if settings.environment == "production" and settings.auth.issuer is None:
+def refuse_unsafe_production(settings: Settings) -> None:
+    if settings.environment != "production":
+        return
+    issuer = settings.auth.issuer
+    if issuer is None:
         raise NoIssuerInProduction(
             "MLCATALOG_ENVIRONMENT=production needs an identity provider: set"
             " MLCATALOG_AUTH__ISSUER and MLCATALOG_AUTH__AUDIENCE (without them every request"
             " would act as the development user)"
+        )
+    if not is_secure_url(issuer):
+        raise InsecureIssuerInProduction(
+            f"MLCATALOG_ENVIRONMENT=production needs an https issuer, not {issuer!r}: its keys"
+            " read over http could be replaced on the way (http is allowed to loopback only)"
         )

@@ -25,7 +25,12 @@ from authlib.oauth2.rfc6749.parameters import (  # type: ignore[import-untyped]
 )
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
 
-from mlcatalog.auth.oidc import ProviderUnavailable, TokenValidator, Unauthenticated
+from mlcatalog.auth.oidc import (
+    ProviderUnavailable,
+    TokenValidator,
+    Unauthenticated,
+    is_secure_url,
+)
 from mlcatalog.auth.principal import Principal
 from mlcatalog.settings import AuthSettings
 
@@ -156,6 +161,9 @@ class LoginFlow:
         endpoint = (await self.validator.metadata()).get(name)
         if not isinstance(endpoint, str):
             raise ProviderUnavailable(f"the provider's discovery document has no {name}")
+        if self.validator.require_https and not is_secure_url(endpoint):
+            # The code, the PKCE verifier and the client secret would cross the network in clear.
+            raise ProviderUnavailable(f"the provider's {name} is not https: {endpoint[:200]}")
         return endpoint
 
     async def _token_response(self, endpoint: str, body: str) -> dict[str, Any]:

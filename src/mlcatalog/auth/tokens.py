@@ -3,9 +3,11 @@
 A token is ``mlc_<public id>_<secret>``: the public id (16 hex digits) finds its row with one
 indexed lookup, and the secret (``secrets.token_urlsafe(32)``, 256 bits) is compared, in
 constant time, with the SHA-256 the row keeps; the secret itself is shown once, at creation, and
-stored nowhere. A token acts as ``token:<name>`` and carries the project and role it was made
-for. Creating and revoking are journal entries (never with the secret or its hash). Every check
-reads the row, so a revoked token stops working at its next request: nothing is cached.
+stored nowhere. A token acts as ``token:<name>#<public id>`` (a name is free again once its
+token is revoked, so the name alone would not tell two tokens apart in the journal) and carries
+the project and role it was made for. Creating and revoking are journal entries (never with the
+secret or its hash). Every check reads the row, so a revoked token stops working at its next
+request: nothing is cached.
 """
 
 import hashlib
@@ -79,6 +81,10 @@ class Created:
     token: str = field(repr=False)  # the whole token: shown once, kept nowhere, never logged
 
 
+def subject_of(name: str, public_id: str) -> str:
+    return f"{SUBJECT_PREFIX}{name}#{public_id}"
+
+
 def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -129,7 +135,7 @@ async def create(
         name=name,
         public_id=public_id,
         secret_sha256=secret_hash(secret),
-        subject=SUBJECT_PREFIX + name,
+        subject=subject_of(name, public_id),
         project=project,
         role=role,
         created_at=created_at,

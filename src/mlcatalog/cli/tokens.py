@@ -33,7 +33,7 @@ def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 
 @app.command("create")
 def create(
-    name: str = typer.Option(..., help="The token's name; it acts as token:<name>."),
+    name: str = typer.Option(..., help="The token's name; it acts as token:<name>#<public id>."),
     project: str = typer.Option(..., help="The project it is for."),
     role: str = typer.Option(..., help="Its role in that project (viewer, contributor, …)."),
     expires_in_days: int | None = typer.Option(

@@ -45,7 +45,7 @@ class Origin:
     """Who acts and from where: every journal entry of a unit of work records it."""
 
     actor: str
-    """The principal's subject (``token:<name>`` for an API token, ``cli:<account>``)."""
+    """The principal's subject (``token:<name>#<public id>`` for a token, ``cli:<account>``)."""
     token_name: str | None = None
     """The API token the actor authenticated with, if any."""
     auth_method: str | None = None

@@ -333,7 +333,7 @@ class ApiToken(TypedDict):
 
     name: str
     prefix: str  # mlc_<public id>: what identifies the token in logs and listings
-    subject: str  # whom it acts as: token:<name>
+    subject: str  # whom it acts as: token:<name>#<public id>
     project: str
     role: str
     expires_at: str
