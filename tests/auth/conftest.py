@@ -73,6 +73,17 @@ TOKEN_CALLBACKS: list[dict[str, object]] = [
                 "match": "dashboard-for-us",
                 "claims": {**ALICE, "aud": [AUDIENCE], "azp": "dashboard"},
             },
+            # An ID token for this app's client and another, issued to that other client.
+            {
+                "requestParam": "scope",
+                "match": "id-token-for-another",
+                "claims": {
+                    **ALICE,
+                    "aud": [CLIENT_ID, "another-app"],
+                    "azp": "another-app",
+                    "nonce": "n-1",
+                },
+            },
             # The JOSE header's `typ`: an RFC 9068 access token, and a logout token.
             {"requestParam": "scope", "match": "at-jwt", "claims": ALICE, "typeHeader": "at+jwt"},
             {

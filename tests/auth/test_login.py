@@ -106,6 +106,25 @@ async def test_a_browser_logs_in_acts_as_its_user_with_csrf_proof_and_logs_out(
     ]
 
 
+async def test_login_and_logout_are_journaled_with_the_client_and_request(
+    client: Client, provider: Provider
+) -> None:
+    http = await client(provider.login_settings())
+    callback = await http.get(await to_provider(http), headers={"X-Request-ID": "login-1"})
+    assert callback.status_code == 303, callback.text
+    logout = await http.post("/auth/logout", headers={**OWN, "X-Request-ID": "logout-1"})
+    assert logout.status_code == 204
+    database: Database = http.app.state.database
+    # httpx's ASGI transport reports the client as 127.0.0.1, as uvicorn reports the peer.
+    assert [
+        (e.action, e.actor, e.auth_method, e.client_address, e.request_id)
+        for e in await journal(database)
+    ] == [
+        (Action.SESSION_STARTED, "alice", "session", "127.0.0.1", "login-1"),
+        (Action.SESSION_ENDED, "alice", "session", "127.0.0.1", "logout-1"),
+    ]
+
+
 async def test_the_journal_and_the_table_keep_no_secret_of_the_cookie(
     client: Client, provider: Provider
 ) -> None:

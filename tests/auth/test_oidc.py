@@ -20,7 +20,7 @@ from mlcatalog.auth.oidc import (
 )
 from mlcatalog.auth.principal import Method, Principal
 from mlcatalog.settings import AuthSettings
-from tests.auth.conftest import AUDIENCE, Provider, b64, unb64, with_header
+from tests.auth.conftest import AUDIENCE, CLIENT_ID, Provider, b64, unb64, with_header
 from tests.realservers import free_port
 
 
@@ -285,6 +285,28 @@ async def test_a_header_typing_the_token_otherwise_is_refused_before_its_signatu
 ) -> None:
     header, payload = with_header(provider.token(), typ=typ)
     assert "not an access token" in await refusal(validator, f"{header}.{payload}.sig")
+
+
+async def test_an_id_token_typed_as_an_access_token_is_refused_before_its_signature(
+    provider: Provider, validator: TokenValidator
+) -> None:
+    header, payload = with_header(provider.token(), typ="at+jwt")
+    with pytest.raises(Unauthenticated, match=r"the ID token is not an ID token \(its type is"):
+        await validator.id_token_principal(f"{header}.{payload}.sig", client_id=CLIENT_ID, nonce="")
+
+
+async def test_an_id_token_for_several_clients_must_be_issued_to_this_one(
+    provider: Provider, validator: TokenValidator
+) -> None:
+    token = provider.token("id-token-for-another")
+    with pytest.raises(Unauthenticated, match="issued to 'another-app', not to this API") as error:
+        await validator.id_token_principal(token, client_id=CLIENT_ID, nonce="n-1")
+    # The authorized parties are for bearer tokens: an ID token is for this app's client only.
+    assert "AUTHORIZED_PARTIES" not in error.value.message
+    others = TokenValidator(provider.settings(authorized_parties=("another-app",)))
+    with pytest.raises(Unauthenticated, match="issued to 'another-app'"):
+        await others.id_token_principal(token, client_id=CLIENT_ID, nonce="n-1")
+    await others.close()
 
 
 @pytest.mark.parametrize("typ", ["JWT", "at+JWT", "application/at+jwt"])
