@@ -20,7 +20,7 @@ class JournalEntry:
     )
     at: datetime
     actor: str = strawberry.field(
-        description="Who acted: the principal's subject (token:<name> for an API token,"
+        description="Who acted: the principal's subject (token:<name>#<public id> for an API token,"
         " cli:<account> for the command line)."
     )
     token_name: str | None = strawberry.field(
