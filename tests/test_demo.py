@@ -13,7 +13,7 @@ from mlcatalog.demo import load_demo
 from mlcatalog.search.maintenance import reindex
 from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.store import migrate
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.rows import MetricRow, ModelRow, ModelVersionRow, ModelVersionTagRow
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -22,7 +22,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 async def demo_database(path: Path, seed: int) -> Database:
     database = Database(f"sqlite+aiosqlite:///{path}")
     await migrate.upgrade(database)
-    await load_demo(database, seed=seed)
+    await load_demo(database, origin=Origin(actor="demo"), seed=seed)
     return database
 
 

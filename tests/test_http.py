@@ -154,6 +154,28 @@ async def test_a_new_version_becomes_searchable_through_the_served_indexer(
         await asyncio.sleep(0.1)
 
 
+async def test_the_journal_names_the_client_and_request_uvicorn_served(
+    http: httpx.AsyncClient,
+) -> None:
+    made = await http.post(
+        "/graphql",
+        json={"query": 'mutation { createProject(input: {name: "origin"}) { project { id } } }'},
+        headers={"X-Request-ID": "served-1"},
+    )
+    project_id = made.json()["data"]["createProject"]["project"]["id"]
+    query = """query($id: ID!) { history(id: $id) { edges { node {
+      actor tokenName method clientAddress requestId } } } }"""
+    shown = await http.post("/graphql", json={"query": query, "variables": {"id": project_id}})
+    [entry] = shown.json()["data"]["history"]["edges"]
+    assert entry["node"] == {
+        "actor": "local-dev",
+        "tokenName": None,
+        "method": "development",
+        "clientAddress": "127.0.0.1",
+        "requestId": "served-1",
+    }
+
+
 def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
 

@@ -2,28 +2,33 @@
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from mlcatalog.api import graphiql
+from mlcatalog.api.cookies import SessionCookies
 from mlcatalog.api.http import CatalogGraphQL, EdgePolicy
+from mlcatalog.api.login import BrowserLogin
 from mlcatalog.api.middleware import BodyLimit, RequestId, SecurityHeaders
 from mlcatalog.api.observability import Observe, Telemetry
+from mlcatalog.api.rates import RateLimits
 from mlcatalog.api.schema import schema
 from mlcatalog.auth.access import Policies, PolicyFiles
-from mlcatalog.auth.authenticate import Authenticator, authenticator_for
+from mlcatalog.auth.authenticate import Authenticator, WithSessions, authenticator_for
 from mlcatalog.catalog.journal import record_policy
 from mlcatalog.search.backend import open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
 from mlcatalog.settings import Settings
 from mlcatalog.store import migrate
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 
 
 class NotMigrated(RuntimeError):
@@ -31,9 +36,13 @@ class NotMigrated(RuntimeError):
 
 
 def create_app(
-    settings: Settings | None = None, *, authenticator: Authenticator | None = None
+    settings: Settings | None = None,
+    *,
+    authenticator: Authenticator | None = None,
+    rates: RateLimits | None = None,
 ) -> Starlette:
-    """The application; ``authenticator`` replaces the one the settings choose (tests)."""
+    """The application; ``authenticator`` and ``rates`` (its clock) replace the ones the
+    settings make (tests)."""
     settings = settings or Settings()
     # Production without an identity provider refuses to start (NoIssuerInProduction) before
     # anything connects: creating the engines opens no connection.
@@ -46,27 +55,26 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if not await migrate.is_up_to_date(database):
-            await database.dispose()
-            raise NotMigrated("the database is not migrated: run `mlcatalog migrate` first")
-        authenticator.announce()
-        stop = asyncio.Event()
-        indexing = None
-        if settings.search.serve_indexer:
-            indexer = Indexer(database, search, name=checkpoint)
-            indexing = asyncio.create_task(
-                run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
-            )
-        watching = asyncio.create_task(watch_policy(policies, database, stop))
-        yield
-        stop.set()
-        await watching
-        if indexing is not None:
-            await indexing
-        await search.close()
-        await authenticator.close()
-        await database.dispose()
-        telemetry.close()
+        # Everything opened above is closed however the lifespan ends, a failed start included
+        # (an unmigrated database): last opened, first closed.
+        async with AsyncExitStack() as resources:
+            resources.callback(telemetry.close)
+            resources.push_async_callback(database.dispose)
+            resources.push_async_callback(authenticator.close)
+            resources.push_async_callback(search.close)
+            if not await migrate.is_up_to_date(database):
+                raise NotMigrated("the database is not migrated: run `mlcatalog migrate` first")
+            authenticator.announce()
+            stop = asyncio.Event()
+            if settings.search.serve_indexer:
+                indexer = Indexer(database, search, name=checkpoint)
+                indexing = asyncio.create_task(
+                    run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
+                )
+                resources.push_async_callback(_stopped, stop, indexing)
+            watching = asyncio.create_task(watch_policy(policies, database, stop))
+            resources.push_async_callback(_stopped, stop, watching)
+            yield
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -79,29 +87,54 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     policy = EdgePolicy.from_settings(settings)
-    graphql = CatalogGraphQL(schema, database, search, settings, policy, authenticator, policies)
+    login, cookies = None, None
+    if isinstance(authenticator, WithSessions):
+        cookies = SessionCookies.from_settings(settings)
+        login = BrowserLogin(authenticator, cookies, settings.auth.redirect_url)
+    graphql = CatalogGraphQL(
+        schema,
+        database,
+        search,
+        settings,
+        policy,
+        authenticator,
+        cookies=cookies,
+        rates=rates,
+        policies=policies,
+    )
     routes: list[BaseRoute] = [
         # Every method reaches the view, so a wrong one gets a coded 405 too.
         Route("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *telemetry.routes(),
+        *(login.routes() if login is not None else []),
     ]
     if policy.graphiql:
         routes.append(Mount(f"/{graphiql.ASSETS_PATH}", graphiql.assets()))
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            # Outermost first. Observe times everything within, and reads the request id that
-            # RequestId leaves in the scope; even RequestId's answer to an unhandled error gets
-            # the security headers.
-            Middleware(Observe, telemetry=telemetry),
-            Middleware(SecurityHeaders, hsts=policy.production),
-            Middleware(RequestId),
-            Middleware(BodyLimit, limit=settings.server.max_body_bytes),
-        ],
-        lifespan=lifespan,
-    )
+    middleware = [
+        # Outermost first. Observe times everything within, and reads the request id that
+        # RequestId leaves in the scope; even RequestId's answer to an unhandled error gets
+        # the security headers.
+        Middleware(Observe, telemetry=telemetry),
+        Middleware(SecurityHeaders, hsts=policy.production),
+        Middleware(RequestId),
+        Middleware(BodyLimit, limit=settings.server.max_body_bytes),
+    ]
+    if settings.server.cors_origins:
+        # Listed origins only, each named back exactly (never "*"), so a page elsewhere can
+        # neither read answers nor send the cookie with a preflighted request.
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
+        middleware.insert(3, cors)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.database = database
     return app
 
@@ -113,7 +146,13 @@ async def watch_policy(policies: Policies, database: Database, stop: asyncio.Eve
             await asyncio.wait_for(stop.wait(), timeout=policies.check_seconds)
         policy = policies.reload_if_changed()
         if policy is not None:
-            await record_policy(database, "policy", sha256=policy.digest, lines=policy.lines)
+            origin = Origin(actor="policy", client_address=f"pid:{os.getpid()}")
+            await record_policy(database, origin, sha256=policy.digest, lines=policy.lines)
+
+
+async def _stopped(stop: asyncio.Event, task: "asyncio.Task[None]") -> None:
+    stop.set()
+    await task
 
 
 def app_from_env() -> Starlette:

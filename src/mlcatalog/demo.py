@@ -9,7 +9,7 @@ from mlcatalog.catalog import datasets, documents, experiments, lineage, models,
 from mlcatalog.catalog.experiments import Pipeline, RunMetric, RunStatus
 from mlcatalog.catalog.lineage import EdgeKind
 from mlcatalog.catalog.versions import Artifact, CodeReference, Environment, MetricValue, Stage
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 
 # project → (domain, team, [(model name, task, datasets it trains on)])
 PROJECTS = {
@@ -94,11 +94,13 @@ def _card(model: str, task: str, data: str) -> dict[str, str | None]:
 async def load_demo(
     database: Database,
     *,
+    origin: Origin,
     seed: int = 7,
     scale: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoSummary:
-    """Fill ``database`` with a realistic catalog; the same seed gives the same catalog."""
+    """Fill ``database`` with a realistic catalog; the same seed gives the same catalog. The
+    journal names ``origin`` (whoever loads it) as the actor; the demo's teams own what it makes."""
     rng = random.Random(seed)
     groups = [(p, i) for p in PROJECTS for i in range(scale)]
     done, total = 0, len(PROJECTS) + len(groups)
@@ -106,7 +108,7 @@ async def load_demo(
     dataset_versions: dict[str, list[int]] = {}
     experiment_ids: dict[str, int] = {}
     for project_name, (domain, team, _) in PROJECTS.items():
-        async with database.unit_of_work(f"{team}-lead") as uow:
+        async with database.unit_of_work(origin) as uow:
             project = await projects.create_project(
                 uow, name=project_name, description=f"{domain.title()} models and data"
             )
@@ -166,7 +168,7 @@ async def load_demo(
 
     for project_name, copy in groups:
         domain, team, model_names = PROJECTS[project_name]
-        async with database.unit_of_work(f"{team}-ml") as uow:
+        async with database.unit_of_work(origin) as uow:
             project = await projects.project_by_name(uow, project_name)
             for base_name in model_names:
                 name = base_name if copy == 0 else f"{base_name}-{copy}"

@@ -1,9 +1,11 @@
 """Settings read from the environment (prefix ``MLCATALOG_``), one nested model per concern."""
 
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +24,25 @@ class ServerSettings(BaseModel):
     introspection: bool | None = None
     # Queries (never mutations) over GET, for links and HTTP caches.
     get_queries: bool | None = None
+    # Browser origins ("https://dashboards.example.org") that may call the API with the session
+    # cookie (CORS with credentials) and whose POSTs pass the CSRF check. Empty: same origin only.
+    # JSON in the environment: MLCATALOG_SERVER__CORS_ORIGINS='["https://dash.example.org"]'.
+    cors_origins: list[str] = Field(default=[], max_length=100)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            # An exact origin: a wildcard with credentials would let every site act as the user.
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"server.cors_origins: {origin[:100]!r} is not an origin"
+                    " (scheme://host[:port], no path, no wildcard)"
+                )
+        return origins
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 # Asymmetric signatures only: `none` proves nothing, and an HMAC "key" made from a provider's
@@ -39,6 +60,10 @@ class AuthSettings(BaseModel):
     issuer: str | None = None
     # What the tokens must name in `aud`: this API's client id or audience at the provider.
     audience: str | None = None
+    # A token for several audiences that names the client it was issued to (`azp`) must name
+    # the audience above or one of these client ids (OpenID Connect Core 3.1.3.7): e.g. a
+    # dashboard's client whose tokens also list other APIs. JSON in the environment.
+    authorized_parties: tuple[str, ...] = Field(default=(), max_length=100)
     # JSON in the environment: MLCATALOG_AUTH__ALGORITHMS='["RS256"]'.
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     # Clock skew allowed for exp and nbf.
@@ -50,6 +75,8 @@ class AuthSettings(BaseModel):
     # model.conf and policy.csv (Casbin): who may read and change what. Edits apply without a
     # restart, within about a second.
     policy_dir: Path = Path("policies")
+    # Keep a claim the user cannot change (`sub`, Entra ID's `oid`): `email` is accepted only
+    # with `email_verified` true, since many providers let a user edit their address.
     subject_claim: str = "sub"
     name_claim: str = "name"
     email_claim: str = "email"
@@ -58,6 +85,23 @@ class AuthSettings(BaseModel):
     # otherwise, and the longest one may ask for. Every token expires.
     token_days: int = Field(default=90, ge=1)
     token_max_days: int = Field(default=365, ge=1)
+    # Browser login (authorization code with PKCE at /auth/login), on when issuer and client_id
+    # are set: this app's client at the provider, whose ID tokens name it in `aud`.
+    client_id: str | None = None
+    client_secret: SecretStr | None = None  # None: a public client (PKCE alone)
+    # Where the provider sends the browser back: <public URL>/auth/callback, registered at the
+    # provider. Unset, it is derived from each request (behind a proxy: uvicorn --proxy-headers).
+    # Its origin is also the server's own origin for the CSRF check.
+    redirect_url: str | None = None
+    login_scopes: tuple[str, ...] = ("openid", "profile", "email")
+    # Sessions end this long after login, used or not.
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    # False only for plain-http development: the cookie loses Secure and its __Host- prefix.
+    cookie_secure: bool = True
+
+    @property
+    def browser_login(self) -> bool:
+        return self.issuer is not None and self.client_id is not None
 
     @model_validator(mode="after")
     def _safe_algorithms(self) -> "AuthSettings":
@@ -73,6 +117,14 @@ class AuthSettings(BaseModel):
             )
         if self.token_days > self.token_max_days:
             raise ValueError("auth.token_days may not exceed auth.token_max_days")
+        if self.client_id is not None and self.issuer is None:
+            raise ValueError("auth.client_id needs auth.issuer (MLCATALOG_AUTH__ISSUER)")
+        if self.redirect_url is not None:
+            url = urlsplit(self.redirect_url)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise ValueError("auth.redirect_url must be an absolute http(s) URL")
+        if "openid" not in self.login_scopes:
+            raise ValueError("auth.login_scopes must include openid")
         return self
 
 
@@ -95,6 +147,15 @@ class LimitsSettings(BaseModel):
     # The most objects one query may resolve (docs/architecture.md, "Limits"). A query's time, and
     # how long it can hold its worker's event loop, grow with it: lower it to bound both.
     max_cost: int = Field(default=50_000, ge=1)
+    # Per principal (its subject) and per process, so N workers allow N times as much
+    # (docs/architecture.md, "Limits"); 0 turns a limit off. Each root field of a mutation
+    # counts one.
+    mutations_per_minute: int = Field(default=600, ge=0)
+    # Queries whose cost (max_cost's measure) is over expensive_cost; cheaper ones are not limited.
+    expensive_reads_per_minute: int = Field(default=120, ge=0)
+    expensive_cost: int = Field(default=5_000, ge=0)
+    # Subjects whose limits a process remembers, the least recently seen forgotten first.
+    rate_limited_subjects: int = Field(default=10_000, ge=1)
 
 
 class TelemetrySettings(BaseModel):
@@ -130,4 +191,8 @@ class Settings(BaseSettings):
     def _environment_defaults(self) -> "Settings":
         if self.server.access_log is None:
             self.server.access_log = self.environment == "production"
+        if self.environment == "production" and not self.auth.cookie_secure:
+            raise ValueError(
+                "auth.cookie_secure=false is for plain-http development, not production"
+            )
         return self

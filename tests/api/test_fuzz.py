@@ -34,7 +34,7 @@ from mlcatalog.search.maintenance import reindex
 from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.settings import Settings
 from mlcatalog.store import migrate
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 
 SCHEMA = graphql.build_schema((Path(__file__).resolve().parents[2] / "schema.graphql").read_text())
 QUERY, MUTATION = SCHEMA.query_type, SCHEMA.mutation_type
@@ -155,7 +155,7 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     async def build() -> None:
         database = Database(f"sqlite+aiosqlite:///{path}")
         await migrate.upgrade(database)
-        await load_demo(database, seed=7)
+        await load_demo(database, origin=Origin(actor="demo"), seed=7)
         await reindex(database, SqlSearchBackend(database), name="embedded")
         await database.dispose()
 
@@ -169,8 +169,12 @@ class Served:
     def __init__(self, path: Path) -> None:
         self.runner = asyncio.Runner()
         self.stack = AsyncExitStack()
+        # Rate limits off: thousands of operations by one caller would otherwise mostly be
+        # refused before they run (tests/api/test_rates.py covers the limits).
         settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{path}", search={"serve_indexer": False}
+            database_url=f"sqlite+aiosqlite:///{path}",
+            search={"serve_indexer": False},
+            limits={"mutations_per_minute": 0, "expensive_reads_per_minute": 0},
         )
         self.app = create_app(settings)
         self.client = httpx.AsyncClient(

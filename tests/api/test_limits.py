@@ -23,7 +23,7 @@ from mlcatalog.search import sql
 from mlcatalog.search.maintenance import reindex
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
 from mlcatalog.search.sql import SqlSearchBackend
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from tests import factories
 from tests.conftest import Api
 
@@ -398,8 +398,8 @@ async def test_a_write_whose_rule_ran_commits_and_answers_past_the_deadline(
     unit_of_work = Database.unit_of_work
 
     @asynccontextmanager
-    async def slow(self: Database, actor: str, **options: Any) -> AsyncIterator[Any]:
-        async with unit_of_work(self, actor, **options) as uow:
+    async def slow(self: Database, origin: Origin, **options: Any) -> AsyncIterator[Any]:
+        async with unit_of_work(self, origin, **options) as uow:
             yield uow
             if delay == "before-commit":
                 await asyncio.sleep(timeout * 2)

@@ -10,6 +10,7 @@ from strawberry import relay
 from mlcatalog.api import limits
 from mlcatalog.catalog.errors import CatalogError
 from mlcatalog.catalog.lineage import EdgeKind, add_edge
+from mlcatalog.store.database import Origin
 from mlcatalog.store.rows import LineageEdgeRow, utcnow
 from tests import factories
 from tests.conftest import Api, StatementCounter
@@ -243,13 +244,13 @@ async def test_two_concurrent_links_that_close_a_cycle_do_not_both_pass(api: Api
     linked, release = asyncio.Event(), asyncio.Event()
 
     async def first() -> None:
-        async with api.database.unit_of_work("first") as uow:
+        async with api.database.unit_of_work(Origin(actor="first")) as uow:
             await add_edge(uow, kind=EdgeKind.DERIVED_FROM, upstream=a, downstream=b)
             linked.set()
             await release.wait()
 
     async def second() -> None:
-        async with api.database.unit_of_work("second") as uow:
+        async with api.database.unit_of_work(Origin(actor="second")) as uow:
             await add_edge(uow, kind=EdgeKind.DERIVED_FROM, upstream=b, downstream=a)
 
     one = asyncio.create_task(first())
@@ -327,7 +328,7 @@ async def test_the_statements_of_a_walk_do_not_grow_with_its_nodes(api: Api) -> 
 async def test_old_data_with_a_cycle_is_walked_once_per_node(api: Api) -> None:
     versions = await dataset_versions(api, "a", "b", "c", "d")
     await derive(api, versions, "a>b", "b>c")
-    async with api.database.unit_of_work("before the rule") as uow:
+    async with api.database.unit_of_work(Origin(actor="before the rule")) as uow:
         uow.session.add(
             LineageEdgeRow(
                 kind="DERIVED_FROM",

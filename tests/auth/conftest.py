@@ -2,18 +2,24 @@
 
 import base64
 import json
-from collections.abc import Iterator
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
-from mlcatalog.settings import AuthSettings
+from mlcatalog.app import create_app
+from mlcatalog.settings import AuthSettings, SearchSettings, ServerSettings, Settings
 from tests.policies import admins_policy
 from tests.realservers import OidcServer, oidc_or_skip
 
 AUDIENCE = "mlcatalog"
+CLIENT_ID = "mlcatalog-web"  # the browser login's client: its ID tokens name it in `aud`
 ISSUER = "mlcatalog"  # the issuer id: its issuer is {url}/mlcatalog
 FAR_PAST = 946684800  # 2000-01-01
 FAR_FUTURE = 4102444800  # 2100-01-01
@@ -23,6 +29,7 @@ ALICE = {
     "aud": [AUDIENCE],
     "name": "Alice Example",
     "email": "alice@example.org",
+    "email_verified": True,
     "groups": ["ml-team", "auditors"],
 }
 
@@ -33,12 +40,58 @@ TOKEN_CALLBACKS: list[dict[str, object]] = [
         "issuerId": ISSUER,
         "tokenExpiry": 600,
         "requestMappings": [
+            # A browser login's token request (the code grant) carries no scope.
+            {
+                "requestParam": "grant_type",
+                "match": "authorization_code",
+                "claims": {**ALICE, "aud": [CLIENT_ID]},
+            },
             {"requestParam": "scope", "match": "expired", "claims": {**ALICE, "exp": FAR_PAST}},
             {"requestParam": "scope", "match": "future", "claims": {**ALICE, "nbf": FAR_FUTURE}},
             {
                 "requestParam": "scope",
                 "match": "other-audience",
                 "claims": {**ALICE, "aud": ["another-api"]},
+            },
+            {
+                "requestParam": "scope",
+                "match": "unverified-email",
+                "claims": {**ALICE, "email_verified": False},
+            },
+            # Several audiences, issued to another client (azp), to this API, or to one client.
+            {
+                "requestParam": "scope",
+                "match": "dashboard-for-several",
+                "claims": {**ALICE, "aud": [AUDIENCE, "another-api"], "azp": "dashboard"},
+            },
+            {
+                "requestParam": "scope",
+                "match": "us-for-several",
+                "claims": {**ALICE, "aud": [AUDIENCE, "another-api"], "azp": AUDIENCE},
+            },
+            {
+                "requestParam": "scope",
+                "match": "dashboard-for-us",
+                "claims": {**ALICE, "aud": [AUDIENCE], "azp": "dashboard"},
+            },
+            # An ID token for this app's client and another, issued to that other client.
+            {
+                "requestParam": "scope",
+                "match": "id-token-for-another",
+                "claims": {
+                    **ALICE,
+                    "aud": [CLIENT_ID, "another-app"],
+                    "azp": "another-app",
+                    "nonce": "n-1",
+                },
+            },
+            # The JOSE header's `typ`: an RFC 9068 access token, and a logout token.
+            {"requestParam": "scope", "match": "at-jwt", "claims": ALICE, "typeHeader": "at+jwt"},
+            {
+                "requestParam": "scope",
+                "match": "logout",
+                "claims": ALICE,
+                "typeHeader": "logout+jwt",
             },
             {"requestParam": "scope", "match": "*", "claims": ALICE},
         ],
@@ -76,6 +129,10 @@ class Provider:
     def settings(self, **changes: Any) -> AuthSettings:
         changes.setdefault("policy_dir", admins_policy())
         return AuthSettings(issuer=self.issuer, audience=AUDIENCE, **changes)
+
+    def login_settings(self, **changes: Any) -> AuthSettings:
+        """With browser login on: this app's client at the provider."""
+        return self.settings(client_id=CLIENT_ID, client_secret="secret", **changes)
 
     def jwks(self) -> dict[str, Any]:
         document: dict[str, Any] = httpx.get(f"{self.issuer}/jwks").json()
@@ -121,3 +178,44 @@ def with_header(token: str, **header: Any) -> tuple[str, str]:
     """The token's payload with a new header: (encoded header, encoded payload)."""
     old = json.loads(unb64(token.split(".")[0]))
     return b64(json.dumps({**old, **header}).encode()), token.split(".")[1]
+
+
+ME = {"query": "{ me { name } }"}
+
+
+class AppClient(httpx.AsyncClient):
+    """A client of one app, in process, over https (a Secure cookie goes back over https only);
+    ``app`` for what a test reads behind the API."""
+
+    def __init__(self, app: Starlette) -> None:
+        super().__init__(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
+        self.app = app
+
+
+Client = Callable[..., Awaitable[AppClient]]
+
+
+@pytest.fixture
+async def client(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Client]:
+    """Opens the app (with its lifespan) on a fresh catalog with the given settings."""
+    async with AsyncExitStack() as stack:
+
+        async def open_client(
+            auth: AuthSettings,
+            environment: str = "test",
+            server: ServerSettings | None = None,
+        ) -> AppClient:
+            path = tmp_path / f"catalog-{len(stack._exit_callbacks)}.db"
+            shutil.copy(sqlite_template, path)
+            settings = Settings(
+                database_url=f"sqlite+aiosqlite:///{path}",
+                environment=environment,  # type: ignore[arg-type]
+                auth=auth,
+                server=server or ServerSettings(),
+                search=SearchSettings(serve_indexer=False),
+            )
+            app = create_app(settings)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            return await stack.enter_async_context(AppClient(app))
+
+        yield open_client

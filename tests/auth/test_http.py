@@ -2,47 +2,20 @@
 coded 401 with a challenge; without an issuer, development is one loud local user."""
 
 import logging
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from mlcatalog.app import create_app
-from mlcatalog.auth.authenticate import NoIssuerInProduction
+from mlcatalog.app import NotMigrated, create_app
+from mlcatalog.auth.authenticate import (
+    DevelopmentUser,
+    InsecureIssuerInProduction,
+    NoIssuerInProduction,
+)
 from mlcatalog.settings import AuthSettings, SearchSettings, Settings
-from tests.auth.conftest import Provider, with_header
-
-Client = Callable[..., Awaitable[httpx.AsyncClient]]
-ME = {"query": "{ me { name } }"}
-
-
-@pytest.fixture
-async def client(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Client]:
-    """Opens the app (with its lifespan) on a fresh catalog with the given auth settings."""
-    async with AsyncExitStack() as stack:
-
-        async def open_client(auth: AuthSettings, environment: str = "test") -> httpx.AsyncClient:
-            path = tmp_path / f"catalog-{len(stack._exit_callbacks)}.db"
-            shutil.copy(sqlite_template, path)
-            settings = Settings(
-                database_url=f"sqlite+aiosqlite:///{path}",
-                environment=environment,  # type: ignore[arg-type]
-                auth=auth,
-                search=SearchSettings(serve_indexer=False),
-            )
-            app = create_app(settings)
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            return await stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-                )
-            )
-
-        yield open_client
+from tests.auth.conftest import ME, Client, Provider, with_header
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -148,6 +121,33 @@ async def test_production_with_an_issuer_refuses_anonymous_requests(
 def test_production_without_an_issuer_refuses_to_start() -> None:
     with pytest.raises(NoIssuerInProduction, match="MLCATALOG_AUTH__ISSUER"):
         create_app(Settings(environment="production"))
+
+
+def test_production_with_an_issuer_over_plain_http_refuses_to_start() -> None:
+    auth = AuthSettings(issuer="http://login.example.org/realms/ml", audience="mlcatalog")
+    with pytest.raises(InsecureIssuerInProduction, match="needs an https issuer"):
+        create_app(Settings(environment="production", auth=auth))
+
+
+class Closing(DevelopmentUser):
+    closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_start_that_fails_closes_what_the_app_opened(tmp_path: Path) -> None:
+    authenticator = Closing("dev")
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/unmigrated.db",
+        environment="test",
+        search=SearchSettings(serve_indexer=False),
+    )
+    app = create_app(settings, authenticator=authenticator)
+    with pytest.raises(NotMigrated):
+        async with app.router.lifespan_context(app):
+            pass
+    assert authenticator.closed
 
 
 async def test_without_an_issuer_everyone_is_the_development_user_and_the_start_says_so(

@@ -16,10 +16,11 @@ from mlcatalog.auth.oidc import (
     ProviderUnavailable,
     TokenValidator,
     Unauthenticated,
+    is_secure_url,
 )
 from mlcatalog.auth.principal import Method, Principal
 from mlcatalog.settings import AuthSettings
-from tests.auth.conftest import AUDIENCE, Provider, b64, unb64, with_header
+from tests.auth.conftest import AUDIENCE, CLIENT_ID, Provider, b64, unb64, with_header
 from tests.realservers import free_port
 
 
@@ -260,3 +261,160 @@ def test_a_subject_the_catalog_reserves_is_refused(subject: str) -> None:
     validator = TokenValidator(AuthSettings(issuer="https://idp.example", audience="mlcatalog"))
     with pytest.raises(Unauthenticated, match="reserved"):
         validator._principal({"sub": subject})
+
+
+# ---- the token's type, its authorized party, a verified email, https in production ----
+
+
+async def test_an_access_token_typed_at_jwt_is_accepted(
+    provider: Provider, validator: TokenValidator
+) -> None:
+    assert (await validator.principal(provider.token("at-jwt"))).subject == "alice"
+
+
+async def test_a_token_typed_as_something_else_is_refused(
+    provider: Provider, validator: TokenValidator
+) -> None:
+    message = await refusal(validator, provider.token("logout"))
+    assert "not an access token (its type is 'logout+jwt')" in message
+
+
+@pytest.mark.parametrize("typ", ["id_token+jwt", "secevent+jwt", "", 1])
+async def test_a_header_typing_the_token_otherwise_is_refused_before_its_signature(
+    provider: Provider, validator: TokenValidator, typ: object
+) -> None:
+    header, payload = with_header(provider.token(), typ=typ)
+    assert "not an access token" in await refusal(validator, f"{header}.{payload}.sig")
+
+
+async def test_an_id_token_typed_as_an_access_token_is_refused_before_its_signature(
+    provider: Provider, validator: TokenValidator
+) -> None:
+    header, payload = with_header(provider.token(), typ="at+jwt")
+    with pytest.raises(Unauthenticated, match=r"the ID token is not an ID token \(its type is"):
+        await validator.id_token_principal(f"{header}.{payload}.sig", client_id=CLIENT_ID, nonce="")
+
+
+async def test_an_id_token_for_several_clients_must_be_issued_to_this_one(
+    provider: Provider, validator: TokenValidator
+) -> None:
+    token = provider.token("id-token-for-another")
+    with pytest.raises(Unauthenticated, match="issued to 'another-app', not to this API") as error:
+        await validator.id_token_principal(token, client_id=CLIENT_ID, nonce="n-1")
+    # The authorized parties are for bearer tokens: an ID token is for this app's client only.
+    assert "AUTHORIZED_PARTIES" not in error.value.message
+    others = TokenValidator(provider.settings(authorized_parties=("another-app",)))
+    with pytest.raises(Unauthenticated, match="issued to 'another-app'"):
+        await others.id_token_principal(token, client_id=CLIENT_ID, nonce="n-1")
+    await others.close()
+
+
+@pytest.mark.parametrize("typ", ["JWT", "at+JWT", "application/at+jwt"])
+async def test_the_access_token_types_are_read_without_case_or_application_prefix(
+    provider: Provider, validator: TokenValidator, typ: str
+) -> None:
+    # The header changed, so the signature fails: the type check let it through to there.
+    header, payload = with_header(provider.token(), typ=typ)
+    assert "signature does not verify" in await refusal(validator, f"{header}.{payload}.sig")
+
+
+async def test_a_token_for_several_audiences_issued_to_another_client_is_refused(
+    provider: Provider, validator: TokenValidator
+) -> None:
+    message = await refusal(validator, provider.token("dashboard-for-several"))
+    assert "issued to 'dashboard', not to this API" in message
+    assert "MLCATALOG_AUTH__AUTHORIZED_PARTIES" in message
+
+
+async def test_a_token_for_several_audiences_issued_to_this_api_is_accepted(
+    provider: Provider, validator: TokenValidator
+) -> None:
+    assert (await validator.principal(provider.token("us-for-several"))).subject == "alice"
+
+
+async def test_a_token_for_this_api_alone_may_come_from_any_client(
+    provider: Provider, validator: TokenValidator
+) -> None:
+    assert (await validator.principal(provider.token("dashboard-for-us"))).subject == "alice"
+
+
+async def test_a_client_the_settings_allow_may_hold_a_token_for_several_audiences(
+    provider: Provider,
+) -> None:
+    validator = TokenValidator(provider.settings(authorized_parties=("dashboard",)))
+    principal = await validator.principal(provider.token("dashboard-for-several"))
+    await validator.close()
+    assert principal.subject == "alice"
+
+
+async def test_an_unverified_email_cannot_be_the_subject(provider: Provider) -> None:
+    validator = TokenValidator(provider.settings(subject_claim="email"))
+    message = await refusal(validator, provider.token("unverified-email"))
+    assert (await validator.principal(provider.token())).subject == "alice@example.org"
+    await validator.close()
+    assert "email is not verified" in message
+
+
+async def test_an_unverified_email_is_still_the_principal_s_email_when_not_its_subject(
+    provider: Provider, validator: TokenValidator
+) -> None:
+    principal = await validator.principal(provider.token("unverified-email"))
+    assert (principal.subject, principal.email) == ("alice", "alice@example.org")
+
+
+@pytest.mark.parametrize(
+    ("url", "secure"),
+    [
+        ("https://login.example.org/realms/ml", True),
+        ("http://127.0.0.1:8080/realms/ml", True),
+        ("http://[::1]:8080/", True),
+        ("http://localhost/", True),
+        ("http://login.example.org/realms/ml", False),
+        ("http://10.0.0.5/", False),
+        ("ftp://login.example.org/", False),
+        ("login.example.org", False),
+    ],
+)
+def test_only_https_or_loopback_is_secure(url: str, secure: bool) -> None:
+    assert is_secure_url(url) is secure
+
+
+class PlainJwksUri(httpx.AsyncBaseTransport):
+    """The real provider, whose discovery document names a jwks_uri over plain http."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.jwks_requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("/openid-configuration"):
+            await response.aread()
+            document = {**response.json(), "jwks_uri": "http://login.example.org/jwks"}
+            return httpx.Response(200, json=document)
+        self.jwks_requests += 1
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_in_production_keys_over_plain_http_are_refused(provider: Provider) -> None:
+    transport = PlainJwksUri()
+    async with httpx.AsyncClient(transport=transport) as client:
+        validator = TokenValidator(provider.settings(), client=client, require_https=True)
+        with pytest.raises(ProviderUnavailable, match=r"login\.example\.org/jwks is not https"):
+            await validator.principal(provider.token())
+    assert transport.jwks_requests == 0
+
+
+async def test_a_validator_opens_its_client_at_the_first_fetch_and_closes_it(
+    provider: Provider,
+) -> None:
+    validator = TokenValidator(provider.settings())
+    assert validator._client is None  # nothing to leak if the app never starts
+    await validator.principal(provider.token())
+    client = validator._client
+    assert client is not None and not client.is_closed
+    await validator.close()
+    assert client.is_closed

@@ -19,8 +19,8 @@ from mlcatalog.auth import tokens
 from mlcatalog.auth.oidc import Unauthenticated
 from mlcatalog.auth.principal import Method, TokenGrant
 from mlcatalog.settings import AuthSettings, SearchSettings, Settings
-from mlcatalog.store import journal
-from mlcatalog.store.database import Database
+from mlcatalog.store import journal, migrate
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.journal import Action, EntityType
 from mlcatalog.store.rows import ApiTokenRow, JournalRow, utcnow
 from tests.auth.conftest import Provider
@@ -41,13 +41,18 @@ Open = Callable[..., Awaitable[tuple[httpx.AsyncClient, Database]]]
 async def make(database: Database, name: str = "ci", days: int = 90) -> tokens.Created:
     return await tokens.create(
         database,
-        actor="admin",
+        origin=Origin(actor="admin"),
         name=name,
         project="fraud",
         role="contributor",
         days=days,
         max_days=365,
     )
+
+
+def subject(created: tokens.Created) -> str:
+    """token:<name>#<public id>: the public id is the token's characters 4 to 20."""
+    return f"token:{created.info.name}#{created.token[4:20]}"
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -96,12 +101,12 @@ async def open_app(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Open]
 # ---- over HTTP ----
 
 
-async def test_a_token_acts_as_token_name_and_the_journal_names_it(open_app: Open) -> None:
+async def test_a_token_acts_as_its_own_subject_and_the_journal_names_it(open_app: Open) -> None:
     http, database = await open_app()
     created = await make(database)
     headers = bearer(created.token)
     me = await http.post("/graphql", json=ME, headers=headers)
-    assert me.json() == {"data": {"me": {"name": "token:ci"}}}
+    assert me.json() == {"data": {"me": {"name": subject(created)}}}
     # The development user (no header) makes the token's project; the token, a contributor
     # there, registers a model in it but may not make projects.
     assert "errors" not in (await http.post("/graphql", json=CREATE_FRAUD)).json()
@@ -111,15 +116,55 @@ async def test_a_token_acts_as_token_name_and_the_journal_names_it(open_app: Ope
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     log = await http.post("/graphql", json=AUDIT)
     entries = [edge["node"] for edge in log.json()["data"]["auditLog"]["edges"]]
-    assert {"actor": "token:ci", "action": "model.registered", "entityType": "Model"} in entries
-    assert {"actor": "token:ci", "action": "write.denied", "entityType": "Project"} in entries
+    made_by = {"actor": subject(created), "action": "model.registered", "entityType": "Model"}
+    assert made_by in entries
+    denied = {"actor": subject(created), "action": "write.denied", "entityType": "Project"}
+    assert denied in entries
+
+
+async def test_the_journal_names_the_token_client_and_request_of_a_change(open_app: Open) -> None:
+    http, database = await open_app()
+    created = await make(database)
+    headers = bearer(created.token) | {
+        "X-Request-ID": "pipeline-42",
+        # Not ours to read: uvicorn applies it, and only from the proxies it trusts.
+        "X-Forwarded-For": "203.0.113.9",
+    }
+    assert "errors" not in (await http.post("/graphql", json=CREATE_FRAUD)).json()
+    made = await http.post("/graphql", json=REGISTER, headers=headers)
+    assert "errors" not in made.json(), made.json()
+    async with database.read() as session:
+        entry = (await session.scalars(select(JournalRow).order_by(JournalRow.seq.desc()))).first()
+    assert entry is not None and entry.action == Action.MODEL_REGISTERED
+    # httpx's ASGI transport reports the client as 127.0.0.1, as uvicorn reports the peer.
+    assert (
+        entry.actor,
+        entry.token_name,
+        entry.auth_method,
+        entry.client_address,
+        entry.request_id,
+    ) == (subject(created), "ci", "api-token", "127.0.0.1", "pipeline-42")
+    # The development user (no header) reads the journal: a contributor's token may not.
+    shown = await http.post(
+        "/graphql",
+        json={
+            "query": "{ auditLog(first: 1) { edges { node { actor tokenName method clientAddress requestId } } } }"
+        },
+    )
+    assert shown.json()["data"]["auditLog"]["edges"][0]["node"] == {
+        "actor": subject(created),
+        "tokenName": "ci",
+        "method": "api-token",
+        "clientAddress": "127.0.0.1",
+        "requestId": "pipeline-42",
+    }
 
 
 async def test_a_token_works_beside_an_oidc_issuer(open_app: Open, provider: Provider) -> None:
     http, database = await open_app(provider.settings())
     created = await make(database)
     me = await http.post("/graphql", json=ME, headers=bearer(created.token))
-    assert me.json() == {"data": {"me": {"name": "token:ci"}}}
+    assert me.json() == {"data": {"me": {"name": subject(created)}}}
     jwt = await http.post("/graphql", json=ME, headers=bearer(provider.token()))
     assert jwt.json() == {"data": {"me": {"name": "alice"}}}
 
@@ -173,7 +218,7 @@ async def test_a_revoked_token_in_any_form_is_refused_in_development(
     """Whatever the form, a credential meant as an API token never acts as the development user."""
     http, database = await open_app()
     created = await make(database)
-    await tokens.revoke(database, actor="admin", name="ci")
+    await tokens.revoke(database, origin=Origin(actor="admin"), name="ci")
     sent = {"Authorization": header.format(token=created.token)}
     response = await http.post("/graphql", json=ME, headers=sent)
     assert response.status_code == 401, response.text
@@ -200,7 +245,7 @@ async def test_a_revoked_token_is_refused_at_its_next_request(open_app: Open) ->
     created = await make(database)
     headers = bearer(created.token)
     assert (await http.post("/graphql", json=ME, headers=headers)).status_code == 200
-    await tokens.revoke(database, actor="admin", name="ci")
+    await tokens.revoke(database, origin=Origin(actor="admin"), name="ci")
     assert "'ci' was revoked" in refused(await http.post("/graphql", json=ME, headers=headers))
 
 
@@ -216,14 +261,14 @@ async def test_only_the_hash_of_the_secret_is_stored(database: Database) -> None
     assert not any(secret in value or created.token in value for value in stored)
     assert row.secret_sha256 == tokens.secret_hash(secret)
     assert row.public_id == public_id
-    assert (row.subject, row.project, row.role) == ("token:ci", "fraud", "contributor")
+    assert (row.subject, row.project, row.role) == (f"token:ci#{public_id}", "fraud", "contributor")
     assert row.expires_at - row.created_at == timedelta(days=90)
 
 
 async def test_a_token_verifies_to_a_principal_with_its_grant(database: Database) -> None:
     created = await make(database)
     principal = await tokens.ApiTokens(database).principal(created.token)
-    assert principal.subject == "token:ci"
+    assert principal.subject == subject(created) == created.info.subject
     assert principal.method == Method.API_TOKEN == "api-token"
     assert principal.token == TokenGrant(name="ci", project="fraud", role="contributor")
 
@@ -231,7 +276,7 @@ async def test_a_token_verifies_to_a_principal_with_its_grant(database: Database
 async def test_the_listing_shows_no_secret_and_hides_revoked_tokens(database: Database) -> None:
     first = await make(database, "ci")
     await make(database, "nightly")
-    await tokens.revoke(database, actor="admin", name="nightly")
+    await tokens.revoke(database, origin=Origin(actor="admin"), name="nightly")
     listed = await tokens.listing(database)
     assert [info.name for info in listed] == ["ci"]
     secret = first.token.split("_", 2)[2]
@@ -246,7 +291,7 @@ async def test_the_listing_shows_no_secret_and_hides_revoked_tokens(database: Da
 
 async def test_create_and_revoke_are_journaled_with_their_shapes(database: Database) -> None:
     created = await make(database)
-    await tokens.revoke(database, actor="security", name="ci")
+    await tokens.revoke(database, origin=Origin(actor="security"), name="ci")
     async with database.read() as session:
         entries = list(await session.scalars(select(JournalRow).order_by(JournalRow.seq)))
     assert [(e.actor, e.action, e.entity_type) for e in entries] == [
@@ -257,7 +302,7 @@ async def test_create_and_revoke_are_journaled_with_their_shapes(database: Datab
     assert made == {
         "name": "ci",
         "prefix": created.token[:20],
-        "subject": "token:ci",
+        "subject": subject(created),
         "project": "fraud",
         "role": "contributor",
         "expires_at": created.info.expires_at.isoformat(),
@@ -272,14 +317,32 @@ async def test_create_and_revoke_are_journaled_with_their_shapes(database: Datab
 
 
 async def test_a_live_name_is_unique_and_free_again_once_revoked(database: Database) -> None:
-    await make(database)
+    first = await make(database)
     with pytest.raises(tokens.TokenError, match="exists: revoke it first"):
         await make(database)
-    await tokens.revoke(database, actor="admin", name="ci")
+    await tokens.revoke(database, origin=Origin(actor="admin"), name="ci")
     again = await make(database)
-    assert (await tokens.ApiTokens(database).principal(again.token)).subject == "token:ci"
+    # Same name, another token: the journal tells the two apart by their subjects.
+    assert (await tokens.ApiTokens(database).principal(again.token)).subject == subject(again)
+    assert subject(again) != subject(first)
+    assert subject(again).startswith("token:ci#")
     with pytest.raises(tokens.TokenError, match="no token named"):
-        await tokens.revoke(database, actor="admin", name="nope")
+        await tokens.revoke(database, origin=Origin(actor="admin"), name="nope")
+
+
+SUBJECTS_MIGRATION = "20261129_0010"  # api_token_subjects
+
+
+async def test_the_migration_gives_older_tokens_their_own_subject(database: Database) -> None:
+    created = await make(database)
+    await migrate.downgrade(database, f"{SUBJECTS_MIGRATION}-1")  # before it
+    try:
+        async with database.read() as session:
+            older = (await session.scalars(select(ApiTokenRow.subject))).one()
+        assert older == "token:ci"
+    finally:
+        await migrate.upgrade(database)
+    assert (await tokens.ApiTokens(database).principal(created.token)).subject == subject(created)
 
 
 @pytest.mark.parametrize(
@@ -318,5 +381,11 @@ async def test_a_role_longer_than_its_column_is_refused_before_the_database(
     """PostgreSQL refused a 51-character role in the INSERT, whose error printed the hash."""
     with pytest.raises(tokens.TokenError, match="role must be 1 to 50"):
         await tokens.create(
-            database, actor="admin", name="ci", project="fraud", role="r" * 51, days=9, max_days=9
+            database,
+            origin=Origin(actor="admin"),
+            name="ci",
+            project="fraud",
+            role="r" * 51,
+            days=9,
+            max_days=9,
         )

@@ -1,5 +1,5 @@
-"""Every action the catalog (and auth/tokens) writes, read back from each database, has its
-declared shape."""
+"""Every action the catalog (and auth/tokens, auth/sessions) writes, read back from each
+database, has its declared shape."""
 
 from typing import Any
 
@@ -7,19 +7,21 @@ import pytest
 from sqlalchemy import select
 
 from mlcatalog.auth import tokens
+from mlcatalog.auth.principal import Method, Principal
+from mlcatalog.auth.sessions import Sessions
 from mlcatalog.catalog import datasets, documents, experiments, lineage, models, projects, versions
 from mlcatalog.catalog.experiments import RunMetric, RunStatus
 from mlcatalog.catalog.journal import record, record_denied, record_policy
 from mlcatalog.catalog.versions import MetricValue, Stage
 from mlcatalog.store import journal
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.journal import Action, EdgeKind, EntityType, ShapeError
 from mlcatalog.store.rows import JournalRow
 
 
 async def every_action(database: Database) -> None:
     """A catalog's life that writes each action at least once."""
-    async with database.unit_of_work("auditor") as uow:
+    async with database.unit_of_work(Origin(actor="auditor")) as uow:
         project = await projects.create_project(uow, name="fraud", description="the fraud team")
         model = await models.register_model(
             uow, project_id=project.id, name="detector", tags={"team": "risk"}
@@ -94,14 +96,28 @@ async def every_action(database: Database) -> None:
         await models.delete_model(uow, model_id=model.id)
     # API tokens are journaled by auth/tokens, each in a unit of work of its own.
     await tokens.create(
-        database, actor="admin", name="ci", project="fraud", role="contributor", days=1, max_days=1
+        database,
+        origin=Origin(actor="admin"),
+        name="ci",
+        project="fraud",
+        role="contributor",
+        days=1,
+        max_days=1,
     )
-    await tokens.revoke(database, actor="admin", name="ci")
+    await tokens.revoke(database, origin=Origin(actor="admin"), name="ci")
+    # So are browser sessions, by auth/sessions.
+    sessions = Sessions(database, hours=1)
+    started = await sessions.start(Principal(subject="alice", method=Method.SESSION))
+    await sessions.end(started.cookie)
     # What the access policy writes: a refused write, a reloaded policy.
     await record_denied(
-        database, "viewer", mutation="Mutation.registerModel", project_id=1, reason="no"
+        database,
+        Origin(actor="viewer"),
+        mutation="Mutation.registerModel",
+        project_id=1,
+        reason="no",
     )
-    await record_policy(database, "policy", sha256="0" * 64, lines=3)
+    await record_policy(database, Origin(actor="policy"), sha256="0" * 64, lines=3)
 
 
 @pytest.fixture
@@ -128,7 +144,7 @@ async def test_record_refuses_an_entry_that_is_not_its_actions_shape(database: D
         {"after": {"name": "fraud", "description": "", "owner": "me"}},  # owner undeclared
         {"before": {"name": "fraud"}, "after": {"name": "fraud", "description": ""}},
     ]
-    async with database.unit_of_work("auditor") as uow:
+    async with database.unit_of_work(Origin(actor="auditor")) as uow:
         for changes in wrong:
             with pytest.raises(ShapeError):
                 record(uow, Action.PROJECT_CREATED, 1, project_id=1, **changes)

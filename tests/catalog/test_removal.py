@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select
 from mlcatalog.catalog import datasets, documents, experiments, lineage, models, projects, versions
 from mlcatalog.catalog.versions import MetricValue, Stage
 from mlcatalog.store import journal
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.journal import Action, EdgeKind, EntityType
 from mlcatalog.store.rows import (
     CommentRow,
@@ -32,7 +32,7 @@ async def last_entry(database: Database) -> JournalRow:
 async def build(database: Database) -> dict[str, Any]:
     """A model with two versions and everything a version can own, fed by a dataset and a run,
     with a version of another model derived from it."""
-    async with database.unit_of_work("builder") as uow:
+    async with database.unit_of_work(Origin(actor="builder")) as uow:
         project = await projects.create_project(uow, name="fraud", description=None)
         model = await models.register_model(
             uow, project_id=project.id, name="detector", tags={"team": "risk"}
@@ -92,7 +92,7 @@ async def test_deleting_a_model_journals_its_versions_lineage_cards_metrics_and_
     async with database.read() as session:
         edges = sorted(await session.scalars(select(LineageEdgeRow.id)))
         cards = await session.scalar(select(func.count()).select_from(DocumentRevisionRow))
-    async with database.unit_of_work("auditor") as uow:
+    async with database.unit_of_work(Origin(actor="auditor")) as uow:
         await models.delete_model(uow, model_id=ids["model"])
     entry = await last_entry(database)
     assert (entry.action, entry.entity_id, entry.actor) == (
@@ -134,7 +134,7 @@ async def test_deleting_a_version_journals_its_tags_aliases_cards_and_lineage(
     database: Database,
 ) -> None:
     ids = await build(database)
-    async with database.unit_of_work("auditor") as uow:
+    async with database.unit_of_work(Origin(actor="auditor")) as uow:
         await versions.delete_model_version(uow, version_id=ids["first"])
     entry = await last_entry(database)
     assert entry.action == Action.MODEL_VERSION_DELETED
@@ -159,7 +159,7 @@ async def test_deleting_a_version_journals_its_tags_aliases_cards_and_lineage(
 async def test_a_model_of_ten_thousand_versions_journals_its_delete_in_kilobytes(
     database: Database,
 ) -> None:
-    async with database.unit_of_work("builder") as uow:
+    async with database.unit_of_work(Origin(actor="builder")) as uow:
         project = await projects.create_project(uow, name="big", description=None)
         big = await models.register_model(uow, project_id=project.id, name="big")
         other = await models.register_model(uow, project_id=project.id, name="other")
@@ -171,7 +171,7 @@ async def test_a_model_of_ten_thousand_versions_journals_its_delete_in_kilobytes
         for number in range(1, 10_001)
         for model_id in (big.id, other.id)
     ]
-    async with database.unit_of_work("builder") as uow:
+    async with database.unit_of_work(Origin(actor="builder")) as uow:
         await uow.session.execute(insert(ModelVersionRow), rows)
         taken = select(ModelVersionRow.id).where(ModelVersionRow.model_id == big.id)
         version_ids = list(await uow.session.scalars(taken))
@@ -194,7 +194,7 @@ async def test_a_model_of_ten_thousand_versions_journals_its_delete_in_kilobytes
                 for v in version_ids
             ],
         )
-    async with database.unit_of_work("auditor") as uow:
+    async with database.unit_of_work(Origin(actor="auditor")) as uow:
         await models.delete_model(uow, model_id=big.id)
     entry = await last_entry(database)
     before = journal.before(entry, journal.ModelDeleted)

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from mlcatalog.catalog import projects
 from mlcatalog.cli.app import app
-from mlcatalog.store.database import Database, display_url
+from mlcatalog.store.database import Database, Origin, display_url
 from mlcatalog.store.rows import JournalHeadRow, JournalRow
 
 SECRET = "not-to-be-shown"
@@ -29,7 +29,7 @@ async def audit_verify(url: str, *args: str) -> Result:
 
 async def journal_of(database: Database, count: int) -> None:
     for n in range(count):
-        async with database.unit_of_work("cli") as uow:
+        async with database.unit_of_work(Origin(actor="cli")) as uow:
             await projects.create_project(uow, name=f"p{n}", description=None)
 
 

@@ -36,10 +36,10 @@ async def test_create_prints_the_token_once_and_it_verifies(database: Database) 
     token = token_in(result.output)
     assert result.output.count(token) == 1
     assert "will not be shown again" in result.output
-    assert "acts as token:ci, viewer in fraud" in result.output
+    assert f"acts as token:ci#{token[4:20]}, viewer in fraud" in result.output
     assert SECRET not in result.output
     principal = await tokens.ApiTokens(database).principal(token)
-    assert principal.subject == "token:ci"
+    assert principal.subject == f"token:ci#{token[4:20]}"
     async with database.read() as session:
         row = (await session.scalars(select(ApiTokenRow))).one()
         [entry] = (await session.scalars(select(JournalRow))).all()
@@ -92,3 +92,9 @@ async def test_the_journal_names_the_process_account_not_the_user_variable(
     async with database.read() as session:
         [entry] = (await session.scalars(select(JournalRow))).all()
     assert entry.actor == f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    assert (entry.auth_method, entry.client_address, entry.token_name, entry.request_id) == (
+        "os-account",
+        "cli",
+        None,
+        None,
+    )

@@ -23,7 +23,7 @@ from mlcatalog.search.request import (
     SortBy,
     TrainedOn,
 )
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.rows import SearchCheckpointRow
 from mlcatalog.store.visibility import Visible
 from tests import factories
@@ -274,7 +274,7 @@ async def test_a_replayed_journal_changes_nothing_and_deletes_stay_deleted(
         decode(relay.GlobalID.from_id(model["model"]["id"]), "Model"),
     ) in before
     # Replay the whole journal from the start, as a rebuilt checkpoint would.
-    async with database.unit_of_work("test") as uow:
+    async with database.unit_of_work(Origin(actor="test")) as uow:
         await uow.session.execute(update(SearchCheckpointRow).values(seq=0))
     await index(database, backend)
     assert await backend.stored_versions() == before

@@ -13,7 +13,7 @@ from mlcatalog.search.opensearch import ALIASES, INDEX_PATTERN, MAPPING, SETTING
 from mlcatalog.search.request import EntityType, SearchRequest, SearchUnavailable
 from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.store import migrate
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.rows import SearchCheckpointRow
 from tests import factories
 from tests.conftest import Api
@@ -243,7 +243,7 @@ async def test_upgrading_to_search_over_every_type_replays_the_journal(tmp_path:
         await migrate.upgrade(database)
         await catalog(Api(database))
         await migrate.downgrade(database, "20261124_0003")
-        async with database.unit_of_work("older indexer") as uow:
+        async with database.unit_of_work(Origin(actor="older indexer")) as uow:
             await ensure_checkpoint(uow, "embedded")
             await uow.session.execute(update(SearchCheckpointRow).values(seq=10_000))
             await uow.session.execute(

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, event, func, insert, select, text, upd
 from mlcatalog.catalog import projects
 from mlcatalog.store import audit, migrate
 from mlcatalog.store.audit import GENESIS, Fault, Verification
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import ORIGIN_CHARS, Database, Origin
 from mlcatalog.store.rows import JournalHeadRow, JournalRow, Json, UtcDateTime, utcnow
 
 
@@ -19,7 +19,7 @@ async def journal_of(database: Database, count: int, prefix: str = "p") -> None:
     """``count`` entries, in units of work of one, two and three entries."""
     written = 0
     while written < count:
-        async with database.unit_of_work(f"writer-{written}") as uow:
+        async with database.unit_of_work(Origin(actor=f"writer-{written}")) as uow:
             for _ in range(min(1 + written % 3, count - written)):
                 await projects.create_project(
                     uow, name=f"{prefix}{written}", description="d" * written
@@ -69,7 +69,7 @@ async def test_a_unit_of_work_reads_the_chain_once_however_many_entries(
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    async with database.unit_of_work("many") as uow:
+    async with database.unit_of_work(Origin(actor="many")) as uow:
         for n in range(5):
             await projects.create_project(uow, name=f"many-{n}", description=None)
     reads = [s for s in statements if "FROM journal" in s or "generate_series" in s]
@@ -80,7 +80,7 @@ async def test_a_unit_of_work_reads_the_chain_once_however_many_entries(
 async def test_numbers_hash_alike_however_the_database_returns_them(database: Database) -> None:
     # JSONB gives 1e300 back as a 301-digit integer, 1.50 as 1.50; SQLite's JSON as written.
     odd = {"big": 1e300, "int": 10**30, "half": 1.5, "one": 1.0, "tiny": 1e-7, "neg": -0.0}
-    async with database.unit_of_work("numbers") as uow:
+    async with database.unit_of_work(Origin(actor="numbers")) as uow:
         uow.journal.append(
             JournalRow(
                 at=utcnow(),
@@ -96,7 +96,7 @@ async def test_numbers_hash_alike_however_the_database_returns_them(database: Da
 
 
 async def test_an_entry_left_to_the_column_defaults_is_hashed_with_them(database: Database) -> None:
-    async with database.unit_of_work("defaults") as uow:
+    async with database.unit_of_work(Origin(actor="defaults")) as uow:
         uow.journal.append(
             JournalRow(
                 actor="defaults", action="project.created", entity_type="PROJECT", entity_id=1
@@ -140,6 +140,75 @@ async def test_an_edit_is_found_even_in_the_actor_or_time(database: Database) ->
     await tamper(database, update(JournalRow).where(JournalRow.seq == 3).values(at=utcnow()))
     result = await verify(database)
     assert (result.first_bad_seq, result.fault) == (3, Fault.EDITED)
+
+
+ORIGIN = Origin(
+    actor="token:ci",
+    token_name="ci",
+    auth_method="api-token",
+    client_address="203.0.113.7",
+    request_id="req-1",
+)
+
+
+async def origin_journal(database: Database) -> None:
+    """Entries 1 and 2 without an origin (as before the journal kept one), 3 and 4 with one."""
+    await journal_of(database, 2)
+    async with database.unit_of_work(ORIGIN) as uow:
+        for n in range(2):
+            await projects.create_project(uow, name=f"from-ci-{n}", description=None)
+
+
+async def test_entries_with_and_without_an_origin_chain_and_keep_it(database: Database) -> None:
+    await origin_journal(database)
+    async with database.read() as session:
+        entries = list(await session.scalars(select(JournalRow).order_by(JournalRow.seq)))
+    assert [(e.token_name, e.client_address, e.request_id) for e in entries] == [
+        (None, None, None),
+        (None, None, None),
+        ("ci", "203.0.113.7", "req-1"),
+        ("ci", "203.0.113.7", "req-1"),
+    ]
+    assert {e.auth_method for e in entries[2:]} == {"api-token"}
+    assert (await verify(database)).intact
+
+
+@pytest.mark.parametrize(
+    ("column", "forged"),
+    [
+        ("client_address", "198.51.100.1"),
+        ("client_address", None),
+        ("token_name", "other"),
+        ("auth_method", "bearer"),
+        ("request_id", "req-2"),
+    ],
+)
+async def test_an_edit_of_an_entrys_origin_is_found(
+    database: Database, column: str, forged: str | None
+) -> None:
+    await origin_journal(database)
+    await tamper(database, update(JournalRow).where(JournalRow.seq == 4).values({column: forged}))
+    result = await verify(database)
+    assert (result.first_bad_seq, result.fault) == (4, Fault.EDITED)
+
+
+async def test_an_origin_given_to_an_entry_written_without_one_is_found(
+    database: Database,
+) -> None:
+    await origin_journal(database)
+    await tamper(
+        database, update(JournalRow).where(JournalRow.seq == 1).values(client_address="10.0.0.1")
+    )
+    result = await verify(database)
+    assert (result.first_bad_seq, result.fault) == (1, Fault.EDITED)
+
+
+async def test_an_origin_is_cut_to_its_column_not_refused(database: Database) -> None:
+    long = Origin(actor="a", client_address="x" * 500, request_id="r" * 300)
+    assert long.client_address == "x" * ORIGIN_CHARS and long.request_id == "r" * ORIGIN_CHARS
+    async with database.unit_of_work(long) as uow:
+        await projects.create_project(uow, name="long", description=None)
+    assert (await verify(database)).intact
 
 
 async def test_an_edit_rehashed_breaks_the_next_link(database: Database) -> None:
@@ -292,7 +361,7 @@ async def test_gaps_in_the_sequence_are_not_tampering(database: Database) -> Non
     await journal_of(database, 3)
     # A transaction that took numbers and rolled back leaves them unused.
     with pytest.raises(RuntimeError):
-        async with database.unit_of_work("rolled back") as uow:
+        async with database.unit_of_work(Origin(actor="rolled back")) as uow:
             await projects.create_project(uow, name="never", description=None)
             await audit.link(uow.session, uow.journal, database.dialect)
             raise RuntimeError("rolled back")
@@ -309,7 +378,7 @@ async def test_concurrent_writers_keep_one_chain(database: Database) -> None:
         pytest.skip("SQLite admits one writer at a time")
 
     async def mutation(n: int) -> None:
-        async with database.unit_of_work(f"writer-{n}") as uow:
+        async with database.unit_of_work(Origin(actor=f"writer-{n}")) as uow:
             for k in range(1 + n % 3):
                 await projects.create_project(uow, name=f"c{n}-{k}", description=None)
             await asyncio.sleep(0.001 * (n % 5))  # hold the transaction open, overlapping others

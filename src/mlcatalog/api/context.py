@@ -12,12 +12,13 @@ from strawberry.types import ExecutionContext
 
 from mlcatalog.api.authorize import Gate, WriteRefused
 from mlcatalog.api.loaders import Loaders
+from mlcatalog.api.rates import RateLimits
 from mlcatalog.auth.access import UNRESTRICTED, WRITE, WRITE_OWN, Rights, Verdict
 from mlcatalog.auth.principal import Principal
 from mlcatalog.catalog.journal import record_denied
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.store import visibility
-from mlcatalog.store.database import Database, UnitOfWork
+from mlcatalog.store.database import Database, Origin, UnitOfWork
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Context:
     search_timeout: float = 2.0
     operation_timeout: float = 10.0
     max_cost: int = 50_000  # the most objects one query may resolve (api/limits.py)
+    # The process's rate limits per principal (api/rates.py); None (in process): no limits.
+    rates: RateLimits | None = None
     # The HTTP request's id (RequestId middleware), named in logs and INTERNAL errors.
     request_id: str | None = None
     # Off in production: no __schema/__type, and no names suggested in error messages.
@@ -38,6 +41,8 @@ class Context:
     # What the caller may read and change (api/authorize.py asks); in process, everything.
     access: Rights = UNRESTRICTED
     gate: Gate = field(init=False)
+    # The peer's address as uvicorn gives it (X-Forwarded-For only from --forwarded-allow-ips).
+    client_address: str | None = None
     loaders: Loaders = field(init=False)
     # The operation's execution (its document, name and type) for CatalogSchema.execute, which
     # records the operation when it ends; set by the first extension, KeepExecution.
@@ -49,6 +54,17 @@ class Context:
         self.gate = Gate(self.access)
         self.loaders = Loaders(self.database, self.gate.visible)
 
+    def origin(self) -> Origin:
+        """Who acts and from where, as the journal records it."""
+        principal = self.principal
+        return Origin(
+            actor=self.actor,
+            token_name=principal.token.name if principal and principal.token else None,
+            auth_method=principal.method if principal else None,
+            client_address=self.client_address,
+            request_id=self.request_id,
+        )
+
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One write transaction on the caller's behalf; reads after it see what it wrote.
@@ -59,7 +75,7 @@ class Context:
         point a deadline rolls the write back, and the answer is true.
         """
         await self.loaders.reset()
-        async with self.database.unit_of_work(self.actor, check=self.check_writes) as uow:
+        async with self.database.unit_of_work(self.origin(), check=self.check_writes) as uow:
             yield uow
             if self.deadline is not None:
                 self.deadline.reschedule(None)
@@ -94,7 +110,7 @@ class Context:
 
     async def journal_denied(self, mutation: str, project_id: int | None, reason: str) -> None:
         await record_denied(
-            self.database, self.actor, mutation=mutation, project_id=project_id, reason=reason
+            self.database, self.origin(), mutation=mutation, project_id=project_id, reason=reason
         )
 
 

@@ -44,9 +44,17 @@ def integrity(name: str) -> str:
     return "sha384-" + base64.b64encode(digest).decode()
 
 
+# Relative to the page at /graphql, like the assets.
+LOGIN_LINK = (
+    '\n    <a href="auth/login" style="position: fixed; top: 6px; right: 12px; z-index: 10">'
+    "log in</a>"
+)
+
+
 @cache
-def page() -> str:
-    """The page's HTML, with subresource integrity for every asset (computed once)."""
+def page(*, login_link: bool = False) -> str:
+    """The page's HTML, with subresource integrity for every asset (computed once); with a "log
+    in" link when browser login is on and the browser has no session."""
     styles = "".join(
         f'\n    <link rel="stylesheet" href="{escape(ASSETS_PATH)}/{escape(name)}"'
         f' integrity="{integrity(name)}">'
@@ -64,7 +72,7 @@ def page() -> str:
     <title>mlcatalog · GraphiQL</title>
     <link rel="icon" href="data:,">{styles}
   </head>
-  <body style="margin: 0">
+  <body style="margin: 0">{LOGIN_LINK if login_link else ""}
     <div id="graphiql" style="height: 100vh">Loading…</div>{scripts}
   </body>
 </html>

@@ -27,11 +27,13 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from mlcatalog.api import graphiql
 from mlcatalog.api.context import Context
+from mlcatalog.api.cookies import SessionCookies
+from mlcatalog.api.rates import RateLimits
 from mlcatalog.api.schema import CatalogSchema
 from mlcatalog.auth.access import Policies, access_of
 from mlcatalog.auth.authenticate import Authenticator
 from mlcatalog.auth.oidc import ProviderUnavailable, Unauthenticated
-from mlcatalog.auth.principal import Principal
+from mlcatalog.auth.principal import Method, Principal
 from mlcatalog.catalog.errors import ErrorCode
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.settings import Settings
@@ -211,7 +213,10 @@ class CatalogGraphQL(GraphQL[Context, None]):
         settings: Settings,
         policy: EdgePolicy,
         authenticator: Authenticator,
+        *,
         policies: Policies,
+        cookies: SessionCookies | None = None,
+        rates: RateLimits | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -224,10 +229,13 @@ class CatalogGraphQL(GraphQL[Context, None]):
         self.policy = policy
         self.authenticator = authenticator
         self.policies = policies
+        self.cookies = cookies  # set when browser login is on: session cookies are read
+        self.rates = rates or RateLimits(settings.limits)
         self.allowed_methods = "GET, POST" if policy.get_queries or policy.graphiql else "POST"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            # Bearer only: a cookie-borne websocket would need its own cross-site check.
             websocket = WebSocket(scope, receive, send)
             try:
                 principal = await self.authenticator.principal(
@@ -254,7 +262,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
     async def authenticate(self, request: Request) -> Principal:
         authorization = request.headers.get("authorization")
         try:
-            return await self.authenticator.principal(authorization)
+            principal = await self.authenticator.principal(authorization, self.session(request))
         except ProviderUnavailable as error:
             # The detail (the provider's internal address, the connection error) is for the log.
             log.warning("bearer token not checked: %s", error.message)
@@ -266,6 +274,35 @@ class CatalogGraphQL(GraphQL[Context, None]):
             raise Refusal(
                 401, error.message, ErrorCode.UNAUTHENTICATED, {"WWW-Authenticate": challenge}
             ) from None
+        if (
+            principal.method == Method.SESSION
+            and request.method == "POST"
+            and self.cookies is not None
+            and not self.cookies.same_origin(request)
+        ):
+            # CSRF (api/cookies.py): the cookie rides any request the browser makes, so a POST
+            # it carries must come from this server's pages or an allowlisted origin.
+            raise Refusal(
+                403,
+                "a request authenticated by the session cookie must come from this server's"
+                " pages or an origin in server.cors_origins (its Origin header)",
+                ErrorCode.FORBIDDEN,
+            )
+        return principal
+
+    def session(self, request: Request) -> str | None:
+        """The session cookie, read only when browser login is on."""
+        return request.cookies.get(self.cookies.session) if self.cookies else None
+
+    async def has_session(self, request: Request) -> bool:
+        session = self.session(request)
+        if session is None:
+            return False
+        try:
+            await self.authenticator.principal(None, session)
+        except Unauthenticated:
+            return False
+        return True
 
     def refusal_from(self, error: HTTPException) -> Refusal:
         """Strawberry's own refusals (plain text in its view) as coded ones."""
@@ -300,7 +337,10 @@ class CatalogGraphQL(GraphQL[Context, None]):
             search_timeout=self.settings.search.timeout_seconds,
             operation_timeout=self.settings.limits.operation_timeout_seconds,
             max_cost=self.settings.limits.max_cost,
+            rates=self.rates,
             request_id=state.get("request_id"),
+            # Never read X-Forwarded-For here: uvicorn applies it only from trusted proxies.
+            client_address=request.client.host if request.client else None,
             introspection=self.policy.introspection,
         )
 
@@ -313,7 +353,10 @@ class CatalogGraphQL(GraphQL[Context, None]):
         return self.policy.graphiql and super().should_render_graphql_ide(request)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(graphiql.page(), headers={"Content-Security-Policy": graphiql.PAGE_CSP})
+        login = self.cookies is not None and not await self.has_session(request)
+        return HTMLResponse(
+            graphiql.page(login_link=login), headers={"Content-Security-Policy": graphiql.PAGE_CSP}
+        )
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         if request.method == "GET":
@@ -352,14 +395,31 @@ class CatalogGraphQL(GraphQL[Context, None]):
             response_data = response_data.copy()
             del response_data["data"]
             status = 500 if has_code(response_data, ErrorCode.INTERNAL) else 400
+        wait = retry_after(response_data) if isinstance(response_data, dict) else None
+        if wait is not None:
+            status = 429
         response = Response(
             self.encode_json(response_data),
             status_code=sub_response.status_code or status,
             media_type=media_type,
         )
+        if wait is not None:
+            response.headers["Retry-After"] = str(wait)
         response.headers.raw.extend(sub_response.headers.raw)
         response.background = sub_response.background
         return response
+
+
+def retry_after(response: GraphQLHTTPResponse) -> int | None:
+    """The seconds to wait when every error of a response is RATE_LIMITED (the operation was
+    refused whole, before it ran: a 429 with Retry-After), else None."""
+    errors = response.get("errors") or []
+    extensions = [e.get("extensions") or {} for e in errors if isinstance(e, dict)]
+    if not errors or len(extensions) < len(errors):
+        return None
+    if any(x.get("code") != ErrorCode.RATE_LIMITED for x in extensions):
+        return None
+    return max(int(x.get("retryAfter") or 1) for x in extensions)
 
 
 def has_code(response: GraphQLHTTPResponse, code: ErrorCode) -> bool:

@@ -15,7 +15,8 @@ its subtree, a connection's edges cost their page size (``first``, default ``DEF
 times their subtree, a plain list of objects its cap times its subtree. Scalar and enum fields
 (and lists of them) cost nothing: how many of them an object asks for is bounded by the size of
 the document (the token limit), so only objects multiply (the rule Shopify's query cost uses).
-Over ``MAX_COST`` is INVALID_ARGUMENT before execution.
+Over ``MAX_COST`` is INVALID_ARGUMENT before execution. The same cost decides which queries
+count against the caller's limit on expensive reads (``api/rates.py``), checked right after.
 
 The cost needs the values of variables (``first: $n``), which a validation rule never sees
 (and a rule's result is cached per document, across variables). So the walk of the document
@@ -55,6 +56,7 @@ from graphql import (
     InlineFragmentNode,
     NamedTypeNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     get_named_type,
     get_nullable_type,
@@ -68,8 +70,9 @@ from strawberry.types.scalar import ScalarDefinition
 
 from mlcatalog.api.context import Context
 from mlcatalog.api.pagination import DEFAULT_PAGE, MAX_PAGE
+from mlcatalog.api.rates import RateLimits
 from mlcatalog.catalog import validation
-from mlcatalog.catalog.errors import CatalogError, invalid
+from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.search import request as search
 
 T = TypeVar("T")
@@ -507,7 +510,8 @@ def _operations(document: DocumentNode) -> int:
 
 
 class RequestLimits(SchemaExtension):
-    """Refuse, before execution, inputs over their limits and queries over MAX_COST."""
+    """Refuse, before execution, inputs over their limits, queries over MAX_COST, and operations
+    over their caller's rate limits (api/rates.py, with the cost computed here)."""
 
     plans = _PlanCache(maxsize=1000)
 
@@ -546,11 +550,32 @@ class RequestLimits(SchemaExtension):
             return None  # an argument the executor will refuse with its own message
         except CatalogError as error:
             return GraphQLError(error.message, original_error=error)
-        most = context.context.max_cost if isinstance(context.context, Context) else MAX_COST
+        ours = context.context if isinstance(context.context, Context) else None
+        most = ours.max_cost if ours is not None else MAX_COST
         if cost > most:
             message = (
                 f"this query may resolve {cost:,} objects, more than the {most:,} allowed:"
                 " ask for smaller pages (first) or fewer nested lists"
             )
             return GraphQLError(message, original_error=invalid(message))
+        if ours is not None and ours.rates is not None:
+            # The principal's subject; contexts built in process have only an actor.
+            subject = ours.principal.subject if ours.principal is not None else ours.actor
+            return rate_limited(ours.rates, subject, plan, cost)
         return None
+
+
+def rate_limited(rates: RateLimits, subject: str, plan: Plan, cost: int) -> GraphQLError | None:
+    """The caller's rate limit, checked last: an operation refused for another reason does not
+    count, and one refused here runs nothing, so a refused mutation changes nothing."""
+    if plan.operation.operation == OperationType.MUTATION:
+        fields = sum(f.definition is not None for f in plan.root.common)
+        refusal = rates.mutation(subject, fields)
+    elif plan.operation.operation == OperationType.QUERY:
+        refusal = rates.query(subject, cost)
+    else:
+        return None
+    if refusal is None:
+        return None
+    code = {"code": str(ErrorCode.RATE_LIMITED), "retryAfter": refusal.retry_after}
+    return GraphQLError(refusal.message, extensions=code)

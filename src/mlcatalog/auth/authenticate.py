@@ -1,16 +1,20 @@
-"""From a request's Authorization header to a Principal, by the configured policy.
+"""From a request's Authorization header (or session cookie) to a Principal, by the settings.
 
 With an issuer, every request needs ``Authorization: Bearer <jwt>`` from that provider. Without
 one (never in production), every request is the local development user. Either way, a bearer
 credential that starts with ``mlc_`` is an API token (auth/tokens.py) and must verify as one:
-an invalid one is refused, never taken for the development user.
+an invalid one is refused, never taken for the development user. With browser login on (an
+issuer and a client id), a request without an Authorization header may carry a session cookie
+instead (auth/sessions.py); an Authorization header always wins over the cookie.
 """
 
 import logging
 from typing import Protocol
 
-from mlcatalog.auth.oidc import TokenValidator, Unauthenticated
+from mlcatalog.auth.login import LoginFlow
+from mlcatalog.auth.oidc import TokenValidator, Unauthenticated, is_secure_url
 from mlcatalog.auth.principal import Principal
+from mlcatalog.auth.sessions import Sessions
 from mlcatalog.auth.tokens import ApiTokens, looks_like_token
 from mlcatalog.settings import Settings
 from mlcatalog.store.database import Database
@@ -18,12 +22,23 @@ from mlcatalog.store.database import Database
 log = logging.getLogger("mlcatalog.auth")
 
 
-class NoIssuerInProduction(RuntimeError):
+class UnsafeProduction(RuntimeError):
+    """Production settings that would let a caller act as someone else: the server refuses to
+    start."""
+
+
+class NoIssuerInProduction(UnsafeProduction):
     """Production without an identity provider would let anyone act as the development user."""
 
 
+class InsecureIssuerInProduction(UnsafeProduction):
+    """Keys read over plain http could be replaced on the way, and with them every identity."""
+
+
 class Authenticator(Protocol):
-    async def principal(self, authorization: str | None) -> Principal: ...
+    async def principal(self, authorization: str | None, session: str | None = None) -> Principal:
+        """The caller of a request with this Authorization header and session cookie (the edge
+        passes the cookie only when browser login is on)."""
 
     def announce(self) -> None:
         """Log, once at start, who requests will act as."""
@@ -37,7 +52,7 @@ class DevelopmentUser:
     def __init__(self, name: str) -> None:
         self.user = Principal.development(name)
 
-    async def principal(self, authorization: str | None) -> Principal:
+    async def principal(self, authorization: str | None, session: str | None = None) -> Principal:
         return self.user
 
     def announce(self) -> None:
@@ -58,7 +73,7 @@ class BearerTokens:
     def __init__(self, validator: TokenValidator) -> None:
         self.validator = validator
 
-    async def principal(self, authorization: str | None) -> Principal:
+    async def principal(self, authorization: str | None, session: str | None = None) -> Principal:
         return await self.validator.principal(bearer_token(authorization))
 
     def announce(self) -> None:
@@ -75,7 +90,7 @@ class WithApiTokens:
         self.inner = inner
         self.tokens = tokens
 
-    async def principal(self, authorization: str | None) -> Principal:
+    async def principal(self, authorization: str | None, session: str | None = None) -> Principal:
         if authorization is not None and looks_like_token(authorization):
             # Meant as an API token, in whatever form it came (another scheme, a tab, no
             # scheme): it verifies as one or is refused, never taken for the development user.
@@ -85,6 +100,29 @@ class WithApiTokens:
     def announce(self) -> None:
         self.inner.announce()
         log.info("API tokens (mlc_…) are accepted as bearer tokens")
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class WithSessions:
+    """Without an Authorization header, the session cookie's user; else as ``inner``. A cookie
+    that is not a live session is refused, never passed on (to the development user or a
+    bearer challenge): the browser must log in again."""
+
+    def __init__(self, inner: Authenticator, sessions: Sessions, login: LoginFlow) -> None:
+        self.inner = inner
+        self.sessions = sessions
+        self.login = login  # the routes that start and end sessions (api/login.py) use it
+
+    async def principal(self, authorization: str | None, session: str | None = None) -> Principal:
+        if authorization is None and session is not None:
+            return await self.sessions.principal(session)
+        return await self.inner.principal(authorization)
+
+    def announce(self) -> None:
+        self.inner.announce()
+        log.info("browsers may log in at /auth/login (client %s)", self.login.client_id)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -104,20 +142,35 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def authenticator_for(settings: Settings, database: Database | None = None) -> Authenticator:
-    """The settings' authenticator; with ``database``, API tokens are accepted too."""
-    refuse_production_without_issuer(settings)
-    inner: Authenticator
-    if settings.auth.issuer is not None:
-        inner = BearerTokens(TokenValidator(settings.auth))
-    else:
-        inner = DevelopmentUser(settings.auth.dev_user)
-    return inner if database is None else WithApiTokens(inner, ApiTokens(database))
+    """The settings' authenticator; with ``database``, API tokens are accepted too, and session
+    cookies when browser login is configured."""
+    refuse_unsafe_production(settings)
+    if settings.auth.issuer is None:
+        dev = DevelopmentUser(settings.auth.dev_user)
+        return dev if database is None else WithApiTokens(dev, ApiTokens(database))
+    validator = TokenValidator(settings.auth, require_https=settings.environment == "production")
+    bearer: Authenticator = BearerTokens(validator)
+    if database is None:
+        return bearer
+    bearer = WithApiTokens(bearer, ApiTokens(database))
+    if not settings.auth.browser_login:
+        return bearer
+    sessions = Sessions(database, hours=settings.auth.session_hours)
+    return WithSessions(bearer, sessions, LoginFlow(settings.auth, validator))
 
 
-def refuse_production_without_issuer(settings: Settings) -> None:
-    if settings.environment == "production" and settings.auth.issuer is None:
+def refuse_unsafe_production(settings: Settings) -> None:
+    if settings.environment != "production":
+        return
+    issuer = settings.auth.issuer
+    if issuer is None:
         raise NoIssuerInProduction(
             "MLCATALOG_ENVIRONMENT=production needs an identity provider: set"
             " MLCATALOG_AUTH__ISSUER and MLCATALOG_AUTH__AUDIENCE (without them every request"
             " would act as the development user)"
+        )
+    if not is_secure_url(issuer):
+        raise InsecureIssuerInProduction(
+            f"MLCATALOG_ENVIRONMENT=production needs an https issuer, not {issuer!r}: its keys"
+            " read over http could be replaced on the way (http is allowed to loopback only)"
         )

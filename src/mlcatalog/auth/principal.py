@@ -10,6 +10,8 @@ class Method(StrEnum):
     BEARER = "bearer"  # a JWT from the configured OIDC provider
     DEVELOPMENT = "development"  # no provider configured: the local development user
     API_TOKEN = "api-token"  # an API token made by `mlcatalog tokens create`
+    OS_ACCOUNT = "os-account"  # the command line: the account that runs the process
+    SESSION = "session"  # a browser's session cookie, after a login at the provider
 
 
 @dataclass(frozen=True)

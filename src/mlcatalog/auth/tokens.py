@@ -3,9 +3,11 @@
 A token is ``mlc_<public id>_<secret>``: the public id (16 hex digits) finds its row with one
 indexed lookup, and the secret (``secrets.token_urlsafe(32)``, 256 bits) is compared, in
 constant time, with the SHA-256 the row keeps; the secret itself is shown once, at creation, and
-stored nowhere. A token acts as ``token:<name>`` and carries the project and role it was made
-for. Creating and revoking are journal entries (never with the secret or its hash). Every check
-reads the row, so a revoked token stops working at its next request: nothing is cached.
+stored nowhere. A token acts as ``token:<name>#<public id>`` (a name is free again once its
+token is revoked, so the name alone would not tell two tokens apart in the journal) and carries
+the project and role it was made for. Creating and revoking are journal entries (never with the
+secret or its hash). Every check reads the row, so a revoked token stops working at its next
+request: nothing is cached.
 """
 
 import hashlib
@@ -19,7 +21,7 @@ from datetime import datetime, timedelta
 from mlcatalog.auth.oidc import Unauthenticated
 from mlcatalog.auth.principal import Method, Principal, TokenGrant
 from mlcatalog.store import tokens as store
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.entries import record
 from mlcatalog.store.journal import Action, ApiToken, Revocation
 from mlcatalog.store.rows import ApiTokenRow, utcnow
@@ -79,8 +81,23 @@ class Created:
     token: str = field(repr=False)  # the whole token: shown once, kept nowhere, never logged
 
 
+def subject_of(name: str, public_id: str) -> str:
+    return f"{SUBJECT_PREFIX}{name}#{public_id}"
+
+
 def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(secret: str, stored_hash: str | None) -> bool:
+    """Whether ``secret`` hashes to ``stored_hash``, in constant time; compared even when there
+    is no row (None), so an unknown public id takes as long to refuse as a wrong secret."""
+    return hmac.compare_digest(secret_hash(secret), stored_hash or "0" * 64) and bool(stored_hash)
+
+
+def new_credential() -> tuple[str, str]:
+    """A public id (16 hex digits: finds the row) and a secret (256 bits: only its hash is kept)."""
+    return secrets.token_hex(8), secrets.token_urlsafe(32)
 
 
 def looks_like_token(credential: str) -> bool:
@@ -92,7 +109,7 @@ def looks_like_token(credential: str) -> bool:
 async def create(
     database: Database,
     *,
-    actor: str,
+    origin: Origin,
     name: str,
     project: str,
     role: str,
@@ -112,20 +129,20 @@ async def create(
             raise TokenError(f"a token's {what} must be 1 to {most} characters")
     if not 1 <= days <= max_days:
         raise TokenError(f"a token lives 1 to {max_days} days, not {days}")
-    public_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    public_id, secret = new_credential()
     created_at = now or utcnow()
     row = ApiTokenRow(
         name=name,
         public_id=public_id,
         secret_sha256=secret_hash(secret),
-        subject=SUBJECT_PREFIX + name,
+        subject=subject_of(name, public_id),
         project=project,
         role=role,
         created_at=created_at,
-        created_by=actor,
+        created_by=origin.actor,
         expires_at=created_at + timedelta(days=days),
     )
-    async with database.unit_of_work(actor) as uow:
+    async with database.unit_of_work(origin) as uow:
         try:
             await store.add(uow, row)
         except store.TokenNameTaken:
@@ -138,17 +155,17 @@ async def create(
 
 
 async def revoke(
-    database: Database, *, actor: str, name: str, now: datetime | None = None
+    database: Database, *, origin: Origin, name: str, now: datetime | None = None
 ) -> TokenInfo:
     """Revoke the live token called ``name``, journaled as ``api_token.revoked``; TokenError when
     there is none."""
-    async with database.unit_of_work(actor) as uow:
+    async with database.unit_of_work(origin) as uow:
         row = await store.live_by_name(uow, name)
         if row is None:
             raise TokenError(f"no token named {name!r} (or it is revoked already)")
         before = TokenInfo.of(row).journaled()
         revoked_at = now or utcnow()
-        store.revoke(row, at=revoked_at, by=actor)
+        store.revoke(row, at=revoked_at, by=origin.actor)
         info = TokenInfo.of(row)
         record(
             uow,
@@ -184,9 +201,7 @@ class ApiTokens:
             )
         async with self.database.read() as session:
             row = await store.by_public_id(session, match["public_id"])
-        # Compared even for an unknown id, so the answer takes as long either way.
-        expected = row.secret_sha256 if row is not None else "0" * 64
-        matches = hmac.compare_digest(secret_hash(match["secret"]), expected)
+        matches = secret_matches(match["secret"], row.secret_sha256 if row is not None else None)
         if row is None or not matches:
             raise Unauthenticated("the API token is not valid (unknown, or a wrong secret)")
         if row.revoked_at is not None:

@@ -5,7 +5,7 @@ import hashlib
 import json
 from typing import Any
 
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.entries import record as record
 from mlcatalog.store.journal import Action, Content, PolicyLoaded, WriteDenied
 
@@ -44,15 +44,15 @@ def digest(content: Any) -> Content:
 
 
 async def record_denied(
-    database: Database, actor: str, *, mutation: str, project_id: int | None, reason: str
+    database: Database, origin: Origin, *, mutation: str, project_id: int | None, reason: str
 ) -> None:
     """Journal a write the policy refused, in a transaction of its own: the write rolled back."""
-    async with database.unit_of_work(actor) as uow:
+    async with database.unit_of_work(origin) as uow:
         after = WriteDenied(mutation=mutation, reason=reason[:500])
         record(uow, Action.WRITE_DENIED, project_id or 0, project_id=project_id, after=after)
 
 
-async def record_policy(database: Database, actor: str, *, sha256: str, lines: int) -> None:
-    async with database.unit_of_work(actor) as uow:
+async def record_policy(database: Database, origin: Origin, *, sha256: str, lines: int) -> None:
+    async with database.unit_of_work(origin) as uow:
         after = PolicyLoaded(sha256=sha256, lines=lines)
         record(uow, Action.POLICY_RELOADED, 1, project_id=None, after=after)

@@ -6,6 +6,7 @@ import typer
 from rich.progress import Progress
 from sqlalchemy import func, select
 
+from mlcatalog.cli.origin import cli_origin
 from mlcatalog.demo import DemoSummary, load_demo
 from mlcatalog.settings import Settings
 from mlcatalog.store import migrate
@@ -25,6 +26,7 @@ async def _demo(url: str, seed: int, scale: int, if_empty: bool) -> DemoSummary 
             task = bar.add_task("loading the demo catalog", total=None)
             return await load_demo(
                 database,
+                origin=cli_origin(),
                 seed=seed,
                 scale=scale,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),

@@ -8,7 +8,7 @@ import tempfile
 import typer
 import uvicorn
 
-from mlcatalog.auth.authenticate import NoIssuerInProduction, refuse_production_without_issuer
+from mlcatalog.auth.authenticate import UnsafeProduction, refuse_unsafe_production
 from mlcatalog.settings import ServerSettings, Settings
 from mlcatalog.store import migrate
 from mlcatalog.store.database import Database, display_url
@@ -43,8 +43,8 @@ def serve(
     """Serve the GraphQL API on /graphql (GraphiQL in a browser), /healthz and /readyz."""
     settings = Settings()
     try:
-        refuse_production_without_issuer(settings)
-    except NoIssuerInProduction as error:
+        refuse_unsafe_production(settings)
+    except UnsafeProduction as error:
         typer.echo(f"refusing to start: {error}", err=True)
         raise typer.Exit(1) from None
     if not asyncio.run(_migrated(settings)):

@@ -1,29 +1,19 @@
 """``mlcatalog tokens create|list|revoke``: API tokens for pipelines (the logic is auth/tokens)."""
 
 import asyncio
-import os
-import pwd
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
 
 from mlcatalog.auth import tokens
+from mlcatalog.cli.origin import cli_origin
 from mlcatalog.settings import Settings
 from mlcatalog.store.database import Database, display_url
 
 app = typer.Typer(help="API tokens for pipelines and service accounts.", no_args_is_help=True)
 
 T = TypeVar("T")
-
-
-def _actor() -> str:
-    """Who runs the command, as the journal records it: the operating system's account of the
-    process (its uid), not $USER or $LOGNAME, which anyone can set."""
-    try:
-        return f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
-    except KeyError:  # a uid without an entry in the password database
-        return f"cli:uid-{os.getuid()}"
 
 
 def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -43,7 +33,7 @@ def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 
 @app.command("create")
 def create(
-    name: str = typer.Option(..., help="The token's name; it acts as token:<name>."),
+    name: str = typer.Option(..., help="The token's name; it acts as token:<name>#<public id>."),
     project: str = typer.Option(..., help="The project it is for."),
     role: str = typer.Option(..., help="Its role in that project (viewer, contributor, …)."),
     expires_in_days: int | None = typer.Option(
@@ -57,7 +47,7 @@ def create(
         settings,
         lambda database: tokens.create(
             database,
-            actor=_actor(),
+            origin=cli_origin(),
             name=name,
             project=project,
             role=role,
@@ -98,5 +88,5 @@ def list_tokens(
 def revoke(name: str = typer.Argument(..., help="The token's name.")) -> None:
     """Revoke a token: its next request is refused."""
     settings = Settings()
-    info = _run(settings, lambda database: tokens.revoke(database, actor=_actor(), name=name))
+    info = _run(settings, lambda database: tokens.revoke(database, origin=cli_origin(), name=name))
     typer.echo(f"{display_url(settings.database_url)}: token {info.name!r} ({info.prefix}) revoked")

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mlcatalog.search.documents import Document, Key, load_documents
 from mlcatalog.search.request import EntityType, SearchUnavailable
 from mlcatalog.store import journal
-from mlcatalog.store.database import Database, UnitOfWork
+from mlcatalog.store.database import Database, Origin, UnitOfWork
 from mlcatalog.store.journal import Action, EdgeKind, LineageRemoved, expand_ids
 from mlcatalog.store.journal import EntityType as Kind
 from mlcatalog.store.rows import (
@@ -197,7 +197,7 @@ class Indexer:
     async def _take_lease(self) -> int:
         """Hold the lease for LEASE from now (or fail with LeaseHeld); returns the checkpoint."""
         now = utcnow()
-        async with self.database.unit_of_work(self.owner) as uow:
+        async with self.database.unit_of_work(Origin(actor=self.owner)) as uow:
             await ensure_checkpoint(uow, self.name)
             taken = await uow.session.execute(
                 update(SearchCheckpointRow)
@@ -218,7 +218,7 @@ class Indexer:
         return seq
 
     async def _advance(self, seq: int) -> None:
-        async with self.database.unit_of_work(self.owner) as uow:
+        async with self.database.unit_of_work(Origin(actor=self.owner)) as uow:
             await uow.session.execute(
                 update(SearchCheckpointRow)
                 .where(
@@ -262,7 +262,7 @@ class Indexer:
         return total
 
     async def release(self) -> None:
-        async with self.database.unit_of_work(self.owner) as uow:
+        async with self.database.unit_of_work(Origin(actor=self.owner)) as uow:
             await uow.session.execute(
                 update(SearchCheckpointRow)
                 .where(

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.search.documents import Key, all_keys, load_documents
 from mlcatalog.search.indexer import ensure_checkpoint
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.rows import JournalRow, SearchCheckpointRow
 
 BATCH = 1000
@@ -59,7 +59,7 @@ async def reindex(
     if writing is not None:
         await writing
     await backend.finish_rebuild(target, head)
-    async with database.unit_of_work("indexer") as uow:
+    async with database.unit_of_work(Origin(actor="indexer")) as uow:
         await ensure_checkpoint(uow, name)
         # Taking the lease away too: a live indexer that read past the head before the swap
         # (and wrote into the old index) must not move the checkpoint past the head again.

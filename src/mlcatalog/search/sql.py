@@ -48,7 +48,7 @@ from mlcatalog.search.request import (
     SearchUnavailable,
     SortBy,
 )
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.rows import (
     FULL_TEXT_COLUMN,
     FULL_TEXT_TABLE,
@@ -250,7 +250,7 @@ class SqlSearchBackend:
     ) -> int:
         """Store each document unless a newer one (a higher journal sequence) is there already."""
         keys = {document_id(key): (key, d, seq) for key, (d, seq) in documents.items()}
-        async with self.database.unit_of_work("indexer") as uow:
+        async with self.database.unit_of_work(Origin(actor="indexer")) as uow:
             session = uow.session
             stored_rows = await session.execute(
                 select(Doc.doc_key, Doc.seq).where(Doc.doc_key.in_(list(keys)))
@@ -329,7 +329,7 @@ class SqlSearchBackend:
 
     async def finish_rebuild(self, target: str | None, seq: int) -> None:
         """Rows the rebuild did not rewrite belong to entities that no longer exist."""
-        async with self.database.unit_of_work("indexer") as uow:
+        async with self.database.unit_of_work(Origin(actor="indexer")) as uow:
             if self.full_text_table:
                 gone = await uow.session.execute(
                     select(Doc.entity_type, Doc.entity_id).where(Doc.seq < seq)

@@ -3,8 +3,9 @@ how the chain is verified (``mlcatalog audit verify``).
 
 Each entry holds ``prev_hash``, the hash of the entry before it (``GENESIS`` for the first), and
 ``hash``, SHA-256 over a canonical encoding of its seq, time, actor, action, entity type and id,
-project, changes and ``prev_hash``. Editing an entry breaks its own hash; deleting or reordering
-entries breaks a link, since the entry after the change no longer names its predecessor's hash.
+project, changes, origin (token name, authentication method, client address, request id) and
+``prev_hash``. Editing an entry breaks its own hash; deleting or reordering entries breaks a
+link, since the entry after the change no longer names its predecessor's hash.
 """
 
 import enum
@@ -27,7 +28,12 @@ GENESIS = "0" * 64
 """The ``prev_hash`` of the first entry."""
 
 _VERSION = "mlcatalog-journal-v1"
-"""Leads every encoding, so that another scheme could one day be told apart from this one."""
+"""Leads every encoding, so that schemes are told apart: v1 has no origin."""
+
+_VERSION_ORIGIN = "mlcatalog-journal-v2"
+"""v1 plus the origin: an entry with any origin detail. Entries written before the origin
+columns have none, and keep their v1 hashes; setting a detail on such an entry changes its
+encoding to v2, so the edit is found like any other."""
 
 
 def _number(value: int | float) -> str:
@@ -77,26 +83,22 @@ def entry_hash(
     project_id: int | None,
     changes: Any,
     prev_hash: str,
+    token_name: str | None = None,
+    auth_method: str | None = None,
+    client_address: str | None = None,
+    request_id: str | None = None,
 ) -> str:
     """The SHA-256 (hex) of one entry's canonical encoding, its predecessor's hash included."""
-    encoded = canonical(
-        [
-            _VERSION,
-            seq,
-            _time(at),
-            actor,
-            action,
-            entity_type,
-            entity_id,
-            project_id,
-            changes,
-            prev_hash,
-        ]
-    )
+    content = [seq, _time(at), actor, action, entity_type, entity_id, project_id, changes]
+    origin = [token_name, auth_method, client_address, request_id]
+    if any(detail is not None for detail in origin):
+        encoded = canonical([_VERSION_ORIGIN, *content, *origin, prev_hash])
+    else:
+        encoded = canonical([_VERSION, *content, prev_hash])
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-def _hash_of(row: Any, prev_hash: str) -> str:
+def _hash_of(row: Any, prev_hash: str, changes: Any) -> str:
     return entry_hash(
         seq=row.seq,
         at=row.at,
@@ -105,8 +107,12 @@ def _hash_of(row: Any, prev_hash: str) -> str:
         entity_type=row.entity_type,
         entity_id=row.entity_id,
         project_id=row.project_id,
-        changes=row.changes,
+        changes=changes,
         prev_hash=prev_hash,
+        token_name=row.token_name,
+        auth_method=row.auth_method,
+        client_address=row.client_address,
+        request_id=row.request_id,
     )
 
 
@@ -156,17 +162,7 @@ async def link(session: AsyncSession, entries: Sequence[JournalRow], dialect: st
         entry.prev_hash = prev_hash
         # Hash what the database will give back: the changes after a JSON round trip.
         changes = json.loads(json.dumps(entry.changes))
-        entry.hash = prev_hash = entry_hash(
-            seq=seq,
-            at=entry.at,
-            actor=entry.actor,
-            action=entry.action,
-            entity_type=entry.entity_type,
-            entity_id=entry.entity_id,
-            project_id=entry.project_id,
-            changes=changes,
-            prev_hash=prev_hash,
-        )
+        entry.hash = prev_hash = _hash_of(entry, prev_hash, changes)
     upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(JournalHeadRow)
     await session.execute(
         upsert.values(id=1, seq=seqs[-1], hash=prev_hash).on_conflict_do_update(
@@ -227,6 +223,10 @@ _COLUMNS = (
     JournalRow.entity_id,
     JournalRow.project_id,
     JournalRow.changes,
+    JournalRow.token_name,
+    JournalRow.auth_method,
+    JournalRow.client_address,
+    JournalRow.request_id,
     JournalRow.prev_hash,
     JournalRow.hash,
 )
@@ -264,7 +264,7 @@ async def verify(
             fault = None
             if row.prev_hash != prev_hash:
                 fault, reason = await _diagnose(session, row, prev_seq)
-            elif _hash_of(row, row.prev_hash) != row.hash:
+            elif _hash_of(row, row.prev_hash, row.changes) != row.hash:
                 fault, reason = Fault.EDITED, "its content does not give its hash"
             if fault is not None:
                 last = prev_hash if prev_seq is not None else None

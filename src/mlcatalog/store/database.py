@@ -36,14 +36,47 @@ def display_url(url: str) -> str:
         return "<a database URL that does not parse>"
 
 
+ORIGIN_CHARS = 200
+"""The most characters of each of an origin's details that a journal entry keeps."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who acts and from where: every journal entry of a unit of work records it."""
+
+    actor: str
+    """The principal's subject (``token:<name>#<public id>`` for a token, ``cli:<account>``)."""
+    token_name: str | None = None
+    """The API token the actor authenticated with, if any."""
+    auth_method: str | None = None
+    """How the actor authenticated (auth.principal.Method)."""
+    client_address: str | None = None
+    """The peer's address as the server saw it (uvicorn); ``cli`` for the command line."""
+    request_id: str | None = None
+    """The HTTP request's id (api/middleware.RequestId)."""
+
+    def __post_init__(self) -> None:
+        # The address may come from a header a trusted proxy passed on (uvicorn's
+        # --forwarded-allow-ips), so its length is not ours to choose: cut every detail to its
+        # column instead of failing the write. Slicing also makes a StrEnum a plain str.
+        for name in ("token_name", "auth_method", "client_address", "request_id"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, value[:ORIGIN_CHARS])
+
+
 @dataclass
 class UnitOfWork:
-    """One write transaction on behalf of one actor: the rows and their journal entries."""
+    """One write transaction on behalf of one origin: the rows and their journal entries."""
 
     session: AsyncSession
-    actor: str
+    origin: Origin
     dialect: str
     journal: list[JournalRow] = field(default_factory=list)
+
+    @property
+    def actor(self) -> str:
+        return self.origin.actor
 
 
 def _sqlite_engine(url: str, *, echo: bool, immediate: bool) -> AsyncEngine:
@@ -99,14 +132,14 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(
-        self, actor: str, *, check: Callable[[UnitOfWork], Awaitable[None]] | None = None
+        self, origin: Origin, *, check: Callable[[UnitOfWork], Awaitable[None]] | None = None
     ) -> AsyncIterator[UnitOfWork]:
         """One transaction: commits when the block ends, rolls everything back on an error.
 
         ``check`` sees the unit's journal entries before they commit and may refuse them by
         raising (the API's authorizer: every change is journaled, so none escapes it)."""
         async with self._writes() as session, session.begin():
-            uow = UnitOfWork(session=session, actor=actor, dialect=self.dialect)
+            uow = UnitOfWork(session=session, origin=origin, dialect=self.dialect)
             yield uow
             if check is not None:
                 await check(uow)

@@ -1,5 +1,6 @@
 """Appends journal entries, checked against their action's shape, to a unit of work: written with
-the change, in the same transaction. catalog/ (through catalog/journal) and auth/tokens use it."""
+the change, in the same transaction. catalog/ (through catalog/journal), auth/tokens and
+auth/sessions use it."""
 
 from collections.abc import Mapping
 from datetime import datetime
@@ -27,7 +28,8 @@ def record(
 ) -> None:
     """Journal one change; ``before``/``after`` have the shapes store.journal.SHAPES declares
     for ``action`` (an entry that does not is refused: ShapeError). ``entity_type`` is needed
-    only for the actions that apply to several types (tags, cards)."""
+    only for the actions that apply to several types (tags, cards). The entry names the unit of
+    work's origin: who acted, with which token and method, from which client and request."""
     if entity_type is None:
         (entity_type, *others) = journal.SHAPES[action].entity_types
         if others:
@@ -37,14 +39,19 @@ def record(
         after={k: _plain(v) for k, v in (after or {}).items()},
     )
     journal.check(action, entity_type, changes)
+    origin = uow.origin
     uow.journal.append(
         JournalRow(
             at=utcnow(),
-            actor=uow.actor,
+            actor=origin.actor,
             action=action,
             entity_type=entity_type,
             entity_id=entity_id,
             project_id=project_id,
             changes=dict(changes),
+            token_name=origin.token_name,
+            auth_method=origin.auth_method,
+            client_address=origin.client_address,
+            request_id=origin.request_id,
         )
     )

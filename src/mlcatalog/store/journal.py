@@ -1,8 +1,8 @@
 """The journal's vocabulary: entity types, actions and the payload each action writes.
 
 The journal is the outbox, the audit log and the source of subscriptions: its writer
-(store/entries.record, used by catalog/ and auth/tokens) and its readers (the search indexer,
-the audit API) share these definitions instead of strings. An entry holds
+(store/entries.record, used by catalog/, auth/tokens and auth/sessions) and its readers (the
+search indexer, the audit API) share these definitions instead of strings. An entry holds
 ``{"before": …, "after": …}``; each action declares the shape of both (TypedDicts of JSON
 values), and ``check`` refuses an entry that does not match (record calls it before anything is
 written). Timestamps are ISO 8601 strings; sets of ids are ``IdRuns``, so that a delete that
@@ -42,6 +42,7 @@ class EntityType(StrEnum):
     LINEAGE_EDGE = "LineageEdge"
     API_TOKEN = "ApiToken"
     POLICY = "Policy"  # the access policy (policies/): one, entity id 1
+    SESSION = "Session"
 
 
 class Action(StrEnum):
@@ -77,6 +78,8 @@ class Action(StrEnum):
     API_TOKEN_REVOKED = "api_token.revoked"
     WRITE_DENIED = "write.denied"  # a mutation the policy refused: nothing else was written
     POLICY_RELOADED = "policy.reloaded"
+    SESSION_STARTED = "session.started"
+    SESSION_ENDED = "session.ended"
 
 
 class EdgeKind(StrEnum):
@@ -333,7 +336,7 @@ class ApiToken(TypedDict):
 
     name: str
     prefix: str  # mlc_<public id>: what identifies the token in logs and listings
-    subject: str  # whom it acts as: token:<name>
+    subject: str  # whom it acts as: token:<name>#<public id>
     project: str
     role: str
     expires_at: str
@@ -353,6 +356,13 @@ class WriteDenied(TypedDict):
 class PolicyLoaded(TypedDict):
     sha256: str  # of model.conf and policy.csv, in that order
     lines: int
+
+
+class BrowserSession(TypedDict):
+    """A session as the journal knows it: never the cookie, its secret or the secret's hash."""
+
+    subject: str
+    expires_at: str
 
 
 class Shape(NamedTuple):
@@ -403,6 +413,8 @@ SHAPES: dict[Action, Shape] = {
     Action.API_TOKEN_REVOKED: _shape(ApiToken, Revocation, EntityType.API_TOKEN),
     Action.WRITE_DENIED: _shape(Empty, WriteDenied, EntityType.PROJECT),
     Action.POLICY_RELOADED: _shape(Empty, PolicyLoaded, EntityType.POLICY),
+    Action.SESSION_STARTED: _shape(Empty, BrowserSession, EntityType.SESSION),
+    Action.SESSION_ENDED: _shape(BrowserSession, Empty, EntityType.SESSION),
 }
 
 

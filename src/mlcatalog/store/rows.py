@@ -314,12 +314,14 @@ class CommentRow(Created, Base):
 
 class JournalRow(Base):
     """One change. Entries outlive what they describe: no foreign keys. Entries are hash-chained
-    (store/audit.py): ``hash`` covers the entry and ``prev_hash``, the hash of the one before."""
+    (store/audit.py): ``hash`` covers the entry and ``prev_hash``, the hash of the one before.
+    The origin columns (token_name … request_id) are null in entries written before them."""
 
     __tablename__ = "journal"
-    # One successor per entry: were appends ever not serialised, a fork would fail to commit.
     __table_args__ = (
+        # One successor per entry: were appends ever not serialised, a fork would fail to commit.
         UniqueConstraint("prev_hash"),
+        # An entity's history, newest first, without reading the rest of the journal.
         Index("ix_journal_entity", "entity_type", "entity_id", "seq"),
     )
 
@@ -331,6 +333,10 @@ class JournalRow(Base):
     entity_id: Mapped[int] = mapped_column(Integer)
     project_id: Mapped[int | None] = mapped_column(Integer, index=True)
     changes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    token_name: Mapped[str | None] = mapped_column(String(200))
+    auth_method: Mapped[str | None] = mapped_column(String(200))
+    client_address: Mapped[str | None] = mapped_column(String(200))
+    request_id: Mapped[str | None] = mapped_column(String(200))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
@@ -375,6 +381,24 @@ class ApiTokenRow(Created, Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class SessionRow(Base):
+    """A browser session after a login: who logged in, until when. Only the SHA-256 of the
+    cookie's secret is kept; the public id (in the cookie) finds the row."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    groups: Mapped[list[str]] = mapped_column(Json, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Absolute: the session ends then, however busy it is; expired rows are swept at logins.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class SearchCheckpointRow(Base):
