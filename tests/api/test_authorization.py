@@ -32,6 +32,8 @@ g, user:carol, contributor, fraud
 g, user:carol, viewer, *
 g, user:dave, auditor, *
 g, user:erin, viewer, fraud
+g, user:frank, contributor, fraud
+g, user:grace, maintainer, fraud
 """
 ROLES = ("admin", "maintainer", "contributor", "viewer", "auditor")
 
@@ -356,3 +358,94 @@ def test_the_policy_reloads_when_its_files_change_and_keeps_the_old_one_when_bro
     files.model.write_text("[broken")
     assert policies.reload_if_changed() is None
     assert access_of(policies.current, bob).verdict("Model.name") is Verdict.ALLOW
+
+
+# --- writes reach only what the caller sees, in projects it may write ------------------------
+
+LOG_METRICS = (
+    "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { modelVersion { id } } }"
+)
+SET_TAGS = "mutation($input: SetTagsInput!) { setTags(input: $input) { node { id } } }"
+
+
+async def test_a_caller_seeing_one_project_writes_nowhere_else(api: Api, policy: Policy) -> None:
+    await seed_fraud(api)
+    await factories.project(api, "risk")
+    other = await factories.model(api, "scorer", project="risk")
+    frank = as_user(api, policy, user("frank"))  # a contributor of fraud, nothing else
+    code, _ = await frank.error(factories.REGISTER, input={"project": "risk", "name": "planted"})
+    assert code == "NOT_FOUND"  # risk is hidden from frank: as if it did not exist
+    grace = as_user(api, policy, user("grace"))  # a maintainer of fraud only
+    code, _ = await grace.error(factories.PROJECT, name="newly")
+    assert code == "FORBIDDEN"
+    tags = {"id": other["id"], "tags": [{"key": "owned", "value": "by-grace"}]}
+    hidden = await grace.run(SET_TAGS, input=tags)
+    missing = await grace.run(SET_TAGS, input={**tags, "id": "TW9kZWw6OTk5"})  # Model:999
+    assert codes(hidden) == codes(missing) == [("NOT_FOUND", ["setTags"])]
+    assert [e.message for e in hidden.errors or ()] != []
+    names = await api("{ models { edges { node { name tags { key } } } } }")
+    assert sorted(e["node"]["name"] for e in names["models"]["edges"]) == ["detector", "scorer"]
+    assert all(not e["node"]["tags"] for e in names["models"]["edges"])
+
+
+async def test_a_write_cannot_reference_an_entity_of_a_hidden_project(
+    api: Api, policy: Policy
+) -> None:
+    await seed_fraud(api)
+    await factories.project(api, "secret")
+    dataset = await factories.dataset(api, "private", project="secret")
+    hidden = await factories.dataset_version(api, dataset["id"])
+    version = await api(VERSIONS % "id")
+    version_id = version["model"]["versions"]["edges"][0]["node"]["id"]
+    frank = as_user(api, policy, user("frank"))
+    metric = {"name": "auc", "value": 0.9, "datasetVersion": hidden["id"]}
+    code, _ = await frank.error(LOG_METRICS, input={"id": version_id, "metrics": [metric]})
+    assert code == "NOT_FOUND"
+    model = await api('{ model(project: "fraud", name: "detector") { id } }')
+    code, _ = await frank.error(
+        factories.CREATE_VERSION,
+        input={"model": model["model"]["id"], "trainingDatasets": [hidden["id"]]},
+    )
+    assert code == "NOT_FOUND"
+
+
+async def test_whoever_deletes_an_id_does_not_own_the_next_entity_to_take_it(
+    api: Api, policy: Policy
+) -> None:
+    await seed_fraud(api)
+    carol = as_user(api, policy, user("carol"))  # a contributor of fraud
+    mine = await factories.model(carol, "short-lived")
+    deleted = await carol(
+        "mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId } }", id=mine["id"]
+    )
+    assert deleted["deleteModel"]["deletedId"] == mine["id"]
+    theirs = await factories.model(api, "successor")  # SQLite may give it the same id
+    update = "mutation($input: UpdateModelInput!) { updateModel(input: $input) { model { id } } }"
+    code, _ = await carol.error(update, input={"id": theirs["id"], "description": "mine?"})
+    assert code == "FORBIDDEN"
+
+
+async def test_a_value_without_a_project_is_decided_by_its_entity_s(
+    api: Api, tmp_path: Path
+) -> None:
+    # With a card's revisions made sensitive, alice (maintainer of fraud, viewer elsewhere)
+    # reads fraud's revisions and not risk's: a revision has no project of its own.
+    policy = Policy(
+        policy_in(tmp_path / "p", PEOPLE + "g2, DocumentRevision.markdown, sensitive\n")
+    )
+    await factories.project(api, "fraud")
+    await factories.project(api, "risk")
+    upsert = "mutation($input: UpsertDocumentInput!) { upsertDocument(input: $input) { document { id } } }"
+    for project, name in (("fraud", "detector"), ("risk", "scorer")):
+        model = await factories.model(api, name, project=project)
+        await api(upsert, input={"subject": model["id"], "markdown": f"# {project} card"})
+    alice = as_user(api, policy, user("alice"))
+    result = await alice.run(
+        "{ models { edges { node { name card { revisions { edges { node { markdown } } } } } } } }"
+    )
+    seen = {
+        e["node"]["name"]: e["node"]["card"]["revisions"]["edges"][0]["node"]["markdown"]
+        for e in result.data["models"]["edges"]
+    }
+    assert seen == {"detector": "# fraud card", "scorer": None}
+    assert [code for code, _ in codes(result)] == ["FORBIDDEN"]

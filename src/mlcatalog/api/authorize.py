@@ -84,11 +84,15 @@ class Gate:
             self.owner[id(source)] = (source, project)
         return project
 
-    def remember(self, value: Any, project: str | None) -> None:
+    def remember(self, value: Any, project: str | None, is_entity: Callable[[Any], bool]) -> None:
+        """``value`` (or each item) came from an object of ``project``: values without a project
+        of their own take it; an entity keeps its own (``project`` finds it)."""
         if isinstance(value, list | tuple):
             for item in value:
-                self.remember(item, project)
+                self.remember(item, project, is_entity)
         elif value is not None and not isinstance(value, str | int | float | bool | dict):
+            if is_entity(value):
+                return
             self.owner.setdefault(id(value), (value, project))
 
 
@@ -102,7 +106,7 @@ class Field:
     coordinate: str
     resolve: Resolver
     returns_entities: bool
-    returns_values: bool
+    returns_objects: bool
     nullable: bool
 
 
@@ -110,6 +114,7 @@ def authorize(
     schema: GraphQLSchema,
     project_of: ProjectOf,
     visible_only: VisibleOnly,
+    is_entity: Callable[[Any], bool],
 ) -> None:
     """Wrap every field of ``schema`` (but introspection's) in the authorizer.
 
@@ -124,13 +129,13 @@ def authorize(
                 coordinate=f"{type_.name}.{name}",
                 resolve=graphql_field.resolve or default_field_resolver,
                 returns_entities=_returns_entities(graphql_field.type),
-                returns_values=_returns_values(graphql_field.type),
+                returns_objects=_returns_objects(graphql_field.type),
                 nullable=not isinstance(graphql_field.type, GraphQLNonNull),
             )
             if type_ is schema.mutation_type:
                 graphql_field.resolve = _mutation(spec)
             else:
-                graphql_field.resolve = _read(spec, project_of, visible_only)
+                graphql_field.resolve = _read(spec, project_of, visible_only, is_entity)
 
 
 def _returns_entities(type_: GraphQLType) -> bool:
@@ -146,42 +151,45 @@ def _returns_entities(type_: GraphQLType) -> bool:
     return edges is not None and type_.name.endswith("Connection")
 
 
-def _returns_values(type_: GraphQLType) -> bool:
-    """Objects that belong to no project themselves: what an entity's field returns (an
-    Artifact, a list of Tags), but no entity, connection, edge or page info."""
+def _returns_objects(type_: GraphQLType) -> bool:
     while isinstance(type_, GraphQLNonNull | GraphQLList):
         type_ = type_.of_type
-    return (
-        isinstance(type_, GraphQLObjectType)
-        and not _returns_entities(type_)
-        and not type_.name.endswith(("Edge", "PageInfo"))
-    )
+    return isinstance(type_, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType)
 
 
 def _read(
     spec: Field,
     project_of: ProjectOf,
     visible_only: VisibleOnly,
+    is_entity: Callable[[Any], bool],
 ) -> Resolver:
     coordinate, resolve = spec.coordinate, spec.resolve
 
-    # A value of no project of its own (an Artifact, a Pipeline) takes its entity's.
-    keeps_owner = spec.returns_values
+    # For a caller whose rights differ between projects, what a field returns remembers the
+    # project it came from: a value of no project of its own (an Artifact, a page of a card's
+    # revisions) is decided by its entity's.
+    keeps_owner = spec.returns_objects
 
     async def checked(gate: Gate, verdict: Verdict, source: Any, info: Any, kwargs: Any) -> Any:
         project: str | NoProject | None = NO_PROJECT
         if verdict is Verdict.DEPENDS or (keeps_owner and not gate.uniform):
             project = await gate.project(source, info, project_of)
-        denied = verdict is Verdict.DEPENDS and not isinstance(project, NoProject)
-        if denied and not gate.access.allows(coordinate, READ, project):  # type: ignore[arg-type]
-            raise forbidden(f"read {coordinate}", project)  # type: ignore[arg-type]
+        if verdict is Verdict.DEPENDS:
+            if isinstance(project, NoProject):
+                # A root answers only what the caller sees; any other object whose project is
+                # unknown is refused: nothing is allowed by default.
+                allowed = source is None
+            else:
+                allowed = gate.access.allows(coordinate, READ, project)
+            if not allowed:
+                raise forbidden(f"read {coordinate}")
         result = resolve(source, info, **kwargs)
         if inspect.isawaitable(result):
             result = await result
         if spec.returns_entities and not gate.visible.everything:
             result = await visible_only(result, info, gate.visible, spec.nullable)
         if keeps_owner and not isinstance(project, NoProject):
-            gate.remember(result, project)
+            gate.remember(result, project, is_entity)
         return result
 
     def resolver(source: Any, info: Any, **kwargs: Any) -> Any:

@@ -19,6 +19,8 @@ from mlcatalog.catalog.journal import record_denied
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.store import visibility
 from mlcatalog.store.database import Database, Origin, UnitOfWork
+from mlcatalog.store.journal import CREATIONS, EntityType
+from mlcatalog.store.rows import JournalRow
 
 
 @dataclass
@@ -75,7 +77,9 @@ class Context:
         point a deadline rolls the write back, and the answer is true.
         """
         await self.loaders.reset()
-        async with self.database.unit_of_work(self.origin(), check=self.check_writes) as uow:
+        async with self.database.unit_of_work(
+            self.origin(), check=self.check_writes, visible=self.gate.visible
+        ) as uow:
             yield uow
             if self.deadline is not None:
                 self.deadline.reschedule(None)
@@ -87,7 +91,10 @@ class Context:
         mutation, access = self.gate.mutation, self.access
         if mutation is None:
             raise RuntimeError("a write outside a mutation cannot be authorized")
-        if access.uniform and access.verdict(mutation, WRITE) is Verdict.ALLOW:
+        # Allowed in every project there is: nothing to look up. (Allowed in every project the
+        # caller sees is not enough: a change may land in another, as a new model can.)
+        everywhere = access.uniform and self.gate.visible.everything
+        if everywhere and access.verdict(mutation, WRITE) is Verdict.ALLOW:
             return
         names = await visibility.project_names(uow.session, (e.project_id for e in uow.journal))
         for entry in uow.journal:
@@ -95,18 +102,23 @@ class Context:
             if access.allows(mutation, WRITE, project):
                 continue
             if access.allows(mutation, WRITE_OWN, project):
-                made_by = await visibility.creator(uow.session, entry.entity_type, entry.entity_id)
-                if made_by in (None, uow.actor):  # None: created in this very write
+                if await self._created(uow, entry):
                     continue
-                raise WriteRefused(
-                    f"the policy lets you run {mutation} in project {project!r} only on what you"
-                    f" created; this {entry.entity_type} was created by someone else",
-                    entry.project_id,
-                )
-            raise WriteRefused(
-                f"the policy does not let you run {mutation} in project {project!r}",
-                entry.project_id,
-            )
+                reason = f"the policy lets you run {mutation} in project {project!r} only on"
+                reason += " what you created"
+            else:
+                reason = f"the policy does not let you run {mutation} in project {project!r}"
+            raise WriteRefused(reason, entry.project_id)
+
+    async def _created(self, uow: UnitOfWork, entry: JournalRow) -> bool:
+        """Whether the actor created the entity ``entry`` is about: in this write, or by the
+        journal's latest creation entry about it."""
+        key = (entry.entity_type, entry.entity_id)
+        creation = CREATIONS.get(EntityType(entry.entity_type))
+        if any((e.entity_type, e.entity_id) == key and e.action == creation for e in uow.journal):
+            return True
+        made_by = await visibility.creator(uow.session, entry.entity_type, entry.entity_id)
+        return made_by == uow.actor
 
     async def journal_denied(self, mutation: str, project_id: int | None, reason: str) -> None:
         await record_denied(

@@ -38,7 +38,7 @@ from mlcatalog.api.operations.projects import ProjectMutations, ProjectQueries
 from mlcatalog.api.operations.search import SearchQueries
 from mlcatalog.api.operations.tags import TagMutations
 from mlcatalog.api.operations.versions import VersionMutations
-from mlcatalog.api.types.ownership import project_of, visible_only
+from mlcatalog.api.types.ownership import is_entity, project_of, visible_only
 from mlcatalog.catalog.errors import ErrorCode
 
 
@@ -191,7 +191,7 @@ def create_schema() -> CatalogSchema:
         extensions=extensions,
         scalar_overrides={datetime: UTC_DATETIME},
     )
-    authorize(catalog._schema, project_of, visible_only)
+    authorize(catalog._schema, project_of, visible_only, is_entity)
     return catalog
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 import casbin
+from casbin.persist.adapters.string_adapter import StringAdapter
 from casbin.util.builtin_operators import glob_match
 
 from mlcatalog.auth.principal import Method, Principal
@@ -58,11 +59,12 @@ class PolicyFiles:
         except OSError as error:
             raise PolicyError(f"cannot read the policy: {error}") from error
 
-    def digest(self) -> str:
-        h = hashlib.sha256()
-        for path in (self.model, self.policy):
-            h.update(path.read_bytes())
-        return h.hexdigest()
+    def read(self) -> tuple[str, str]:
+        """Both files' text, each read once: what loads is what the digest covers."""
+        try:
+            return self.model.read_text(), self.policy.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise PolicyError(f"cannot read the policy: {error}") from error
 
 
 class Policy:
@@ -70,10 +72,14 @@ class Policy:
 
     def __init__(self, files: PolicyFiles) -> None:
         self.files = files
+        # The stamp first: an edit after it shows as a newer stamp, and loads again.
         self.stamp = files.stamp()
-        self.digest = files.digest()
+        model_text, policy_text = files.read()
+        self.digest = hashlib.sha256((model_text + policy_text).encode()).hexdigest()
         try:
-            enforcer = casbin.Enforcer(str(files.model), str(files.policy))
+            enforcer = casbin.Enforcer(
+                casbin.Enforcer.new_model(text=model_text), StringAdapter(policy_text)
+            )
         except Exception as error:  # casbin raises whatever its parsers raise
             raise PolicyError(
                 f"the policy in {files.policy.parent} does not load: {error}"

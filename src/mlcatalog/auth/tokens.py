@@ -29,6 +29,7 @@ from mlcatalog.store.rows import ApiTokenRow, utcnow
 PREFIX = "mlc_"
 SUBJECT_PREFIX = "token:"
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+_ROLE = re.compile(r"[a-z][a-z0-9_-]{0,49}")
 _TOKEN = re.compile(r"mlc_(?P<public_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})")
 
 
@@ -124,9 +125,11 @@ async def create(
             "a token name is 1 to 100 of a-z, 0-9, '.', '_' and '-', starting with a letter or"
             " digit"
         )
-    for value, what, most in ((project, "project", 100), (role, "role", 50)):
-        if not value.strip() or len(value) > most:
-            raise TokenError(f"a token's {what} must be 1 to {most} characters")
+    if not project.strip() or len(project) > 100:
+        raise TokenError("a token's project must be 1 to 100 characters")
+    if not _ROLE.fullmatch(role):
+        # A role is a bare name: `user:alice` would make the token act as alice in its project.
+        raise TokenError("a token's role is a role's name: 1 to 50 of a-z, 0-9, '_' and '-'")
     if not 1 <= days <= max_days:
         raise TokenError(f"a token lives 1 to {max_days} days, not {days}")
     public_id, secret = new_credential()

@@ -34,8 +34,11 @@ async def project_of(uow: UnitOfWork, node: NodeRef) -> int:
     return await steps.project_of(uow, EntityType(node_type), node_id)
 
 
-def _cycle(path: list[NodeRef]) -> str:
-    """``path`` (downstream → … → upstream) closed back to its start, at most CYCLE_NAMES ids."""
+def _cycle(path: list[NodeRef], named: bool = True) -> str:
+    """``path`` (downstream → … → upstream) closed back to its start, at most CYCLE_NAMES ids;
+    only its length when not ``named`` (its nodes may be in projects the caller does not see)."""
+    if not named:
+        return f"{path[0][0]}s, {len(path)} of them"
     ids = [str(node_id) for _, node_id in path] + [str(path[0][1])]
     if len(ids) > CYCLE_NAMES:
         head, tail = CYCLE_NAMES // 2, CYCLE_NAMES - CYCLE_NAMES // 2
@@ -60,7 +63,7 @@ async def _refuse_cycles(uow: UnitOfWork, upstream: NodeRef, downstream: NodeRef
         raise CatalogError(
             ErrorCode.FAILED_PRECONDITION,
             f"{downstream[0]} {downstream[1]} already leads to {upstream[0]} {upstream[1]}, "
-            f"so this link would close a cycle: {_cycle(path)}",
+            f"so this link would close a cycle: {_cycle(path, uow.visible.everything)}",
         )
 
 

@@ -35,6 +35,6 @@ async def create_project(uow: UnitOfWork, *, name: str, description: str | None)
 
 async def project_by_name(uow: UnitOfWork, name: str) -> ProjectRow:
     project = await uow.session.scalar(select(ProjectRow).where(ProjectRow.name == name))
-    if project is None:
+    if project is None or not uow.visible.shows(project.name):
         raise not_found(f"project {name[:100]!r}")
     return project

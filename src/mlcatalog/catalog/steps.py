@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, not_found
+from mlcatalog.store import visibility
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import EntityType
 from mlcatalog.store.rows import (
@@ -40,10 +41,17 @@ LABELS = {
 
 
 async def get(uow: UnitOfWork, row_type: type[RowT], row_id: int, what: str) -> RowT:
+    """The row, or NOT_FOUND: also when it is in a project the actor does not see, so that no
+    write reads, links or reveals an entity of a hidden project (a missing one says the same)."""
     row = await uow.session.get(row_type, row_id)
-    if row is None:
+    if row is None or not (uow.visible.everything or await _shown(uow, row)):
         raise not_found(f"{what} {row_id}")
     return row
+
+
+async def _shown(uow: UnitOfWork, row: Any) -> bool:
+    project_id = await visibility.project_of_row(uow.session, row)
+    return await visibility.shown(uow.session, uow.visible, project_id)
 
 
 async def flush(uow: UnitOfWork, *, duplicate: str) -> None:
@@ -102,9 +110,10 @@ def _project_query(entity_type: EntityType, entity_id: int) -> Select[int]:
 
 
 async def project_of(uow: UnitOfWork, entity_type: EntityType, entity_id: int) -> int:
-    """The project an entity belongs to, in one statement (NOT_FOUND when it does not exist)."""
+    """The project an entity belongs to, in one statement (NOT_FOUND when it does not exist, or
+    is in a project the actor does not see)."""
     project_id = await uow.session.scalar(_project_query(entity_type, entity_id))
-    if project_id is None:
+    if project_id is None or not await visibility.shown(uow.session, uow.visible, project_id):
         raise not_found(f"{LABELS[entity_type]} {entity_id}")
     return project_id
 

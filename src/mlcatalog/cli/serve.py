@@ -8,6 +8,7 @@ import tempfile
 import typer
 import uvicorn
 
+from mlcatalog.auth.access import Policy, PolicyError, PolicyFiles
 from mlcatalog.auth.authenticate import UnsafeProduction, refuse_unsafe_production
 from mlcatalog.settings import ServerSettings, Settings
 from mlcatalog.store import migrate
@@ -46,6 +47,11 @@ def serve(
         refuse_unsafe_production(settings)
     except UnsafeProduction as error:
         typer.echo(f"refusing to start: {error}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        Policy(PolicyFiles.in_directory(settings.auth.policy_dir))
+    except PolicyError as error:
+        typer.echo(f"refusing to start: {error} (MLCATALOG_AUTH__POLICY_DIR)", err=True)
         raise typer.Exit(1) from None
     if not asyncio.run(_migrated(settings)):
         typer.echo(

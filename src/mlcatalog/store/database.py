@@ -18,6 +18,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from mlcatalog.store import audit
 from mlcatalog.store.rows import JournalRow
+from mlcatalog.store.visibility import EVERYTHING, Visible
 
 # Journal appends on PostgreSQL take this transaction-scoped advisory lock just before commit, so
 # sequence numbers are committed in the order they are handed out and a tailer reading
@@ -73,6 +74,9 @@ class UnitOfWork:
     origin: Origin
     dialect: str
     journal: list[JournalRow] = field(default_factory=list)
+    # The projects the actor sees: an entity elsewhere is NOT_FOUND to this write, as a missing
+    # one (catalog/steps.get), so no write reads, links or reveals what its actor cannot see.
+    visible: Visible = EVERYTHING
 
     @property
     def actor(self) -> str:
@@ -132,14 +136,19 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(
-        self, origin: Origin, *, check: Callable[[UnitOfWork], Awaitable[None]] | None = None
+        self,
+        origin: Origin,
+        *,
+        check: Callable[[UnitOfWork], Awaitable[None]] | None = None,
+        visible: Visible = EVERYTHING,
     ) -> AsyncIterator[UnitOfWork]:
         """One transaction: commits when the block ends, rolls everything back on an error.
 
         ``check`` sees the unit's journal entries before they commit and may refuse them by
-        raising (the API's authorizer: every change is journaled, so none escapes it)."""
+        raising (the API's authorizer: every change is journaled, so none escapes it);
+        ``visible``: the projects whose entities this write may find (UnitOfWork.visible)."""
         async with self._writes() as session, session.begin():
-            uow = UnitOfWork(session=session, origin=origin, dialect=self.dialect)
+            uow = UnitOfWork(session=session, origin=origin, dialect=self.dialect, visible=visible)
             yield uow
             if check is not None:
                 await check(uow)

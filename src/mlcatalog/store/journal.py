@@ -418,6 +418,21 @@ SHAPES: dict[Action, Shape] = {
 }
 
 
+# The action that makes each kind of entity: its creator is the actor of that entry.
+CREATIONS: dict[EntityType, Action] = {
+    EntityType.PROJECT: Action.PROJECT_CREATED,
+    EntityType.MODEL: Action.MODEL_REGISTERED,
+    EntityType.MODEL_VERSION: Action.MODEL_VERSION_CREATED,
+    EntityType.DATASET: Action.DATASET_CREATED,
+    EntityType.DATASET_VERSION: Action.DATASET_VERSION_CREATED,
+    EntityType.EXPERIMENT: Action.EXPERIMENT_CREATED,
+    EntityType.RUN: Action.RUN_CREATED,
+    EntityType.LINEAGE_EDGE: Action.LINEAGE_LINKED,
+    EntityType.API_TOKEN: Action.API_TOKEN_CREATED,
+    EntityType.SESSION: Action.SESSION_STARTED,
+}
+
+
 class ShapeError(ValueError):
     """An entry that does not match its action's declared shape."""
 

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from mlcatalog.store.journal import EntityType
+from mlcatalog.store.journal import CREATIONS, EntityType
 from mlcatalog.store.rows import (
     DatasetRow,
     DatasetVersionRow,
@@ -69,14 +69,50 @@ async def project_names(session: AsyncSession, ids: Iterable[int | None]) -> dic
 
 
 async def creator(session: AsyncSession, entity_type: str, entity_id: int) -> str | None:
-    """Who created an entity: the actor of the journal's first entry about it (None: the entity
-    is new in this transaction). The journal, not a row's created_by: a delete leaves no row."""
+    """Who created an entity: the actor of the journal's latest creation entry about it (the
+    latest: SQLite may give a deleted entity's id to a new one). The journal, not the row's
+    created_by: a delete leaves no row. None: no creation was journaled."""
+    creation = CREATIONS.get(EntityType(entity_type))
+    if creation is None:
+        return None
     return await session.scalar(
         select(JournalRow.actor)
-        .where(JournalRow.entity_type == entity_type, JournalRow.entity_id == entity_id)
-        .order_by(JournalRow.seq)
+        .where(
+            JournalRow.entity_type == entity_type,
+            JournalRow.entity_id == entity_id,
+            JournalRow.action == creation,
+        )
+        .order_by(JournalRow.seq.desc())
         .limit(1)
     )
+
+
+async def project_of_row(session: AsyncSession, row: Any) -> int | None:
+    """The project a catalog row belongs to (its own, or its parent's: one statement)."""
+    if isinstance(row, ProjectRow):
+        return row.id
+    project_id = getattr(row, "project_id", None)
+    if project_id is not None:
+        return int(project_id)
+    for own_id, link, parent in _THROUGH_PARENT.values():
+        if isinstance(row, own_id.class_):
+            found = await session.scalar(
+                select(parent.project_id)
+                .join(own_id.class_, link == parent.id)
+                .where(own_id == row.id)
+            )
+            return None if found is None else int(found)
+    return None
+
+
+async def shown(session: AsyncSession, visible: Visible, project_id: int | None) -> bool:
+    """Whether ``visible`` shows the project with this id (one statement unless it shows all)."""
+    if visible.everything:
+        return True
+    if project_id is None:
+        return visible.shows(None)
+    name = await session.scalar(select(ProjectRow.name).where(ProjectRow.id == project_id))
+    return name is not None and visible.shows(name)
 
 
 # The entities that belong to a project through their parent: (their id, the link up, the

@@ -61,6 +61,10 @@ async def project_of(source: Any, info: Info) -> str | NoProject | None:
     return name
 
 
+def is_entity(value: Any) -> bool:
+    return isinstance(value, RowNode)
+
+
 async def visible_only(result: Any, info: Info, visible: Visible, nullable: bool) -> Any:
     """``result`` without the entities of projects the caller does not see: one such entity is
     answered as if it did not exist."""
