@@ -375,17 +375,19 @@ async def test_a_check_costs_one_indexed_read(database: Database) -> None:
         await checker.principal(_wrong_secret(created.token))
 
 
-async def test_a_role_longer_than_its_column_is_refused_before_the_database(
-    database: Database,
+@pytest.mark.parametrize("role", ["r" * 51, "user:alice", "group:ml", "Admin", ""])
+async def test_a_role_that_is_no_role_name_is_refused_before_the_database(
+    database: Database, role: str
 ) -> None:
-    """PostgreSQL refused a 51-character role in the INSERT, whose error printed the hash."""
-    with pytest.raises(tokens.TokenError, match="role must be 1 to 50"):
+    """PostgreSQL refused a 51-character role in the INSERT, whose error printed the hash; and
+    a role such as user:alice would make the token act as alice in its project."""
+    with pytest.raises(tokens.TokenError, match="role is a role's name"):
         await tokens.create(
             database,
             origin=Origin(actor="admin"),
             name="ci",
             project="fraud",
-            role="r" * 51,
+            role=role,
             days=9,
             max_days=9,
         )
