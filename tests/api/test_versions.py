@@ -168,12 +168,12 @@ mutation($input: SetModelVersionStageInput!) {
 """
 
 
-async def test_second_production_version_archives_the_first_when_asked(api: Api) -> None:
+async def test_second_production_version_archives_the_first(api: Api) -> None:
     await factories.project(api)
     model = await factories.model(api)
     v1 = await factories.version(api, model["id"], stage="PRODUCTION")
-    v2 = await factories.version(api, model["id"])
-    data = await api(STAGE, input={"id": v2["id"], "stage": "PRODUCTION", "archiveOthers": True})
+    v2 = await factories.version(api, model["id"], stage="STAGING")
+    data = await api(STAGE, input={"id": v2["id"], "stage": "PRODUCTION"})
     assert data["setModelVersionStage"] == {
         "modelVersion": {"number": 2, "stage": "PRODUCTION"},
         "archived": [{"number": 1, "stage": "ARCHIVED"}],

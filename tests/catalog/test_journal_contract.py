@@ -9,7 +9,16 @@ from sqlalchemy import select
 from mlcatalog.auth import tokens
 from mlcatalog.auth.principal import Method, Principal
 from mlcatalog.auth.sessions import Sessions
-from mlcatalog.catalog import datasets, documents, experiments, lineage, models, projects, versions
+from mlcatalog.catalog import (
+    datasets,
+    deployments,
+    documents,
+    experiments,
+    lineage,
+    models,
+    projects,
+    versions,
+)
 from mlcatalog.catalog.experiments import RunMetric, RunStatus
 from mlcatalog.catalog.journal import record, record_denied, record_policy
 from mlcatalog.catalog.versions import MetricValue, Stage
@@ -64,10 +73,21 @@ async def every_action(database: Database) -> None:
             uow, version_id=first.id, changes={"framework": "xgboost", "hyperparameters": {"n": 3}}
         )
         await versions.log_metrics(uow, version_id=first.id, metrics=[MetricValue("f1", 0.7)])
-        await versions.set_stage(uow, version_id=first.id, stage=Stage.PRODUCTION)
-        await versions.set_stage(
-            uow, version_id=second.id, stage=Stage.PRODUCTION, archive_others=True
+        for version in (first, second):
+            for stage in (Stage.DEVELOPMENT, Stage.STAGING, Stage.PRODUCTION):
+                await versions.set_stage(uow, version_id=version.id, stage=stage, approval_id=7)
+        await versions.rollback_production(uow, model_id=model.id)
+        deployment = await deployments.record_deployment(
+            uow,
+            version_id=first.id,
+            environment="production",
+            endpoint_url="https://fraud.example.com/v1/score",
+            traffic_share=0.9,
         )
+        await deployments.update_deployment(
+            uow, deployment_id=deployment.id, changes={"traffic_share": 1.0}
+        )
+        await deployments.remove_deployment(uow, deployment_id=deployment.id)
         await versions.set_alias(uow, version_id=first.id, alias="champion")
         await versions.set_alias(uow, version_id=second.id, alias="champion")
         await versions.remove_alias(uow, model_id=model.id, alias="champion")

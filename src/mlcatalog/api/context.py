@@ -19,7 +19,7 @@ from mlcatalog.catalog.journal import record_denied
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.store import visibility
 from mlcatalog.store.database import Database, Origin, UnitOfWork
-from mlcatalog.store.journal import CREATIONS, EntityType
+from mlcatalog.store.journal import CREATIONS, EntityType, policy_objects
 from mlcatalog.store.rows import JournalRow
 
 
@@ -87,18 +87,28 @@ class Context:
 
     async def check_writes(self, uow: UnitOfWork) -> None:
         """Refuse the write unless the running mutation may make each of its journaled changes
-        in the change's project (``write``, or ``write-own`` on what the caller created)."""
+        in the change's project (``write``, or ``write-own`` on what the caller created), and the
+        caller may write every policy object the change needs besides (``policy_objects``: the
+        stages a version leaves and enters)."""
         mutation, access = self.gate.mutation, self.access
         if mutation is None:
             raise RuntimeError("a write outside a mutation cannot be authorized")
+        needs = [(entry, policy_objects(entry)) for entry in uow.journal]
         # Allowed in every project there is: nothing to look up. (Allowed in every project the
         # caller sees is not enough: a change may land in another, as a new model can.)
         everywhere = access.uniform and self.gate.visible.everything
-        if everywhere and access.verdict(mutation, WRITE) is Verdict.ALLOW:
+        objects = {obj for _, found in needs for obj in found}
+        if everywhere and all(
+            access.verdict(obj, WRITE) is Verdict.ALLOW for obj in (mutation, *objects)
+        ):
             return
         names = await visibility.project_names(uow.session, (e.project_id for e in uow.journal))
-        for entry in uow.journal:
+        for entry, found in needs:
             project = names.get(entry.project_id) if entry.project_id is not None else None
+            for obj in found:
+                if not access.allows(obj, WRITE, project):
+                    reason = f"the policy does not let you write {obj} in project {project!r}"
+                    raise WriteRefused(reason, entry.project_id)
             if access.allows(mutation, WRITE, project):
                 continue
             if access.allows(mutation, WRITE_OWN, project):

@@ -72,6 +72,7 @@ from mlcatalog.api.context import Context
 from mlcatalog.api.pagination import DEFAULT_PAGE, MAX_PAGE
 from mlcatalog.api.rates import RateLimits
 from mlcatalog.catalog import validation
+from mlcatalog.catalog.deployments import MAX_ENDPOINT, DeploymentStatus
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.search import request as search
 
@@ -137,6 +138,11 @@ LIMITS: dict[str, Limit] = {
     "CreateModelVersionInput.evaluationDatasets": Limit(items=100),
     "CreateRunInput.inputs": Limit(items=100),
     "Model.versions(stages)": Limit(items=5),
+    "Model.deployments(statuses)": Limit(items=len(DeploymentStatus)),
+    "ModelVersion.deployments(statuses)": Limit(items=len(DeploymentStatus)),
+    "RecordDeploymentInput.environment": Limit(chars=100),
+    "RecordDeploymentInput.endpoint": Limit(chars=MAX_ENDPOINT),
+    "Model.alias(name)": Limit(chars=100),
     "Query.lineage(depth)": Limit(low=1, high=20),
     "Query.lineage(limit)": Limit(low=1, high=MAX_LINEAGE_NODES),
     # Search: the contract's own bounds, checked here before the resolver runs.
@@ -169,6 +175,7 @@ LIMITS: dict[str, Limit] = {
     "Lineage.frontier": Limit(items=MAX_LINEAGE_NODES + 1),
     "Lineage.edges": Limit(items=MAX_LINEAGE_EDGES),
     "SetModelVersionStagePayload.archived": Limit(items=100),
+    "RollbackProductionPayload.archived": Limit(items=100),
     "SearchResult.facets": Limit(items=20),
     "Facet.buckets": Limit(items=100),
     "SearchResult.metricStats": Limit(items=10),

@@ -32,6 +32,7 @@ from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
 from mlcatalog.api.operations.documents import DocumentMutations
 from mlcatalog.api.operations.experiments import ExperimentMutations, ExperimentQueries
+from mlcatalog.api.operations.lifecycle import LifecycleMutations
 from mlcatalog.api.operations.lineage import LineageMutations, LineageQueries
 from mlcatalog.api.operations.models import ModelMutations, ModelQueries
 from mlcatalog.api.operations.projects import ProjectMutations, ProjectQueries
@@ -71,6 +72,7 @@ Mutation = merge_types(
         ExperimentMutations,
         LineageMutations,
         DocumentMutations,
+        LifecycleMutations,
     ),
 )
 

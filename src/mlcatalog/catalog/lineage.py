@@ -5,11 +5,12 @@ from sqlalchemy import select
 from mlcatalog.catalog import steps
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.catalog.journal import record
+from mlcatalog.catalog.lifecycle import refuse_locked
 from mlcatalog.store import lineage as lineage_store
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import Action, EntityType, LineageLinked
 from mlcatalog.store.journal import EdgeKind as EdgeKind  # the kinds are the journal's too
-from mlcatalog.store.rows import LineageEdgeRow, utcnow
+from mlcatalog.store.rows import LineageEdgeRow, ModelVersionRow, utcnow
 
 ALLOWED: dict[EdgeKind, set[tuple[str, str]]] = {
     EdgeKind.USED_BY: {("DatasetVersion", "Run")},
@@ -112,3 +113,14 @@ async def add_edge(
         ),
     )
     return edge
+
+
+async def link_lineage(
+    uow: UnitOfWork, *, kind: EdgeKind, upstream: NodeRef, downstream: NodeRef
+) -> LineageEdgeRow:
+    """Link two existing nodes (``add_edge`` also links a version being created): a version in
+    PRODUCTION takes no new lineage into it until it leaves the stage."""
+    if downstream[0] == EntityType.MODEL_VERSION:
+        version = await steps.get(uow, ModelVersionRow, downstream[1], "model version")
+        refuse_locked(version, "lineage")
+    return await add_edge(uow, kind=kind, upstream=upstream, downstream=downstream)

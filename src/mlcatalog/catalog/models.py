@@ -90,7 +90,8 @@ async def register_model(
 
 
 async def update_model(uow: UnitOfWork, *, model_id: int, changes: dict[str, Any]) -> ModelRow:
-    """Change any of description, owner and task; fields not in ``changes`` stay."""
+    """Change any of description, owner, task and whether several versions may be in
+    PRODUCTION at once; fields not in ``changes`` stay."""
     model = await get(uow, ModelRow, model_id, "model")
     checked: dict[str, Any] = {}
     if "description" in changes:
@@ -99,6 +100,11 @@ async def update_model(uow: UnitOfWork, *, model_id: int, changes: dict[str, Any
         checked["owner"] = validation.required_line(changes["owner"], "owner", max_length=200)
     if "task" in changes:
         checked["task"] = _task(changes["task"])
+    if "allows_several_in_production" in changes:
+        several = changes["allows_several_in_production"]
+        if not isinstance(several, bool):
+            raise invalid("allowsSeveralInProduction is true or false")
+        checked["allows_several_in_production"] = several
     before, after = diff(model, checked)
     if after:
         touch(model, uow)

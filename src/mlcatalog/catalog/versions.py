@@ -2,7 +2,6 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
@@ -10,9 +9,12 @@ from sqlalchemy import select, update
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid, not_found
 from mlcatalog.catalog.journal import bounded, diff, record
+from mlcatalog.catalog.lifecycle import Stage as Stage  # the stages are the lifecycle's
+from mlcatalog.catalog.lifecycle import check_move, refuse_locked
 from mlcatalog.catalog.lineage import add_edge
 from mlcatalog.catalog.removal import take_versions
 from mlcatalog.catalog.steps import flush, get, project_of, stamp, touch
+from mlcatalog.store import history
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import (
     Action,
@@ -24,6 +26,7 @@ from mlcatalog.store.journal import (
     MetricsLogged,
     ModelVersionCreated,
     ModelVersionDeleted,
+    StageEntered,
     StageFields,
 )
 from mlcatalog.store.rows import (
@@ -38,15 +41,6 @@ from mlcatalog.store.rows import (
     RunRow,
     utcnow,
 )
-
-
-class Stage(StrEnum):
-    NONE = "NONE"
-    DEVELOPMENT = "DEVELOPMENT"
-    STAGING = "STAGING"
-    PRODUCTION = "PRODUCTION"
-    ARCHIVED = "ARCHIVED"
-
 
 ARTIFACT_FORMATS = (
     "onnx",
@@ -224,6 +218,7 @@ async def create_model_version(
         version.id,
         project_id=model.project_id,
         after=ModelVersionCreated(model_id=model_id, number=number, version=semver, stage=stage),
+        model_id=model_id,
     )
     if source_run_id is not None:
         await add_edge(
@@ -248,6 +243,11 @@ async def create_model_version(
     return version
 
 
+# What a version is (with its artifact, which no mutation changes): locked in PRODUCTION. Its
+# description and semantic version stay editable.
+LOCKED_FIELDS = frozenset({"framework", "framework_version", "algorithm", "hyperparameters"})
+
+
 async def update_model_version(
     uow: UnitOfWork, *, version_id: int, changes: dict[str, Any]
 ) -> ModelVersionRow:
@@ -267,6 +267,8 @@ async def update_model_version(
         checked["hyperparameters"] = validation.json_object(
             changes["hyperparameters"], "hyperparameters"
         )
+    if locked := sorted(checked.keys() & LOCKED_FIELDS):
+        refuse_locked(version, ", ".join(locked).replace("_", " "))
     before, after = diff(version, checked)
     if after:
         touch(version, uow)
@@ -334,6 +336,9 @@ async def log_metrics(
     if not metrics:
         raise invalid("give at least one metric")
     version = await get(uow, ModelVersionRow, version_id, "model version")
+    # Any metric, not only those on its evaluation datasets: a value logged later would change
+    # the leaderboards and gates it was promoted under. Live metrics belong to runs.
+    refuse_locked(version, "metrics")
     project_id = await project_of(uow, EntityType.MODEL, version.model_id)
     await _add_metrics(uow, version, project_id, metrics)
     touch(version, uow)
@@ -349,35 +354,113 @@ class StageChange:
 
 
 async def set_stage(
-    uow: UnitOfWork, *, version_id: int, stage: Stage, archive_others: bool = False
+    uow: UnitOfWork,
+    *,
+    version_id: int,
+    stage: Stage,
+    archive_others: bool = False,
+    approval_id: int | None = None,
+    rollback_of: int | None = None,
 ) -> StageChange:
-    """Move a version to ``stage``; with ``archive_others``, versions already there are archived."""
+    """Move a version to ``stage``: the one function that applies a stage move.
+
+    The move must be one lifecycle.MOVES allows. Promoting to PRODUCTION archives the model's
+    other production versions unless the model allows several; ``archive_others`` archives the
+    others in STAGING or PRODUCTION in any case. ``approval_id`` names the approved request that
+    carries the move (journaled). ``rollback_of`` (rollback_production) puts an ARCHIVED version
+    back into PRODUCTION and archives that production version.
+    """
     version = await get(uow, ModelVersionRow, version_id, "model version")
-    project_id = await project_of(uow, EntityType.MODEL, version.model_id)
+    # One move at a time per model: two promotions cannot each leave the other in production.
+    model = await uow.session.scalar(
+        select(ModelRow).where(ModelRow.id == version.model_id).with_for_update()
+    )
+    if model is None:
+        raise not_found(f"model {version.model_id}")
+    if version.stage == stage:
+        return StageChange(version=version, archived=[])
+    if rollback_of is None:
+        check_move(version, stage)
+    elif not (version.stage == Stage.ARCHIVED and stage == Stage.PRODUCTION):
+        raise invalid("a rollback puts an ARCHIVED version back into PRODUCTION")
     archived: list[ModelVersionRow] = []
-    if archive_others and stage in (Stage.STAGING, Stage.PRODUCTION):
+    if stage == Stage.PRODUCTION or (archive_others and stage == Stage.STAGING):
         others = await uow.session.scalars(
-            select(ModelVersionRow).where(
+            select(ModelVersionRow)
+            .where(
                 ModelVersionRow.model_id == version.model_id,
                 ModelVersionRow.stage == stage,
                 ModelVersionRow.id != version.id,
             )
+            .order_by(ModelVersionRow.number)
         )
-        archived = list(others)
-    for row, new_stage in [(version, stage), *((other, Stage.ARCHIVED) for other in archived)]:
-        if row.stage == new_stage:
-            continue
+        several = model.allows_several_in_production and not archive_others
+        archived = [row for row in others if not several or row.id == rollback_of]
+    after = StageEntered(stage=stage, model_id=model.id)
+    if archived:
+        after["archived"] = [row.id for row in archived]
+    if approval_id is not None:
+        after["approval_id"] = approval_id
+    if rollback_of is not None:
+        after["rollback"] = True
+    archiving = StageEntered(stage=Stage.ARCHIVED, model_id=model.id)
+    for row, entered in [(version, after), *((other, archiving) for other in archived)]:
         record(
             uow,
             Action.MODEL_VERSION_STAGE_CHANGED,
             row.id,
-            project_id=project_id,
+            project_id=model.project_id,
             before=StageFields(stage=row.stage),
-            after=StageFields(stage=new_stage),
+            after=entered,
+            model_id=model.id,
         )
-        row.stage = new_stage
+        row.stage = entered["stage"]
         touch(row, uow)
     return StageChange(version=version, archived=archived)
+
+
+async def rollback_production(uow: UnitOfWork, *, model_id: int) -> StageChange:
+    """Put back the version that the current production version replaced (the journal's record of
+    its promotion names it), archiving the current one. FAILED_PRECONDITION when the model has no
+    production version, when its promotion replaced none, or when that version has since moved
+    on from ARCHIVED (or was deleted)."""
+    model = await get(uow, ModelRow, model_id, "model")
+    in_production = {
+        row.id: row
+        for row in await uow.session.scalars(
+            select(ModelVersionRow).where(
+                ModelVersionRow.model_id == model_id, ModelVersionRow.stage == Stage.PRODUCTION
+            )
+        )
+    }
+    if not in_production:
+        raise CatalogError(
+            ErrorCode.FAILED_PRECONDITION, f"model {model.name!r} has no version in PRODUCTION"
+        )
+    # The current one: of the versions in production, the one promoted last.
+    promotion = await history.latest_promotion(uow.session, in_production, uow.journal)
+    current = (
+        in_production[promotion.version_id]
+        if promotion
+        else max(in_production.values(), key=lambda row: row.number)
+    )
+    replaced = promotion.archived if promotion else []
+    if not replaced:
+        raise CatalogError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"version {current.number} replaced no production version: there is none to roll"
+            " back to",
+        )
+    previous = await uow.session.get(ModelVersionRow, replaced[-1])
+    if previous is None or previous.stage != Stage.ARCHIVED:
+        where = "was deleted" if previous is None else f"is in {previous.stage} now"
+        raise CatalogError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"the version that version {current.number} replaced {where}: roll back by hand",
+        )
+    return await set_stage(
+        uow, version_id=previous.id, stage=Stage.PRODUCTION, rollback_of=current.id
+    )
 
 
 def _alias_name(alias: str) -> str:
@@ -391,7 +474,13 @@ async def set_alias(uow: UnitOfWork, *, version_id: int, alias: str) -> ModelVer
     """Point ``alias`` at a version; an alias is unique within its model, so it moves."""
     _alias_name(alias)
     version = await get(uow, ModelVersionRow, version_id, "model version")
-    current = await uow.session.get(AliasRow, (version.model_id, alias))
+    # The alias's row locked (PostgreSQL): two concurrent moves journal one after the other,
+    # each with the version it really moved the alias from.
+    current = await uow.session.scalar(
+        select(AliasRow)
+        .where(AliasRow.model_id == version.model_id, AliasRow.name == alias)
+        .with_for_update()
+    )
     if current is not None and current.version_id == version_id:
         return version
     before = None
@@ -407,6 +496,7 @@ async def set_alias(uow: UnitOfWork, *, version_id: int, alias: str) -> ModelVer
         project_id=await project_of(uow, EntityType.MODEL, version.model_id),
         before=before,
         after=AliasPointer(alias=alias, version_id=version_id),
+        model_id=version.model_id,
     )
     return version
 
@@ -423,6 +513,7 @@ async def remove_alias(uow: UnitOfWork, *, model_id: int, alias: str) -> ModelRo
         current.version_id,
         project_id=model.project_id,
         before=AliasPointer(alias=alias, version_id=current.version_id),
+        model_id=model_id,
     )
     return model
 
@@ -485,5 +576,6 @@ async def delete_model_version(uow: UnitOfWork, *, version_id: int) -> ModelVers
             documents=taken.documents,
             lineage=taken.lineage,
         ),
+        model_id=version.model_id,
     )
     return version

@@ -25,11 +25,14 @@ def record(
     before: Mapping[str, object] | None = None,
     after: Mapping[str, object] | None = None,
     entity_type: EntityType | None = None,
+    model_id: int | None = None,
 ) -> None:
     """Journal one change; ``before``/``after`` have the shapes store.journal.SHAPES declares
     for ``action`` (an entry that does not is refused: ShapeError). ``entity_type`` is needed
     only for the actions that apply to several types (tags, cards). The entry names the unit of
-    work's origin: who acted, with which token and method, from which client and request."""
+    work's origin: who acted, with which token and method, from which client and request.
+    ``model_id`` files an entry about a version's stage, aliases or deployments under its model
+    too (a model's lifecycle history reads them by it)."""
     if entity_type is None:
         (entity_type, *others) = journal.SHAPES[action].entity_types
         if others:
@@ -48,6 +51,7 @@ def record(
             entity_type=entity_type,
             entity_id=entity_id,
             project_id=project_id,
+            model_id=model_id,
             changes=dict(changes),
             token_name=origin.token_name,
             auth_method=origin.auth_method,

@@ -43,6 +43,7 @@ class EntityType(StrEnum):
     API_TOKEN = "ApiToken"
     POLICY = "Policy"  # the access policy (policies/): one, entity id 1
     SESSION = "Session"
+    DEPLOYMENT = "Deployment"
 
 
 class Action(StrEnum):
@@ -80,6 +81,9 @@ class Action(StrEnum):
     POLICY_RELOADED = "policy.reloaded"
     SESSION_STARTED = "session.started"
     SESSION_ENDED = "session.ended"
+    DEPLOYMENT_RECORDED = "deployment.recorded"
+    DEPLOYMENT_UPDATED = "deployment.updated"
+    DEPLOYMENT_REMOVED = "deployment.removed"
 
 
 class EdgeKind(StrEnum):
@@ -156,6 +160,7 @@ class ModelFields(TypedDict, total=False):
     description: str | Content
     owner: str
     task: str | None
+    allows_several_in_production: bool
 
 
 class Archival(TypedDict):
@@ -237,6 +242,16 @@ class StageFields(TypedDict):
     stage: str
 
 
+class StageEntered(StageFields, total=False):
+    """The after of a stage change; entries written before the lifecycle rules hold the stage
+    only."""
+
+    model_id: int
+    archived: list[int]  # the versions this move archived (rollbackProduction reads it)
+    approval_id: int  # the approved request that carried the move
+    rollback: bool  # moved back by rollbackProduction
+
+
 class ModelVersionDeleted(TypedDict):
     """Everything a version's hard delete took with it: ids and counts, never contents."""
 
@@ -255,6 +270,17 @@ class ModelVersionDeleted(TypedDict):
 class AliasPointer(TypedDict):
     alias: str
     version_id: int
+
+
+class DeploymentFields(TypedDict, total=False):
+    """A deployment (all of it when recorded or removed; what changed when updated)."""
+
+    version_id: int
+    model_id: int
+    environment: str
+    endpoint: str
+    status: str
+    traffic_share: float
 
 
 class Tags(TypedDict):
@@ -390,7 +416,7 @@ SHAPES: dict[Action, Shape] = {
     Action.MODEL_VERSION_CREATED: _shape(Empty, ModelVersionCreated, _VERSION),
     Action.MODEL_VERSION_UPDATED: _shape(ModelVersionFields, ModelVersionFields, _VERSION),
     Action.MODEL_VERSION_METRICS_LOGGED: _shape(Empty, MetricsLogged, _VERSION),
-    Action.MODEL_VERSION_STAGE_CHANGED: _shape(StageFields, StageFields, _VERSION),
+    Action.MODEL_VERSION_STAGE_CHANGED: _shape(StageFields, StageEntered, _VERSION),
     Action.MODEL_VERSION_DELETED: _shape(ModelVersionDeleted, Empty, _VERSION),
     Action.ALIAS_SET: _shape(Empty, AliasPointer, _VERSION),
     Action.ALIAS_MOVED: _shape(AliasPointer, AliasPointer, _VERSION),
@@ -415,6 +441,9 @@ SHAPES: dict[Action, Shape] = {
     Action.POLICY_RELOADED: _shape(Empty, PolicyLoaded, EntityType.POLICY),
     Action.SESSION_STARTED: _shape(Empty, BrowserSession, EntityType.SESSION),
     Action.SESSION_ENDED: _shape(BrowserSession, Empty, EntityType.SESSION),
+    Action.DEPLOYMENT_RECORDED: _shape(Empty, DeploymentFields, EntityType.DEPLOYMENT),
+    Action.DEPLOYMENT_UPDATED: _shape(DeploymentFields, DeploymentFields, EntityType.DEPLOYMENT),
+    Action.DEPLOYMENT_REMOVED: _shape(DeploymentFields, Empty, EntityType.DEPLOYMENT),
 }
 
 
@@ -430,6 +459,7 @@ CREATIONS: dict[EntityType, Action] = {
     EntityType.LINEAGE_EDGE: Action.LINEAGE_LINKED,
     EntityType.API_TOKEN: Action.API_TOKEN_CREATED,
     EntityType.SESSION: Action.SESSION_STARTED,
+    EntityType.DEPLOYMENT: Action.DEPLOYMENT_RECORDED,
 }
 
 
@@ -610,3 +640,25 @@ def _check(expected: Any, value: object, path: str) -> None:
     accepted = (int, float) if expected is float else (expected,)
     if not isinstance(value, accepted) or (isinstance(value, bool) and expected is not bool):
         raise ShapeError(f"{path}: expected {expected.__name__}, got {value!r:.80}")
+
+
+# A version's stage is a policy object of its own, ``Stage.<STAGE>`` with action ``write``: who may
+# move a version into or out of a stage is decided apart from who may run the mutation.
+STAGE_OBJECT = "Stage.{}"
+NO_STAGE = "NONE"
+
+
+def policy_objects(entry: Entry) -> list[str]:
+    """The policy objects, beyond its mutation, that writing ``entry`` needs (``write`` on each):
+    a stage change needs the stage it leaves and the one it enters; creating a version in a
+    stage, or deleting one that is in a stage, needs that stage."""
+    action = entry.action
+    found = changes(entry)
+    stages: list[str] = []
+    if action == Action.MODEL_VERSION_STAGE_CHANGED:
+        stages = [found["before"]["stage"], found["after"]["stage"]]
+    elif action == Action.MODEL_VERSION_CREATED:
+        stages = [found["after"]["stage"]]
+    elif action == Action.MODEL_VERSION_DELETED:
+        stages = [found["before"]["stage"]]
+    return [STAGE_OBJECT.format(s) for s in dict.fromkeys(stages) if s and s != NO_STAGE]

@@ -15,6 +15,7 @@ from mlcatalog.store.rows import (
     Base,
     CommentRow,
     DatasetVersionRow,
+    DeploymentRow,
     DocumentRevisionRow,
     MetricRow,
     ModelVersionRow,
@@ -258,4 +259,29 @@ METRICS_OF_RUN = ChildList(
     parent=RunMetricRow.run_id,
     order=Order((RunMetricRow.name, RunMetricRow.step, RunMetricRow.id), (False, False, False)),
     where=lambda f: [RunMetricRow.name == _filter(f, "name")] if _filter(f, "name") else [],
+)
+
+
+def _deployment_filters(f: Filters) -> list[ColumnElement[bool]]:
+    where = []
+    if environment := _filter(f, "environment"):
+        where.append(DeploymentRow.environment == environment)
+    if statuses := _filter(f, "statuses"):
+        where.append(DeploymentRow.status.in_(statuses))
+    return where
+
+
+DEPLOYMENTS_OF_VERSION = ChildList(
+    scope="version.deployments",
+    row_type=DeploymentRow,
+    parent=DeploymentRow.version_id,
+    order=Order((DeploymentRow.environment, DeploymentRow.id), (False, False)),
+    where=_deployment_filters,
+)
+DEPLOYMENTS_OF_MODEL = ChildList(
+    scope="model.deployments",
+    row_type=DeploymentRow,
+    parent=DeploymentRow.model_id,
+    order=Order((DeploymentRow.environment, DeploymentRow.id), (False, False)),
+    where=_deployment_filters,
 )

@@ -235,9 +235,17 @@ def journal_listing(
     entity: tuple[str, int] | None = None,
     action: str | None = None,
     actor: str | None = None,
+    model_id: int | None = None,
+    actions: Sequence[str] = (),
     visible: Visible,
 ) -> Listing[JournalRow]:
+    """The journal, newest first. ``model_id`` (ix_journal_model) keeps the entries filed under a
+    model: its versions' stage, alias and deployment changes."""
     stmt = select(JournalRow).where(visible.clause(JournalRow.project_id))
+    if model_id is not None:
+        stmt = stmt.where(JournalRow.model_id == model_id)
+    if actions:
+        stmt = stmt.where(JournalRow.action.in_(actions))
     if project is not None:
         project_id = select(ProjectRow.id).where(ProjectRow.name == project).scalar_subquery()
         stmt = stmt.where(JournalRow.project_id == project_id)

@@ -91,6 +91,8 @@ class ModelRow(Updated, Base):
     # The last version number handed out: incremented under the row lock, so numbers have no gaps.
     version_count: Mapped[int] = mapped_column(Integer, default=0)
     archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Promoting a version to PRODUCTION archives the one there, unless this is set.
+    allows_several_in_production: Mapped[bool] = mapped_column(default=False)
 
     project: Mapped[ProjectRow] = relationship(lazy="raise")
 
@@ -278,6 +280,24 @@ class LineageEdgeRow(Created, Base):
     target_id: Mapped[int] = mapped_column(Integer)
 
 
+class DeploymentRow(Updated, Base):
+    """Where a version runs: an endpoint in an environment, with its share of the traffic."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("version_id", "environment", "endpoint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    # The version's model, kept so that a model's deployments are one indexed read.
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    endpoint: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(20))
+    traffic_share: Mapped[float] = mapped_column(Float)
+
+
 class DocumentRow(Updated, Base):
     __tablename__ = "documents"
     __table_args__ = (UniqueConstraint("subject_type", "subject_id"),)
@@ -323,6 +343,7 @@ class JournalRow(Base):
         UniqueConstraint("prev_hash"),
         # An entity's history, newest first, without reading the rest of the journal.
         Index("ix_journal_entity", "entity_type", "entity_id", "seq"),
+        Index("ix_journal_model", "model_id", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -332,6 +353,10 @@ class JournalRow(Base):
     entity_type: Mapped[str] = mapped_column(String(30))
     entity_id: Mapped[int] = mapped_column(Integer)
     project_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # The model a version's stage, alias or deployment entry is about (ix_journal_model): a
+    # model's lifecycle history without its versions' ids. Not hashed: an index over entries
+    # whose payloads name the model too.
+    model_id: Mapped[int | None] = mapped_column(Integer)
     changes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     token_name: Mapped[str | None] = mapped_column(String(200))
     auth_method: Mapped[str | None] = mapped_column(String(200))

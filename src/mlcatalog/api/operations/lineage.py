@@ -110,7 +110,7 @@ class LineageMutations:
     @strawberry.mutation
     async def link_lineage(self, info: Info, input: LinkLineageInput) -> LinkLineagePayload:
         async with info.context.unit_of_work() as uow:
-            row = await lineage.add_edge(
+            row = await lineage.link_lineage(
                 uow,
                 kind=input.kind,
                 upstream=decode_any(input.upstream, *LINEAGE_TYPES),

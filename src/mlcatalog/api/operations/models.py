@@ -88,9 +88,17 @@ class ModelMutations:
             )
         return RegisterModelPayload(model=Model.from_row(row))
 
-    @strawberry.mutation(description="Change description, owner or task; omitted fields stay.")
+    @strawberry.mutation(
+        description="Change description, owner, task or allowsSeveralInProduction; omitted"
+        " fields stay."
+    )
     async def update_model(self, info: Info, input: UpdateModelInput) -> UpdateModelPayload:
-        changes = given(description=input.description, owner=input.owner, task=input.task)
+        changes = given(
+            description=input.description,
+            owner=input.owner,
+            task=input.task,
+            allows_several_in_production=input.allows_several_in_production,
+        )
         async with info.context.unit_of_work() as uow:
             row = await models.update_model(
                 uow, model_id=decode(input.id, "Model"), changes=changes

@@ -1,6 +1,6 @@
 """Registered models and their aliases; the inputs and payloads of the model mutations."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Self
 
@@ -12,16 +12,34 @@ from mlcatalog.api.limits import capped
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import OrderDirection, RowNode, node_of, required_node
 from mlcatalog.api.types.documents import Document
+from mlcatalog.api.types.lifecycle import (
+    AliasChange,
+    Deployment,
+    StageChange,
+    deployment_filters,
+    journal_changes,
+)
 from mlcatalog.api.types.projects import Project, project_of
 from mlcatalog.api.types.tags import Tag, TagInput, tag_list
+from mlcatalog.catalog.deployments import DeploymentStatus
+from mlcatalog.catalog.errors import invalid
 from mlcatalog.catalog.versions import Stage
-from mlcatalog.store.paging import VERSIONS_OF_MODEL
+from mlcatalog.store import history
+from mlcatalog.store.paging import DEPLOYMENTS_OF_MODEL, VERSIONS_OF_MODEL
 from mlcatalog.store.rows import ModelRow
 
 if TYPE_CHECKING:
     from mlcatalog.api.types.versions import ModelVersion
 
 ModelVersionRef = Annotated["ModelVersion", strawberry.lazy("mlcatalog.api.types.versions")]
+
+
+def _moment(as_of: datetime | None) -> datetime:
+    if as_of is None:
+        return datetime.now(UTC)
+    if as_of.tzinfo is None:
+        raise invalid("asOf needs a time zone (e.g. 2026-11-29T12:00:00Z)")
+    return as_of
 
 
 @strawberry.type(description="A registered model: a name in a project, and its versions.")
@@ -33,6 +51,10 @@ class Model(RowNode):
     owner: str
     task: str | None
     archived_at: datetime | None
+    allows_several_in_production: bool = strawberry.field(
+        description="Whether promoting a version to PRODUCTION leaves the ones there (else it"
+        " archives them)."
+    )
     created_at: datetime
     created_by: str
     updated_at: datetime
@@ -48,6 +70,7 @@ class Model(RowNode):
             owner=row.owner,
             task=row.task,
             archived_at=row.archived_at,
+            allows_several_in_production=row.allows_several_in_production,
             created_at=row.created_at,
             created_by=row.created_by,
             updated_at=row.updated_at,
@@ -90,10 +113,106 @@ class Model(RowNode):
         row = await info.context.loaders.latest_version(self.id)
         return node_of("ModelVersion", row) if row else None
 
-    @strawberry.field(description="The newest version in PRODUCTION, if any.")
-    async def production_version(self, info: Info) -> ModelVersionRef | None:
+    @strawberry.field(
+        description="The newest version in PRODUCTION, if any; with `asOf`, the version that"
+        " held PRODUCTION then (read from the journal: `productionMove` says who moved it)."
+    )
+    async def production_version(
+        self, info: Info, as_of: datetime | None = None
+    ) -> ModelVersionRef | None:
+        if as_of is not None:
+            move = await self.production_move(info, as_of)
+            return None if move is None else await move.version(info)
         row = await info.context.loaders.latest_version(self.id, Stage.PRODUCTION.value)
         return node_of("ModelVersion", row) if row else None
+
+    @strawberry.field(
+        description="The move that put the version holding PRODUCTION at `asOf` (default: now)"
+        " there: which version, who moved it, when, under which approval. With several"
+        " versions in production, the one promoted last."
+    )
+    async def production_move(
+        self, info: Info, as_of: datetime | None = None
+    ) -> StageChange | None:
+        async with info.context.loaders.read() as session:
+            entry = await history.holder_at(session, self.id, _moment(as_of))
+        return StageChange.from_row(entry) if entry else None
+
+    @strawberry.field(
+        description="Who held alias `name` at `asOf` (default: now): the move that pointed it"
+        " at its version then, or null when it pointed nowhere."
+    )
+    async def alias(
+        self, info: Info, name: str, as_of: datetime | None = None
+    ) -> AliasChange | None:
+        async with info.context.loaders.read() as session:
+            entry = await history.alias_at(session, self.id, name, _moment(as_of))
+        return AliasChange.from_row(entry) if entry else None
+
+    @strawberry.field(description="Its versions' stage moves, newest first, from the journal.")
+    async def stage_history(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[StageChange]:
+        return await journal_changes(
+            info,
+            StageChange.from_row,
+            history.STAGE_ACTIONS,
+            model_id=self.id,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(description="Its aliases' moves, newest first, from the journal.")
+    async def alias_history(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[AliasChange]:
+        return await journal_changes(
+            info,
+            AliasChange.from_row,
+            history.ALIAS_ACTIONS,
+            model_id=self.id,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(
+        description="Where its versions run; `environment` and `statuses` narrow the list."
+    )
+    async def deployments(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        environment: str | None = None,
+        statuses: list[DeploymentStatus] | None = None,
+    ) -> Connection[Deployment]:
+        return await children_connection(
+            info.context.loaders,
+            DEPLOYMENTS_OF_MODEL,
+            self.id,
+            Deployment.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filters=deployment_filters(environment, statuses),
+        )
 
     @strawberry.field(description="Named pointers such as champion and challenger.")
     async def aliases(self, info: Info) -> list["Alias"]:
@@ -164,6 +283,7 @@ class UpdateModelInput:
     description: str | None = UNSET
     owner: str | None = UNSET
     task: str | None = UNSET
+    allows_several_in_production: bool | None = UNSET
 
 
 @strawberry.type

@@ -11,6 +11,7 @@ from mlcatalog.api.types.common import RowNode
 from mlcatalog.api.types.datasets import Dataset, DatasetVersion
 from mlcatalog.api.types.documents import Document
 from mlcatalog.api.types.experiments import Experiment, Run
+from mlcatalog.api.types.lifecycle import Deployment
 from mlcatalog.api.types.models import Model
 from mlcatalog.api.types.projects import Project
 from mlcatalog.api.types.versions import Comment, ModelVersion
@@ -31,6 +32,9 @@ async def _project_id(source: Any, info: Info) -> int | NoProject | None:
         return source.project_id
     if isinstance(source, ModelVersion):
         model = await rows.row(ModelRow, source.row.model_id)
+        return None if model is None else model.project_id
+    if isinstance(source, Deployment):
+        model = await rows.row(ModelRow, source.model_id)
         return None if model is None else model.project_id
     if isinstance(source, Comment):
         version = await rows.row(ModelVersionRow, source.version_id)

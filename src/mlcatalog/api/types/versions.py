@@ -15,11 +15,24 @@ from mlcatalog.api.limits import cap, capped
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import RowNode, given, load_node, load_nodes, required_node, whole
 from mlcatalog.api.types.documents import Document
+from mlcatalog.api.types.lifecycle import (
+    AliasChange,
+    Deployment,
+    StageChange,
+    deployment_filters,
+    journal_changes,
+)
 from mlcatalog.api.types.models import Model
 from mlcatalog.api.types.tags import Tag, TagInput, tag_list
 from mlcatalog.catalog import versions
+from mlcatalog.catalog.deployments import DeploymentStatus
 from mlcatalog.catalog.versions import Stage
-from mlcatalog.store.paging import COMMENTS_OF_VERSION, METRICS_OF_VERSION
+from mlcatalog.store import history
+from mlcatalog.store.paging import (
+    COMMENTS_OF_VERSION,
+    DEPLOYMENTS_OF_VERSION,
+    METRICS_OF_VERSION,
+)
 from mlcatalog.store.rows import CommentRow, MetricRow, ModelVersionRow
 
 if TYPE_CHECKING:
@@ -246,6 +259,69 @@ class ModelVersion(RowNode):
         )
         ids = [e.source_id for e in edges if e.kind in kinds]
         return await load_nodes(info, "DatasetVersion", capped("ModelVersion.datasets", ids))
+
+    @strawberry.field(description="Its stage moves, newest first, from the journal.")
+    async def stage_history(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[StageChange]:
+        return await journal_changes(
+            info,
+            StageChange.from_row,
+            history.STAGE_ACTIONS,
+            version_id=self.id,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(description="The moves of aliases onto or off it, newest first.")
+    async def alias_history(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[AliasChange]:
+        return await journal_changes(
+            info,
+            AliasChange.from_row,
+            history.ALIAS_ACTIONS,
+            version_id=self.id,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(description="Where it runs; `environment` and `statuses` narrow the list.")
+    async def deployments(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        environment: str | None = None,
+        statuses: list[DeploymentStatus] | None = None,
+    ) -> Connection[Deployment]:
+        return await children_connection(
+            info.context.loaders,
+            DEPLOYMENTS_OF_VERSION,
+            self.id,
+            Deployment.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filters=deployment_filters(environment, statuses),
+        )
 
     @strawberry.field(description="The version's own card (the model has one too).")
     async def card(self, info: Info) -> Document | None:

@@ -1,0 +1,96 @@
+"""lifecycle: several versions in production per model, deployments, the journal by model
+
+Revision ID: 20261129_0011
+Revises: 20261129_0010
+Create Date: 2026-11-29 16:00:00
+
+``journal.model_id`` indexes the entries about a model's versions' stages and aliases by model
+(``ix_journal_model``); entries written before it get it from their version where the version
+still exists.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "20261129_0011"
+down_revision: str | None = "20261129_0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+LIFECYCLE_ACTIONS = (
+    "model_version.created",
+    "model_version.stage_changed",
+    "model_version.deleted",
+    "alias.set",
+    "alias.moved",
+    "alias.removed",
+)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("models") as batch:
+        batch.add_column(
+            sa.Column(
+                "allows_several_in_production",
+                sa.Boolean(),
+                nullable=False,
+                server_default=sa.false(),
+            )
+        )
+    op.add_column("journal", sa.Column("model_id", sa.Integer(), nullable=True))
+    op.create_index("ix_journal_model", "journal", ["model_id", "seq"], unique=False)
+    actions = ", ".join(f"'{a}'" for a in LIFECYCLE_ACTIONS)
+    op.execute(
+        sa.text(
+            "UPDATE journal SET model_id = (SELECT model_versions.model_id FROM model_versions"
+            " WHERE model_versions.id = journal.entity_id)"
+            f" WHERE entity_type = 'ModelVersion' AND action IN ({actions})"
+        )
+    )
+    op.create_table(
+        "deployments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version_id", sa.Integer(), nullable=False),
+        sa.Column("model_id", sa.Integer(), nullable=False),
+        sa.Column("environment", sa.String(length=100), nullable=False),
+        sa.Column("endpoint", sa.String(length=2000), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("traffic_share", sa.Float(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.String(length=200), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["version_id"],
+            ["model_versions.id"],
+            name=op.f("fk_deployments_version_id_model_versions"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["model_id"],
+            ["models.id"],
+            name=op.f("fk_deployments_model_id_models"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deployments")),
+        sa.UniqueConstraint(
+            "version_id",
+            "environment",
+            "endpoint",
+            name=op.f("uq_deployments_version_id_environment_endpoint"),
+        ),
+    )
+    op.create_index(op.f("ix_deployments_version_id"), "deployments", ["version_id"])
+    op.create_index(op.f("ix_deployments_model_id"), "deployments", ["model_id"])
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_deployments_model_id"), table_name="deployments")
+    op.drop_index(op.f("ix_deployments_version_id"), table_name="deployments")
+    op.drop_table("deployments")
+    op.drop_index("ix_journal_model", table_name="journal")
+    op.drop_column("journal", "model_id")
+    with op.batch_alter_table("models") as batch:
+        batch.drop_column("allows_several_in_production")
