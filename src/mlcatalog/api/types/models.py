@@ -22,7 +22,6 @@ from mlcatalog.api.types.lifecycle import (
 from mlcatalog.api.types.projects import Project, project_of
 from mlcatalog.api.types.tags import Tag, TagInput, tag_list
 from mlcatalog.catalog.deployments import DeploymentStatus
-from mlcatalog.catalog.errors import invalid
 from mlcatalog.catalog.versions import Stage
 from mlcatalog.store import history
 from mlcatalog.store.paging import DEPLOYMENTS_OF_MODEL, VERSIONS_OF_MODEL
@@ -35,11 +34,7 @@ ModelVersionRef = Annotated["ModelVersion", strawberry.lazy("mlcatalog.api.types
 
 
 def _moment(as_of: datetime | None) -> datetime:
-    if as_of is None:
-        return datetime.now(UTC)
-    if as_of.tzinfo is None:
-        raise invalid("asOf needs a time zone (e.g. 2026-11-29T12:00:00Z)")
-    return as_of
+    return as_of or datetime.now(UTC)  # the DateTime scalar reads a time without offset as UTC
 
 
 @strawberry.type(description="A registered model: a name in a project, and its versions.")
