@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import bindparam, delete, event, func, insert, select, text, update
 
-from mlcatalog.catalog import projects
+from mlcatalog.catalog import models, projects, versions
 from mlcatalog.store import audit, migrate
 from mlcatalog.store.audit import GENESIS, Fault, Verification
 from mlcatalog.store.database import ORIGIN_CHARS, Database, Origin
@@ -129,6 +129,21 @@ async def test_an_edited_entry_is_found(database: Database) -> None:
     result = await verify(database)
     assert (result.first_bad_seq, result.fault, result.entries) == (5, Fault.EDITED, 4)
     assert result.head_seq == 4
+
+
+async def test_an_entry_moved_to_another_models_history_is_found(database: Database) -> None:
+    async with database.unit_of_work(Origin(actor="writer")) as uow:
+        project = await projects.create_project(uow, name="fraud", description="")
+        model = await models.register_model(uow, project_id=project.id, name="detector")
+        await versions.create_model_version(uow, model_id=model.id)
+    async with database.read() as session:
+        filed = await session.scalar(
+            select(JournalRow.seq).where(JournalRow.model_id == model.id).limit(1)
+        )
+    assert filed is not None and (await verify(database)).intact
+    await tamper(database, update(JournalRow).where(JournalRow.seq == filed).values(model_id=99))
+    result = await verify(database)
+    assert (result.first_bad_seq, result.fault) == (filed, Fault.EDITED)
 
 
 async def test_an_edit_is_found_even_in_the_actor_or_time(database: Database) -> None:

@@ -31,6 +31,10 @@ _VERSION = "mlcatalog-journal-v1"
 """Leads every encoding, so that schemes are told apart: v1 has no origin."""
 
 _VERSION_ORIGIN = "mlcatalog-journal-v2"
+_VERSION_MODEL = "mlcatalog-journal-v3"
+"""v2 plus the model an entry is filed under (``model_id``, from migration 20261129_0011): a
+version's stage, alias and deployment entries. Moving an entry to another model's history
+changes its hash."""
 """v1 plus the origin: an entry with any origin detail. Entries written before the origin
 columns have none, and keep their v1 hashes; setting a detail on such an entry changes its
 encoding to v2, so the edit is found like any other."""
@@ -87,11 +91,14 @@ def entry_hash(
     auth_method: str | None = None,
     client_address: str | None = None,
     request_id: str | None = None,
+    model_id: int | None = None,
 ) -> str:
     """The SHA-256 (hex) of one entry's canonical encoding, its predecessor's hash included."""
     content = [seq, _time(at), actor, action, entity_type, entity_id, project_id, changes]
     origin = [token_name, auth_method, client_address, request_id]
-    if any(detail is not None for detail in origin):
+    if model_id is not None:
+        encoded = canonical([_VERSION_MODEL, *content, *origin, model_id, prev_hash])
+    elif any(detail is not None for detail in origin):
         encoded = canonical([_VERSION_ORIGIN, *content, *origin, prev_hash])
     else:
         encoded = canonical([_VERSION, *content, prev_hash])
@@ -113,6 +120,7 @@ def _hash_of(row: Any, prev_hash: str, changes: Any) -> str:
         auth_method=row.auth_method,
         client_address=row.client_address,
         request_id=row.request_id,
+        model_id=row.model_id,
     )
 
 
@@ -227,6 +235,7 @@ _COLUMNS = (
     JournalRow.auth_method,
     JournalRow.client_address,
     JournalRow.request_id,
+    JournalRow.model_id,
     JournalRow.prev_hash,
     JournalRow.hash,
 )

@@ -354,8 +354,7 @@ class JournalRow(Base):
     entity_id: Mapped[int] = mapped_column(Integer)
     project_id: Mapped[int | None] = mapped_column(Integer, index=True)
     # The model a version's stage, alias or deployment entry is about (ix_journal_model): a
-    # model's lifecycle history without its versions' ids. Not hashed: an index over entries
-    # whose payloads name the model too.
+    # model's lifecycle history without its versions' ids. Hashed (v3); null before 0011.
     model_id: Mapped[int | None] = mapped_column(Integer)
     changes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     token_name: Mapped[str | None] = mapped_column(String(200))

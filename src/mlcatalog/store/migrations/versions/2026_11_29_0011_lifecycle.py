@@ -4,9 +4,9 @@ Revision ID: 20261129_0011
 Revises: 20261129_0010
 Create Date: 2026-11-29 16:00:00
 
-``journal.model_id`` indexes the entries about a model's versions' stages and aliases by model
-(``ix_journal_model``); entries written before it get it from their version where the version
-still exists.
+``journal.model_id`` files the entries about a model's versions' stages, aliases and deployments
+under the model (``ix_journal_model``). It is hashed (the chain's v3 encoding), so entries written
+before it are left without one: setting it now would change their hashes.
 """
 
 from collections.abc import Sequence
@@ -18,15 +18,6 @@ revision: str = "20261129_0011"
 down_revision: str | None = "20261129_0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-LIFECYCLE_ACTIONS = (
-    "model_version.created",
-    "model_version.stage_changed",
-    "model_version.deleted",
-    "alias.set",
-    "alias.moved",
-    "alias.removed",
-)
 
 
 def upgrade() -> None:
@@ -41,14 +32,6 @@ def upgrade() -> None:
         )
     op.add_column("journal", sa.Column("model_id", sa.Integer(), nullable=True))
     op.create_index("ix_journal_model", "journal", ["model_id", "seq"], unique=False)
-    actions = ", ".join(f"'{a}'" for a in LIFECYCLE_ACTIONS)
-    op.execute(
-        sa.text(
-            "UPDATE journal SET model_id = (SELECT model_versions.model_id FROM model_versions"
-            " WHERE model_versions.id = journal.entity_id)"
-            f" WHERE entity_type = 'ModelVersion' AND action IN ({actions})"
-        )
-    )
     op.create_table(
         "deployments",
         sa.Column("id", sa.Integer(), nullable=False),
