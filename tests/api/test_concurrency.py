@@ -40,3 +40,20 @@ async def test_concurrent_duplicate_semvers_let_exactly_one_through(api: Api) ->
     refused = [r.errors[0].extensions["code"] for r in results if r.errors]
     assert len(ok) == 1
     assert refused == ["ALREADY_EXISTS"] * 4
+
+
+async def test_concurrent_promotions_leave_one_version_in_production(api: Api) -> None:
+    await factories.project(api)
+    model = await factories.model(api)
+    staged = [await factories.version(api, model["id"], stage="STAGING") for _ in range(5)]
+    stage = """mutation($input: SetModelVersionStageInput!) {
+      setModelVersionStage(input: $input) { modelVersion { number } } }"""
+    await asyncio.gather(
+        *(api(stage, input={"id": v["id"], "stage": "PRODUCTION"}) for v in staged)
+    )
+    data = await api(
+        'query { model(project: "fraud", name: "fraud-detector") {'
+        " versions { edges { node { stage } } } } }"
+    )
+    stages = [e["node"]["stage"] for e in data["model"]["versions"]["edges"]]
+    assert sorted(stages) == ["ARCHIVED"] * 4 + ["PRODUCTION"]

@@ -353,6 +353,17 @@ class StageChange:
     archived: list[ModelVersionRow]
 
 
+async def _lock_model(uow: UnitOfWork, model_id: int) -> ModelRow:
+    """The model's row, locked (PostgreSQL) until commit: one stage move at a time per model,
+    so two promotions cannot each leave the other in production."""
+    model = await uow.session.scalar(
+        select(ModelRow).where(ModelRow.id == model_id).with_for_update()
+    )
+    if model is None:
+        raise not_found(f"model {model_id}")
+    return model
+
+
 async def set_stage(
     uow: UnitOfWork,
     *,
@@ -371,12 +382,8 @@ async def set_stage(
     back into PRODUCTION and archives that production version.
     """
     version = await get(uow, ModelVersionRow, version_id, "model version")
-    # One move at a time per model: two promotions cannot each leave the other in production.
-    model = await uow.session.scalar(
-        select(ModelRow).where(ModelRow.id == version.model_id).with_for_update()
-    )
-    if model is None:
-        raise not_found(f"model {version.model_id}")
+    model = await _lock_model(uow, version.model_id)
+    await uow.session.refresh(version)  # as the move before ours (which held the lock) left it
     if version.stage == stage:
         return StageChange(version=version, archived=[])
     if rollback_of is None:
@@ -424,7 +431,8 @@ async def rollback_production(uow: UnitOfWork, *, model_id: int) -> StageChange:
     its promotion names it), archiving the current one. FAILED_PRECONDITION when the model has no
     production version, when its promotion replaced none, or when that version has since moved
     on from ARCHIVED (or was deleted)."""
-    model = await get(uow, ModelRow, model_id, "model")
+    await get(uow, ModelRow, model_id, "model")
+    model = await _lock_model(uow, model_id)
     in_production = {
         row.id: row
         for row in await uow.session.scalars(
