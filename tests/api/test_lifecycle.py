@@ -288,6 +288,22 @@ async def test_a_contributor_cannot_create_a_version_in_production(
     await factories.version(carol, model["id"], stage="DEVELOPMENT")
 
 
+async def test_a_contributor_cannot_delete_a_model_with_a_version_in_production(
+    api: Api, policy: Policy
+) -> None:
+    await factories.project(api)
+    carol = as_user(api, policy, "carol")
+    model = await factories.model(carol)
+    version = await factories.version(carol, model["id"], stage="STAGING")
+    await move(as_user(api, policy, "grace"), version, "PRODUCTION")
+    delete = "mutation($input: DeleteModelInput!) { deleteModel(input: $input) { deletedId } }"
+    code, message = await carol.error(delete, input={"id": model["id"]})
+    assert (code, message) == (
+        "FORBIDDEN",
+        "the policy does not let you write Stage.PRODUCTION in project 'fraud'",
+    )
+
+
 # ---- deployments ------------------------------------------------------------------------------
 
 

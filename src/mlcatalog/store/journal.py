@@ -651,7 +651,8 @@ NO_STAGE = "NONE"
 def policy_objects(entry: Entry) -> list[str]:
     """The policy objects, beyond its mutation, that writing ``entry`` needs (``write`` on each):
     a stage change needs the stage it leaves and the one it enters; creating a version in a
-    stage, or deleting one that is in a stage, needs that stage."""
+    stage, or deleting one that is in a stage (or a model with versions in it), needs that
+    stage."""
     action = entry.action
     found = changes(entry)
     stages: list[str] = []
@@ -661,4 +662,6 @@ def policy_objects(entry: Entry) -> list[str]:
         stages = [found["after"]["stage"]]
     elif action == Action.MODEL_VERSION_DELETED:
         stages = [found["before"]["stage"]]
+    elif action == Action.MODEL_DELETED:
+        stages = [s for s, count in found["before"]["versions"]["stages"].items() if count]
     return [STAGE_OBJECT.format(s) for s in dict.fromkeys(stages) if s and s != NO_STAGE]

@@ -75,7 +75,12 @@ class VersionMutations:
             version = await versions.log_metrics(uow, version_id=entity_id, metrics=metrics)
         return LogMetricsPayload(model_version=ModelVersion.from_row(version), run=None)
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Move a version one stage: NONE → DEVELOPMENT → STAGING → PRODUCTION, back"
+        " one step from STAGING or PRODUCTION, to ARCHIVED from anywhere, from ARCHIVED to"
+        " DEVELOPMENT. Promoting to PRODUCTION archives the versions there unless the model"
+        " allows several. Needs write on Stage.<from> and Stage.<to> in the policy."
+    )
     async def set_model_version_stage(
         self, info: Info, input: SetModelVersionStageInput
     ) -> SetModelVersionStagePayload:

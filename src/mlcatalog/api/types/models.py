@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 ModelVersionRef = Annotated["ModelVersion", strawberry.lazy("mlcatalog.api.types.versions")]
 
 
+async def _production_move(info: Info, model_id: int, as_of: datetime | None) -> StageChange | None:
+    async with info.context.loaders.read() as session:
+        entry = await history.holder_at(session, model_id, _moment(as_of))
+    return StageChange.from_row(entry) if entry else None
+
+
 def _moment(as_of: datetime | None) -> datetime:
     return as_of or datetime.now(UTC)  # the DateTime scalar reads a time without offset as UTC
 
@@ -116,7 +122,7 @@ class Model(RowNode):
         self, info: Info, as_of: datetime | None = None
     ) -> ModelVersionRef | None:
         if as_of is not None:
-            move = await self.production_move(info, as_of)
+            move = await _production_move(info, self.id, as_of)
             return None if move is None else await move.version(info)
         row = await info.context.loaders.latest_version(self.id, Stage.PRODUCTION.value)
         return node_of("ModelVersion", row) if row else None
@@ -129,9 +135,7 @@ class Model(RowNode):
     async def production_move(
         self, info: Info, as_of: datetime | None = None
     ) -> StageChange | None:
-        async with info.context.loaders.read() as session:
-            entry = await history.holder_at(session, self.id, _moment(as_of))
-        return StageChange.from_row(entry) if entry else None
+        return await _production_move(info, self.id, as_of)
 
     @strawberry.field(
         description="Who held alias `name` at `asOf` (default: now): the move that pointed it"
