@@ -166,6 +166,12 @@ async def test_every_kind_of_change_reaches_the_documents_that_embed_it(
     dataset, model = ids["dataset"]["id"], ids["model"]["id"]
     run = ids["experiment"]["runs"]["edges"][0]["node"]["id"]
     changes = [
+        # a lineage edge: the run produced the churn model's version (before its promotion: a
+        # version in PRODUCTION takes no new lineage)
+        (
+            "mutation($input: LinkLineageInput!) { linkLineage(input: $input) { edge { kind } } }",
+            {"kind": "PRODUCED", "upstream": run, "downstream": versions["churn-model"]["id"]},
+        ),
         # a version's stage: its model's stage list
         (
             "mutation($input: SetModelVersionStageInput!) { setModelVersionStage(input: $input)"
@@ -186,11 +192,6 @@ async def test_every_kind_of_change_reaches_the_documents_that_embed_it(
         (
             "mutation($input: UpdateModelInput!) { updateModel(input: $input) { model { id } } }",
             {"id": model, "description": "who leaves next month"},
-        ),
-        # a lineage edge: the run produced the fraud detector's version
-        (
-            "mutation($input: LinkLineageInput!) { linkLineage(input: $input) { edge { kind } } }",
-            {"kind": "PRODUCED", "upstream": run, "downstream": versions["fraud-detector"]["id"]},
         ),
         (
             "mutation($input: FinishRunInput!) { finishRun(input: $input) { run { id } } }",
