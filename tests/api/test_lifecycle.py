@@ -116,6 +116,14 @@ async def test_promotion_archives_the_previous_production_version(api: Api) -> N
     assert [e["node"]["stage"] for e in data["versions"]["edges"]] == ["PRODUCTION", "ARCHIVED"]
 
 
+async def test_archive_others_archives_the_versions_already_in_staging(api: Api) -> None:
+    _, (v1, v2) = await model_with(api, 2)
+    await move(api, v1, "DEVELOPMENT", "STAGING")
+    await move(api, v2, "DEVELOPMENT")
+    moved = await api(STAGE, input={"id": v2["id"], "stage": "STAGING", "archiveOthers": True})
+    assert moved["setModelVersionStage"]["archived"] == [{"number": 1}]
+
+
 async def test_a_model_that_allows_several_keeps_both_in_production(api: Api) -> None:
     model, (v1, v2) = await model_with(api, 2)
     data = await api(UPDATE_MODEL, input={"id": model["id"], "allowsSeveralInProduction": True})

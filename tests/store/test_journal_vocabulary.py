@@ -137,3 +137,29 @@ def test_id_runs_expand_to_the_same_ids(ids: set[int]) -> None:
     runs = journal.id_runs(ids)
     assert journal.expand_ids(runs) == sorted(ids)
     assert len(runs) <= len(ids)
+
+
+def entry(action: Action, before: dict[str, Any], after: dict[str, Any]) -> Any:
+    return SimpleNamespace(action=action, changes={"before": before, "after": after})
+
+
+def test_a_stage_change_needs_the_stage_it_leaves_and_the_one_it_enters() -> None:
+    moved = entry(Action.MODEL_VERSION_STAGE_CHANGED, {"stage": "STAGING"}, {"stage": "PRODUCTION"})
+    assert journal.policy_objects(moved) == ["Stage.STAGING", "Stage.PRODUCTION"]
+    # NONE, where every version starts, needs no permission of its own.
+    started = entry(Action.MODEL_VERSION_STAGE_CHANGED, {"stage": "NONE"}, {"stage": "DEVELOPMENT"})
+    assert journal.policy_objects(started) == ["Stage.DEVELOPMENT"]
+
+
+def test_deletes_need_the_stages_of_what_they_take() -> None:
+    version = entry(Action.MODEL_VERSION_DELETED, {**version_deleted(), "stage": "STAGING"}, {})
+    assert journal.policy_objects(version) == ["Stage.STAGING"]
+    versions = {
+        "count": 3,
+        "ids": [[1, 3]],
+        "numbers": [[1, 3]],
+        "stages": {"NONE": 1, "PRODUCTION": 1, "ARCHIVED": 0},
+    }
+    model = entry(Action.MODEL_DELETED, {"versions": versions, "lineage": lineage()}, {})
+    assert journal.policy_objects(model) == ["Stage.PRODUCTION"]
+    assert journal.policy_objects(entry(Action.MODEL_UPDATED, {}, {"owner": "x"})) == []
