@@ -520,7 +520,7 @@ async def test_production_version_as_of_a_moment_names_who_moved_it(api: Api) ->
 
 
 async def test_alias_as_of_a_moment_and_its_history(api: Api) -> None:
-    _, (v1, v2) = await model_with(api, 2)
+    model, (v1, v2) = await model_with(api, 2)
     await api(ALIAS, input={"id": v1["id"], "alias": "champion"})
     await api(ALIAS, input={"id": v2["id"], "alias": "champion"})
     history = await model_query(
@@ -537,3 +537,18 @@ async def test_alias_as_of_a_moment_and_its_history(api: Api) -> None:
     assert now["alias"] == {"version": {"number": 2}}
     none = await model_query(api, 'alias(name: "challenger") { version { number } }')
     assert none["alias"] is None
+    await api(
+        "mutation($input: RemoveAliasInput!) { removeAlias(input: $input) { model { id } } }",
+        input={"model": model["id"], "alias": "champion"},
+    )
+    gone = await model_query(api, 'alias(name: "champion") { version { number } }')
+    assert gone["alias"] is None
+    own = await api(
+        "query($id: ID!) { node(id: $id) { ... on ModelVersion { aliasHistory { edges { node {"
+        " alias version { number } previousVersion { number } } } } } } }",
+        id=v2["id"],
+    )
+    assert [e["node"] for e in own["node"]["aliasHistory"]["edges"]] == [
+        {"alias": "champion", "version": None, "previousVersion": {"number": 2}},
+        {"alias": "champion", "version": {"number": 2}, "previousVersion": {"number": 1}},
+    ]

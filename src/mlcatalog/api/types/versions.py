@@ -280,7 +280,10 @@ class ModelVersion(RowNode):
             before=before,
         )
 
-    @strawberry.field(description="The moves of aliases onto or off it, newest first.")
+    @strawberry.field(
+        description="Aliases set on it, moved onto it or removed from it, newest first (a move"
+        " away shows in the history of the version it moved to, and the model's)."
+    )
     async def alias_history(
         self,
         info: Info,
