@@ -136,10 +136,16 @@ async def seed(database: Database, total: int, rng: random.Random) -> float:
                 )
                 for n in range(PER_MODEL):
                     quality = rng.betavariate(8, 2)
+                    # One version per model in PRODUCTION (a second is refused at creation): an
+                    # earlier draw of PRODUCTION is a former production version, now ARCHIVED.
+                    # Same draws as before, so the seeded catalog is otherwise unchanged.
+                    stage = Stage.PRODUCTION if n == PER_MODEL - 1 else rng.choice(list(Stage))
+                    if stage == Stage.PRODUCTION and n < PER_MODEL - 1:
+                        stage = Stage.ARCHIVED
                     await versions.create_model_version(
                         uow,
                         model_id=model.id,
-                        stage=Stage.PRODUCTION if n == PER_MODEL - 1 else rng.choice(list(Stage)),
+                        stage=stage,
                         framework=rng.choices(FRAMEWORKS, weights=WEIGHTS)[0],
                         metrics=[
                             MetricValue(

@@ -124,6 +124,16 @@ async def test_archive_others_archives_the_versions_already_in_staging(api: Api)
     assert moved["setModelVersionStage"]["archived"] == [{"number": 1}]
 
 
+async def test_a_second_version_cannot_be_created_in_production(api: Api) -> None:
+    model, _ = await model_with(api, 0)
+    await factories.version(api, model["id"], stage="PRODUCTION")
+    code, message = await api.error(
+        factories.CREATE_VERSION, input={"model": model["id"], "stage": "PRODUCTION"}
+    )
+    assert code == "FAILED_PRECONDITION"
+    assert message.startswith("version 1 is in PRODUCTION and model 'fraud-detector' allows one")
+
+
 async def test_a_model_that_allows_several_keeps_both_in_production(api: Api) -> None:
     model, (v1, v2) = await model_with(api, 2)
     data = await api(UPDATE_MODEL, input={"id": model["id"], "allowsSeveralInProduction": True})

@@ -201,6 +201,20 @@ async def create_model_version(
         )
     if semver is not None:
         await _semver_taken(uow, model_id, semver)
+    if stage == Stage.PRODUCTION and not model.allows_several_in_production:
+        await _lock_model(uow, model_id)
+        serving = await uow.session.scalar(
+            select(ModelVersionRow.number).where(
+                ModelVersionRow.model_id == model_id, ModelVersionRow.stage == Stage.PRODUCTION
+            )
+        )
+        if serving is not None:
+            # Creating is no move: it would archive nothing. Promote instead (set_stage).
+            raise CatalogError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"version {serving} is in PRODUCTION and model {model.name!r} allows one"
+                " there: create the version in STAGING and promote it",
+            )
     if source_run_id is not None:
         await get(uow, RunRow, source_run_id, "run")
     number = await _next_number(uow, model_id)
