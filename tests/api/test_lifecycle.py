@@ -431,6 +431,16 @@ async def test_the_same_deployment_twice_already_exists(api: Api) -> None:
     assert code == "ALREADY_EXISTS"
 
 
+async def test_only_maintainers_record_deployments(api: Api, policy: Policy) -> None:
+    _, (v1,) = await model_with(api, 1)
+    given = {"version": v1["id"], "environment": "production", "endpoint": "https://a.example"}
+    code, _ = await as_user(api, policy, "carol").error(RECORD, input=given)
+    assert code == "FORBIDDEN"
+    grace = as_user(api, policy, "grace")
+    recorded = await grace(RECORD, input=given)
+    assert recorded["recordDeployment"]["deployment"]["createdBy"] == "grace"
+
+
 async def test_an_archived_version_cannot_be_deployed(api: Api) -> None:
     _, (v1,) = await model_with(api, 1)
     await move(api, v1, "ARCHIVED")
