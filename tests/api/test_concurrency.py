@@ -57,3 +57,27 @@ async def test_concurrent_promotions_leave_one_version_in_production(api: Api) -
     )
     stages = [e["node"]["stage"] for e in data["model"]["versions"]["edges"]]
     assert sorted(stages) == ["ARCHIVED"] * 4 + ["PRODUCTION"]
+
+
+async def test_concurrent_deployments_never_take_more_than_all_the_traffic(api: Api) -> None:
+    await factories.project(api)
+    model = await factories.model(api)
+    made = [await factories.version(api, model["id"]) for _ in range(4)]
+    record = """mutation($input: RecordDeploymentInput!) {
+      recordDeployment(input: $input) { deployment { id } } }"""
+    results = await asyncio.gather(
+        *(
+            api.run(
+                record,
+                input={
+                    "version": v["id"],
+                    "environment": "production",
+                    "endpoint": "https://fraud.example.com/score",
+                    "trafficShare": 0.4,
+                },
+            )
+            for v in made
+        )
+    )
+    refused = [r.errors[0].extensions["code"] for r in results if r.errors]
+    assert (len(results) - len(refused), refused) == (2, ["FAILED_PRECONDITION"] * 2)

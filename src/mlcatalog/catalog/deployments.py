@@ -13,7 +13,7 @@ from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid, not_found
 from mlcatalog.catalog.journal import diff, record
 from mlcatalog.catalog.lifecycle import Stage
-from mlcatalog.catalog.steps import flush, get, stamp, touch
+from mlcatalog.catalog.steps import flush, get, lock_model, stamp, touch
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import Action, DeploymentFields
 from mlcatalog.store.rows import DeploymentRow, ModelRow, ModelVersionRow
@@ -75,7 +75,8 @@ def _fields(row: DeploymentRow) -> DeploymentFields:
 
 async def _check_share(uow: UnitOfWork, row: DeploymentRow) -> None:
     """The serving deployments at the row's endpoint (in its environment) take at most all of
-    its traffic."""
+    its traffic. Callers hold the model's lock, so two writers cannot each pass on their own;
+    models that share one endpoint are not serialised (an endpoint normally serves one model)."""
     if row.status not in SERVING:
         return
     others = await uow.session.scalar(
@@ -117,7 +118,8 @@ async def record_deployment(
             ErrorCode.FAILED_PRECONDITION,
             f"version {version.number} is ARCHIVED: restore it before deploying it",
         )
-    model = await get(uow, ModelRow, version.model_id, "model")
+    await get(uow, ModelRow, version.model_id, "model")
+    model = await lock_model(uow, version.model_id)
     count = await uow.session.scalar(
         select(func.count()).where(DeploymentRow.version_id == version_id)
     )
@@ -157,6 +159,8 @@ async def update_deployment(
 ) -> DeploymentRow:
     """Change a deployment's status or traffic share; fields not in ``changes`` stay."""
     row, model = await _deployment(uow, deployment_id)
+    await lock_model(uow, model.id)
+    await uow.session.refresh(row)
     checked: dict[str, Any] = {}
     if changes.get("status") is not None:
         checked["status"] = DeploymentStatus(changes["status"])

@@ -1,5 +1,5 @@
-"""Steps every rule shares: fetch a row or fail, create a named entity, learn an entity's project,
-flush with duplicates reported, stamp edits."""
+"""Steps every rule shares: fetch a row or fail, lock a model, create a named entity, learn an
+entity's project, flush with duplicates reported, stamp edits."""
 
 from typing import Any, TypeVar
 
@@ -47,6 +47,18 @@ async def get(uow: UnitOfWork, row_type: type[RowT], row_id: int, what: str) -> 
     if row is None or not (uow.visible.everything or await _shown(uow, row)):
         raise not_found(f"{what} {row_id}")
     return row
+
+
+async def lock_model(uow: UnitOfWork, model_id: int) -> ModelRow:
+    """The model's row, locked until commit (PostgreSQL; SQLite has one writer anyway): the
+    changes that must see each other, a model's stage moves and its deployments' traffic
+    shares, take it first and so run one at a time per model."""
+    model = await uow.session.scalar(
+        select(ModelRow).where(ModelRow.id == model_id).with_for_update()
+    )
+    if model is None:
+        raise not_found(f"model {model_id}")
+    return model
 
 
 async def _shown(uow: UnitOfWork, row: Any) -> bool:

@@ -13,7 +13,7 @@ from mlcatalog.catalog.lifecycle import Stage as Stage  # the stages are the lif
 from mlcatalog.catalog.lifecycle import check_move, refuse_locked
 from mlcatalog.catalog.lineage import add_edge
 from mlcatalog.catalog.removal import take_versions
-from mlcatalog.catalog.steps import flush, get, project_of, stamp, touch
+from mlcatalog.catalog.steps import flush, get, lock_model, project_of, stamp, touch
 from mlcatalog.store import history
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import (
@@ -202,7 +202,7 @@ async def create_model_version(
     if semver is not None:
         await _semver_taken(uow, model_id, semver)
     if stage == Stage.PRODUCTION and not model.allows_several_in_production:
-        await _lock_model(uow, model_id)
+        await lock_model(uow, model_id)
         serving = await uow.session.scalar(
             select(ModelVersionRow.number).where(
                 ModelVersionRow.model_id == model_id, ModelVersionRow.stage == Stage.PRODUCTION
@@ -367,17 +367,6 @@ class StageChange:
     archived: list[ModelVersionRow]
 
 
-async def _lock_model(uow: UnitOfWork, model_id: int) -> ModelRow:
-    """The model's row, locked (PostgreSQL) until commit: one stage move at a time per model,
-    so two promotions cannot each leave the other in production."""
-    model = await uow.session.scalar(
-        select(ModelRow).where(ModelRow.id == model_id).with_for_update()
-    )
-    if model is None:
-        raise not_found(f"model {model_id}")
-    return model
-
-
 async def set_stage(
     uow: UnitOfWork,
     *,
@@ -396,7 +385,7 @@ async def set_stage(
     back into PRODUCTION and archives that production version.
     """
     version = await get(uow, ModelVersionRow, version_id, "model version")
-    model = await _lock_model(uow, version.model_id)
+    model = await lock_model(uow, version.model_id)
     await uow.session.refresh(version)  # as the move before ours (which held the lock) left it
     if version.stage == stage:
         return StageChange(version=version, archived=[])
@@ -446,7 +435,7 @@ async def rollback_production(uow: UnitOfWork, *, model_id: int) -> StageChange:
     production version, when its promotion replaced none, or when that version has since moved
     on from ARCHIVED (or was deleted)."""
     await get(uow, ModelRow, model_id, "model")
-    model = await _lock_model(uow, model_id)
+    model = await lock_model(uow, model_id)
     in_production = {
         row.id: row
         for row in await uow.session.scalars(
