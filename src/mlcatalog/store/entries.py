@@ -55,3 +55,14 @@ def record(
             request_id=origin.request_id,
         )
     )
+
+
+def amend_after(entry: JournalRow, **fields: object) -> None:
+    """Add ``fields`` to the after of an entry this unit of work holds back (not yet written):
+    for a rule that learns what to add only once another rule journaled the change (an approval
+    naming itself on the stage change that set_stage records). Checked against the shape again."""
+    changes = journal.Changes(
+        before=dict(entry.changes["before"]), after={**entry.changes["after"], **fields}
+    )
+    journal.check(entry.action, entry.entity_type, changes)
+    entry.changes = dict(changes)

@@ -43,6 +43,8 @@ class EntityType(StrEnum):
     API_TOKEN = "ApiToken"
     POLICY = "Policy"  # the access policy (policies/): one, entity id 1
     SESSION = "Session"
+    STAGE_TRANSITION_REQUEST = "StageTransitionRequest"
+    QUALITY_GATE = "QualityGate"
 
 
 class Action(StrEnum):
@@ -80,6 +82,13 @@ class Action(StrEnum):
     POLICY_RELOADED = "policy.reloaded"
     SESSION_STARTED = "session.started"
     SESSION_ENDED = "session.ended"
+    PROJECT_SETTINGS_CHANGED = "project.settings_changed"
+    QUALITY_GATE_ADDED = "quality_gate.added"
+    QUALITY_GATE_REMOVED = "quality_gate.removed"
+    STAGE_TRANSITION_REQUESTED = "stage_transition.requested"
+    STAGE_TRANSITION_APPROVED = "stage_transition.approved"
+    STAGE_TRANSITION_REJECTED = "stage_transition.rejected"
+    STAGE_TRANSITION_CANCELLED = "stage_transition.cancelled"
 
 
 class EdgeKind(StrEnum):
@@ -237,6 +246,12 @@ class StageFields(TypedDict):
     stage: str
 
 
+class StageMoved(StageFields, total=False):
+    """A version's new stage; ``approval``: the stage transition request whose approval moved it."""
+
+    approval: int
+
+
 class ModelVersionDeleted(TypedDict):
     """Everything a version's hard delete took with it: ids and counts, never contents."""
 
@@ -365,6 +380,39 @@ class BrowserSession(TypedDict):
     expires_at: str
 
 
+class ProjectSettings(TypedDict, total=False):
+    """The settings an update changed (only those)."""
+
+    require_approval: list[str]  # stages entered only through an approved request
+    four_eyes: bool  # the requester may not approve
+
+
+class QualityGate(TypedDict):
+    project_id: int
+    stage: str
+    kind: str
+    parameters: dict[str, JsonValue]
+
+
+class TransitionRequested(TypedDict):
+    version_id: int
+    from_stage: str
+    to_stage: str
+    status: str
+    comment: str | Content
+
+
+class TransitionDecided(TypedDict):
+    """A request's decision: its status and the decider's comment (the actor decided)."""
+
+    status: str
+    comment: str | Content | None
+
+
+class Status(TypedDict):
+    status: str
+
+
 class Shape(NamedTuple):
     """What an action is about and the shape of its before and after."""
 
@@ -378,6 +426,7 @@ def _shape(before: Any, after: Any, *entity_types: EntityType) -> Shape:
 
 
 _MODEL, _VERSION = EntityType.MODEL, EntityType.MODEL_VERSION
+_REQUEST = EntityType.STAGE_TRANSITION_REQUEST
 _CARD_SUBJECTS = (EntityType.MODEL, EntityType.MODEL_VERSION, EntityType.DATASET)
 
 SHAPES: dict[Action, Shape] = {
@@ -390,7 +439,7 @@ SHAPES: dict[Action, Shape] = {
     Action.MODEL_VERSION_CREATED: _shape(Empty, ModelVersionCreated, _VERSION),
     Action.MODEL_VERSION_UPDATED: _shape(ModelVersionFields, ModelVersionFields, _VERSION),
     Action.MODEL_VERSION_METRICS_LOGGED: _shape(Empty, MetricsLogged, _VERSION),
-    Action.MODEL_VERSION_STAGE_CHANGED: _shape(StageFields, StageFields, _VERSION),
+    Action.MODEL_VERSION_STAGE_CHANGED: _shape(StageFields, StageMoved, _VERSION),
     Action.MODEL_VERSION_DELETED: _shape(ModelVersionDeleted, Empty, _VERSION),
     Action.ALIAS_SET: _shape(Empty, AliasPointer, _VERSION),
     Action.ALIAS_MOVED: _shape(AliasPointer, AliasPointer, _VERSION),
@@ -415,6 +464,13 @@ SHAPES: dict[Action, Shape] = {
     Action.POLICY_RELOADED: _shape(Empty, PolicyLoaded, EntityType.POLICY),
     Action.SESSION_STARTED: _shape(Empty, BrowserSession, EntityType.SESSION),
     Action.SESSION_ENDED: _shape(BrowserSession, Empty, EntityType.SESSION),
+    Action.PROJECT_SETTINGS_CHANGED: _shape(ProjectSettings, ProjectSettings, EntityType.PROJECT),
+    Action.QUALITY_GATE_ADDED: _shape(Empty, QualityGate, EntityType.QUALITY_GATE),
+    Action.QUALITY_GATE_REMOVED: _shape(QualityGate, Empty, EntityType.QUALITY_GATE),
+    Action.STAGE_TRANSITION_REQUESTED: _shape(Empty, TransitionRequested, _REQUEST),
+    Action.STAGE_TRANSITION_APPROVED: _shape(Status, TransitionDecided, _REQUEST),
+    Action.STAGE_TRANSITION_REJECTED: _shape(Status, TransitionDecided, _REQUEST),
+    Action.STAGE_TRANSITION_CANCELLED: _shape(Status, TransitionDecided, _REQUEST),
 }
 
 
@@ -430,6 +486,8 @@ CREATIONS: dict[EntityType, Action] = {
     EntityType.LINEAGE_EDGE: Action.LINEAGE_LINKED,
     EntityType.API_TOKEN: Action.API_TOKEN_CREATED,
     EntityType.SESSION: Action.SESSION_STARTED,
+    EntityType.STAGE_TRANSITION_REQUEST: Action.STAGE_TRANSITION_REQUESTED,
+    EntityType.QUALITY_GATE: Action.QUALITY_GATE_ADDED,
 }
 
 

@@ -18,8 +18,10 @@ from mlcatalog.store.rows import (
     DocumentRevisionRow,
     MetricRow,
     ModelVersionRow,
+    QualityGateRow,
     RunMetricRow,
     RunRow,
+    StageTransitionRequestRow,
     UtcDateTime,
 )
 
@@ -258,4 +260,19 @@ METRICS_OF_RUN = ChildList(
     parent=RunMetricRow.run_id,
     order=Order((RunMetricRow.name, RunMetricRow.step, RunMetricRow.id), (False, False, False)),
     where=lambda f: [RunMetricRow.name == _filter(f, "name")] if _filter(f, "name") else [],
+)
+REQUESTS_OF_MODEL = ChildList(
+    scope="model.transitionRequests",
+    row_type=StageTransitionRequestRow,
+    parent=StageTransitionRequestRow.model_id,
+    order=Order((StageTransitionRequestRow.id,), (True,)),
+    where=lambda f: (
+        [StageTransitionRequestRow.status == _filter(f, "status")] if _filter(f, "status") else []
+    ),
+)
+GATES_OF_PROJECT = ChildList(
+    scope="project.qualityGates",
+    row_type=QualityGateRow,
+    parent=QualityGateRow.project_id,
+    order=Order((QualityGateRow.id,), (False,)),
 )

@@ -27,7 +27,7 @@ from mlcatalog.api.types.versions import (
     UpdateModelVersionInput,
     UpdateModelVersionPayload,
 )
-from mlcatalog.catalog import experiments, versions
+from mlcatalog.catalog import approvals, experiments, versions
 from mlcatalog.catalog.errors import invalid
 
 
@@ -80,7 +80,7 @@ class VersionMutations:
         self, info: Info, input: SetModelVersionStageInput
     ) -> SetModelVersionStagePayload:
         async with info.context.unit_of_work() as uow:
-            changed = await versions.set_stage(
+            changed = await approvals.move_stage(
                 uow,
                 version_id=decode(input.id, "ModelVersion"),
                 stage=input.stage,
