@@ -20,8 +20,8 @@ from mlcatalog.catalog import (
     projects,
     versions,
 )
-from mlcatalog.catalog.gates import GateKind
 from mlcatalog.catalog.experiments import RunMetric, RunStatus
+from mlcatalog.catalog.gates import GateKind
 from mlcatalog.catalog.journal import record, record_denied, record_policy
 from mlcatalog.catalog.versions import MetricValue, Stage
 from mlcatalog.store import journal
