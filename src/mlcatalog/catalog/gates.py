@@ -50,11 +50,15 @@ _KEYS = {
 }
 
 
-def _string(parameters: Mapping[str, Any], key: str, max_length: int = 200) -> str:
+def _string(parameters: Mapping[str, Any], key: str, max_length: int = 0) -> str:
+    """A name (metric, tag key) by default; with ``max_length``, any line (a dataset such as
+    ``transactions@v1``, a tag value) as the rules that write them allow."""
     value = parameters[key]
     if not isinstance(value, str):
         raise invalid(f"gate parameter {key} must be a string")
-    return validation.name(value, f"gate parameter {key}", max_length=max_length)
+    if max_length:
+        return validation.required_line(value, f"gate parameter {key}", max_length=max_length)
+    return validation.name(value, f"gate parameter {key}")
 
 
 def check_parameters(kind: GateKind, parameters: Mapping[str, Any]) -> dict[str, Any]:
