@@ -1,5 +1,6 @@
 """Stage transition requests and approvals, quality gates and project settings."""
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -464,3 +465,26 @@ async def test_requests_of_hidden_projects_are_not_listed_or_decided(
     assert code == "NOT_FOUND"
     node = "query($id: ID!) { node(id: $id) { id } }"
     assert (await erin(node, id=secret["id"]))["node"] is None
+
+
+async def test_concurrent_approvals_of_one_request_move_the_version_once(api: Api) -> None:
+    made = await factories.catalog(api)
+    asked = await request(api, made["version"]["id"])
+    # Each call opens its own transaction on its own connection, as concurrent requests do.
+    results = await asyncio.gather(*(api.run(APPROVE, request=asked["id"]) for _ in range(5)))
+    refused = [r.errors[0].extensions["code"] for r in results if r.errors]
+    assert len(refused) == 4 and set(refused) == {"FAILED_PRECONDITION"}
+    assert len(await entries(api, Action.STAGE_TRANSITION_APPROVED)) == 1
+    assert len(await entries(api, Action.MODEL_VERSION_STAGE_CHANGED)) == 1
+
+
+async def test_concurrent_requests_for_one_version_let_one_through(api: Api) -> None:
+    made = await factories.catalog(api)
+    results = await asyncio.gather(
+        *(
+            api.run(REQUEST, version=made["version"]["id"], stage="STAGING", comment=None)
+            for _ in range(5)
+        )
+    )
+    refused = [r.errors[0].extensions["code"] for r in results if r.errors]
+    assert refused == ["ALREADY_EXISTS"] * 4

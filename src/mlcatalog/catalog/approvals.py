@@ -103,6 +103,9 @@ async def request_transition(
 
 async def _pending(uow: UnitOfWork, request_id: int) -> StageTransitionRequestRow:
     request = await get(uow, StageTransitionRequestRow, request_id, "stage transition request")
+    # Read it again under a row lock (PostgreSQL; SQLite has one writer): of two concurrent
+    # decisions the second waits, then finds the request decided, and cannot move twice.
+    await uow.session.refresh(request, with_for_update=True)
     if request.status != RequestStatus.PENDING:
         raise CatalogError(
             ErrorCode.FAILED_PRECONDITION,

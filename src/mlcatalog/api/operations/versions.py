@@ -75,7 +75,10 @@ class VersionMutations:
             version = await versions.log_metrics(uow, version_id=entity_id, metrics=metrics)
         return LogMetricsPayload(model_version=ModelVersion.from_row(version), run=None)
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Move a version to a stage, if the stage's quality gates hold; a stage the"
+        " project requires approval for is entered through requestStageTransition."
+    )
     async def set_model_version_stage(
         self, info: Info, input: SetModelVersionStageInput
     ) -> SetModelVersionStagePayload:
