@@ -488,3 +488,29 @@ async def test_concurrent_requests_for_one_version_let_one_through(api: Api) -> 
     )
     refused = [r.errors[0].extensions["code"] for r in results if r.errors]
     assert refused == ["ALREADY_EXISTS"] * 4
+
+
+async def test_a_requests_history_says_who_asked_and_who_approved(api: Api) -> None:
+    made = await factories.catalog(api)
+    asked = await request(api, made["version"]["id"])
+    await as_actor(api, "reviewer")(APPROVE, request=asked["id"])
+    history = "query($id: ID!) { history(id: $id) { edges { node { action actor after } } } }"
+    data = await api(history, id=asked["id"])
+    assert [(e["node"]["action"], e["node"]["actor"]) for e in data["history"]["edges"]] == [
+        ("stage_transition.approved", "reviewer"),
+        ("stage_transition.requested", "tester"),
+    ]
+    data = await api(history, id=made["version"]["id"])
+    moved = data["history"]["edges"][0]["node"]
+    assert moved["action"] == "model_version.stage_changed"
+    (decision,) = await entries(api, Action.STAGE_TRANSITION_APPROVED)
+    assert moved["after"] == {"stage": "PRODUCTION", "approval": decision.entity_id}
+
+
+async def test_a_version_with_a_pending_request_can_be_deleted(api: Api) -> None:
+    made = await factories.catalog(api)
+    await request(api, made["version"]["id"])
+    delete = "mutation($id: ID!) { deleteModelVersion(input: {id: $id}) { deletedId } }"
+    await api(delete, id=made["version"]["id"])
+    data = await api(PENDING)
+    assert data["transitionRequests"]["totalCount"] == 0
