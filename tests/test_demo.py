@@ -103,7 +103,7 @@ def tour() -> list[str]:
 
 async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     queries = tour()
-    assert len(queries) == 6
+    assert len(queries) == 10
     search = SqlSearchBackend(demo)
     await reindex(demo, search, name="embedded")
 
@@ -145,3 +145,21 @@ async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     }
     assert {"MODEL", "MODEL_VERSION", "RUN"} <= set(kinds)
     assert sum(kinds.values()) == mixed["totalCount"]
+    # A promotion with an approval: settings and a gate, a request, the pending list, approval.
+    settings = await run(queries[6])
+    assert settings["updateProjectSettings"]["project"]["settings"]["requireApproval"] == [
+        "PRODUCTION"
+    ]
+    assert settings["addQualityGate"]["qualityGate"]["rule"] == "auc on holdout >= 0.9"
+    [candidate, *_] = [
+        e["node"]
+        for e in page["model"]["versions"]["edges"]
+        if e["node"]["stage"] != "PRODUCTION" and (e["node"]["auc"] or 0) >= 0.9
+    ]
+    asked = await run(queries[7], version=candidate["id"])
+    request = asked["requestStageTransition"]["request"]
+    assert request["status"] == "PENDING"
+    pending = (await run(queries[8]))["transitionRequests"]["edges"]
+    assert [e["node"]["id"] for e in pending] == [request["id"]]
+    approved = (await run(queries[9], request=request["id"]))["approveStageTransition"]
+    assert approved["modelVersion"]["stage"] == "PRODUCTION"

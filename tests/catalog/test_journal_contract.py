@@ -10,16 +10,19 @@ from mlcatalog.auth import tokens
 from mlcatalog.auth.principal import Method, Principal
 from mlcatalog.auth.sessions import Sessions
 from mlcatalog.catalog import (
+    approvals,
     datasets,
     deployments,
     documents,
     experiments,
+    gates,
     lineage,
     models,
     projects,
     versions,
 )
 from mlcatalog.catalog.experiments import RunMetric, RunStatus
+from mlcatalog.catalog.gates import GateKind
 from mlcatalog.catalog.journal import record, record_denied, record_policy
 from mlcatalog.catalog.versions import MetricValue, Stage
 from mlcatalog.store import journal
@@ -112,6 +115,31 @@ async def every_action(database: Database) -> None:
                 uow, subject_type=entity_type, subject_id=entity_id, content={"factors": "age"}
             )
         await versions.add_comment(uow, version_id=first.id, body="looks good")
+        # Approvals: settings, a gate added and removed, a request of each ending.
+        await projects.update_project_settings(
+            uow, project_id=project.id, require_approval=[Stage.STAGING], four_eyes=True
+        )
+        gate = await gates.add_gate(
+            uow,
+            project_id=project.id,
+            stage=Stage.STAGING,
+            kind=GateKind.METRIC_THRESHOLD,
+            parameters={"metric": "auc", "dataset": "holdout", "operator": ">=", "value": 0.5},
+        )
+        await gates.remove_gate(uow, gate_id=gate.id)
+        for ending in (
+            approvals.reject_transition,
+            approvals.cancel_transition,
+        ):
+            request = await approvals.request_transition(
+                uow, version_id=second.id, stage=Stage.STAGING, comment="ready"
+            )
+            await ending(uow, request_id=request.id, comment="no")
+    # Four eyes: the reviewer approves the auditor's request; the stage change names it.
+    requested = await _requested(database, model.id)
+    async with database.unit_of_work(Origin(actor="reviewer")) as uow:
+        await approvals.approve_transition(uow, request_id=requested, comment="ok")
+    async with database.unit_of_work(Origin(actor="auditor")) as uow:
         await versions.delete_model_version(uow, version_id=first.id)
         await models.delete_model(uow, model_id=model.id)
     # API tokens are journaled by auth/tokens, each in a unit of work of its own.
@@ -138,6 +166,16 @@ async def every_action(database: Database) -> None:
         reason="no",
     )
     await record_policy(database, Origin(actor="policy"), sha256="0" * 64, lines=3)
+
+
+async def _requested(database: Database, model_id: int) -> int:
+    """A pending request, made by the auditor, for the reviewer to approve (four eyes)."""
+    async with database.unit_of_work(Origin(actor="auditor")) as uow:
+        version = await versions.create_model_version(uow, model_id=model_id)
+        request = await approvals.request_transition(
+            uow, version_id=version.id, stage=Stage.STAGING
+        )
+        return request.id
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from mlcatalog.api.context import Context, EndRequestReads, HiddenSchema, KeepEx
 from mlcatalog.api.errors import ErrorCoder
 from mlcatalog.api.limits import UTC_DATETIME, RequestLimits, cacheable
 from mlcatalog.api.observability import record_operation
+from mlcatalog.api.operations.approvals import ApprovalMutations, ApprovalQueries
 from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
 from mlcatalog.api.operations.documents import DocumentMutations
@@ -59,6 +60,7 @@ Query = merge_types(
         LineageQueries,
         AuditQueries,
         SearchQueries,
+        ApprovalQueries,
     ),
 )
 Mutation = merge_types(
@@ -73,6 +75,7 @@ Mutation = merge_types(
         LineageMutations,
         DocumentMutations,
         LifecycleMutations,
+        ApprovalMutations,
     ),
 )
 

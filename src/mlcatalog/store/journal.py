@@ -44,6 +44,8 @@ class EntityType(StrEnum):
     POLICY = "Policy"  # the access policy (policies/): one, entity id 1
     SESSION = "Session"
     DEPLOYMENT = "Deployment"
+    STAGE_TRANSITION_REQUEST = "StageTransitionRequest"
+    QUALITY_GATE = "QualityGate"
 
 
 class Action(StrEnum):
@@ -84,6 +86,13 @@ class Action(StrEnum):
     DEPLOYMENT_RECORDED = "deployment.recorded"
     DEPLOYMENT_UPDATED = "deployment.updated"
     DEPLOYMENT_REMOVED = "deployment.removed"
+    PROJECT_SETTINGS_CHANGED = "project.settings_changed"
+    QUALITY_GATE_ADDED = "quality_gate.added"
+    QUALITY_GATE_REMOVED = "quality_gate.removed"
+    STAGE_TRANSITION_REQUESTED = "stage_transition.requested"
+    STAGE_TRANSITION_APPROVED = "stage_transition.approved"
+    STAGE_TRANSITION_REJECTED = "stage_transition.rejected"
+    STAGE_TRANSITION_CANCELLED = "stage_transition.cancelled"
 
 
 class EdgeKind(StrEnum):
@@ -391,6 +400,39 @@ class BrowserSession(TypedDict):
     expires_at: str
 
 
+class ProjectSettings(TypedDict, total=False):
+    """The settings an update changed (only those)."""
+
+    require_approval: list[str]  # stages entered only through an approved request
+    four_eyes: bool  # the requester may not approve
+
+
+class QualityGate(TypedDict):
+    project_id: int
+    stage: str
+    kind: str
+    parameters: dict[str, JsonValue]
+
+
+class TransitionRequested(TypedDict):
+    version_id: int
+    from_stage: str
+    to_stage: str
+    status: str
+    comment: str | Content
+
+
+class TransitionDecided(TypedDict):
+    """A request's decision: its status and the decider's comment (the actor decided)."""
+
+    status: str
+    comment: str | Content | None
+
+
+class Status(TypedDict):
+    status: str
+
+
 class Shape(NamedTuple):
     """What an action is about and the shape of its before and after."""
 
@@ -404,6 +446,7 @@ def _shape(before: Any, after: Any, *entity_types: EntityType) -> Shape:
 
 
 _MODEL, _VERSION = EntityType.MODEL, EntityType.MODEL_VERSION
+_REQUEST = EntityType.STAGE_TRANSITION_REQUEST
 _CARD_SUBJECTS = (EntityType.MODEL, EntityType.MODEL_VERSION, EntityType.DATASET)
 
 SHAPES: dict[Action, Shape] = {
@@ -444,6 +487,13 @@ SHAPES: dict[Action, Shape] = {
     Action.DEPLOYMENT_RECORDED: _shape(Empty, DeploymentFields, EntityType.DEPLOYMENT),
     Action.DEPLOYMENT_UPDATED: _shape(DeploymentFields, DeploymentFields, EntityType.DEPLOYMENT),
     Action.DEPLOYMENT_REMOVED: _shape(DeploymentFields, Empty, EntityType.DEPLOYMENT),
+    Action.PROJECT_SETTINGS_CHANGED: _shape(ProjectSettings, ProjectSettings, EntityType.PROJECT),
+    Action.QUALITY_GATE_ADDED: _shape(Empty, QualityGate, EntityType.QUALITY_GATE),
+    Action.QUALITY_GATE_REMOVED: _shape(QualityGate, Empty, EntityType.QUALITY_GATE),
+    Action.STAGE_TRANSITION_REQUESTED: _shape(Empty, TransitionRequested, _REQUEST),
+    Action.STAGE_TRANSITION_APPROVED: _shape(Status, TransitionDecided, _REQUEST),
+    Action.STAGE_TRANSITION_REJECTED: _shape(Status, TransitionDecided, _REQUEST),
+    Action.STAGE_TRANSITION_CANCELLED: _shape(Status, TransitionDecided, _REQUEST),
 }
 
 
@@ -460,6 +510,8 @@ CREATIONS: dict[EntityType, Action] = {
     EntityType.API_TOKEN: Action.API_TOKEN_CREATED,
     EntityType.SESSION: Action.SESSION_STARTED,
     EntityType.DEPLOYMENT: Action.DEPLOYMENT_RECORDED,
+    EntityType.STAGE_TRANSITION_REQUEST: Action.STAGE_TRANSITION_REQUESTED,
+    EntityType.QUALITY_GATE: Action.QUALITY_GATE_ADDED,
 }
 
 

@@ -19,8 +19,10 @@ from mlcatalog.store.rows import (
     DocumentRevisionRow,
     MetricRow,
     ModelVersionRow,
+    QualityGateRow,
     RunMetricRow,
     RunRow,
+    StageTransitionRequestRow,
     UtcDateTime,
 )
 
@@ -284,4 +286,21 @@ DEPLOYMENTS_OF_MODEL = ChildList(
     parent=DeploymentRow.model_id,
     order=Order((DeploymentRow.environment, DeploymentRow.id), (False, False)),
     where=_deployment_filters,
+)
+
+
+REQUESTS_OF_MODEL = ChildList(
+    scope="model.transitionRequests",
+    row_type=StageTransitionRequestRow,
+    parent=StageTransitionRequestRow.model_id,
+    order=Order((StageTransitionRequestRow.id,), (True,)),
+    where=lambda f: (
+        [StageTransitionRequestRow.status == _filter(f, "status")] if _filter(f, "status") else []
+    ),
+)
+GATES_OF_PROJECT = ChildList(
+    scope="project.qualityGates",
+    row_type=QualityGateRow,
+    parent=QualityGateRow.project_id,
+    order=Order((QualityGateRow.id,), (False,)),
 )

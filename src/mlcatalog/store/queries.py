@@ -24,6 +24,7 @@ from mlcatalog.store.rows import (
     ModelVersionRow,
     ModelVersionTagRow,
     ProjectRow,
+    StageTransitionRequestRow,
 )
 from mlcatalog.store.visibility import Visible
 
@@ -269,6 +270,22 @@ async def by_name(
         .where(ProjectRow.name == project, columns.name == name)
     )
     return (await session.scalars(stmt)).first()
+
+
+def transition_requests_listing(
+    *, status: str | None = None, project: str | None = None, visible: Visible
+) -> Listing[StageTransitionRequestRow]:
+    """Stage transition requests in the projects ``visible`` shows, newest first."""
+    stmt = select(StageTransitionRequestRow).where(
+        visible.clause(StageTransitionRequestRow.project_id)
+    )
+    if status is not None:
+        stmt = stmt.where(StageTransitionRequestRow.status == status)
+    if project is not None:
+        project_id = select(ProjectRow.id).where(ProjectRow.name == project).scalar_subquery()
+        stmt = stmt.where(StageTransitionRequestRow.project_id == project_id)
+    order = Order((StageTransitionRequestRow.id,), (True,))
+    return Listing("transitionRequests", stmt, order)
 
 
 def projects_listing(*, visible: Visible) -> Listing[ProjectRow]:

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -330,6 +331,68 @@ class CommentRow(Created, Base):
         ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
     )
     body: Mapped[str] = mapped_column(Text)
+
+
+class ProjectSettingsRow(Base):
+    """A project's lifecycle settings; a project without a row has the defaults (no approvals)."""
+
+    __tablename__ = "project_settings"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The stages a version may enter only through an approved request.
+    require_approval: Mapped[list[str]] = mapped_column(Json, default=list)
+    # The requester of a move may not approve it.
+    four_eyes: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class QualityGateRow(Created, Base):
+    """A rule that must hold before a version of the project's models enters ``stage``."""
+
+    __tablename__ = "quality_gates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    stage: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(30))
+    # Checked per kind by catalog/gates.py.
+    parameters: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+class StageTransitionRequestRow(Created, Base):
+    """A request to move a version to a stage, and its decision; ``created_by`` requested it."""
+
+    __tablename__ = "stage_transition_requests"
+    __table_args__ = (
+        # One pending request per version: a second would race the first to the same move.
+        Index(
+            "uq_stage_transition_requests_pending_version",
+            "version_id",
+            unique=True,
+            sqlite_where=text("status = 'PENDING'"),
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+        Index("ix_stage_transition_requests_model_id_status", "model_id", "status"),
+        Index("ix_stage_transition_requests_project_id_status", "project_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The model's project and the version's model, kept so that lists filter without joins.
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    from_stage: Mapped[str] = mapped_column(String(20))
+    to_stage: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="PENDING")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_comment: Mapped[str | None] = mapped_column(Text)
 
 
 class JournalRow(Base):

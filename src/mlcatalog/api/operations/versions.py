@@ -27,7 +27,7 @@ from mlcatalog.api.types.versions import (
     UpdateModelVersionInput,
     UpdateModelVersionPayload,
 )
-from mlcatalog.catalog import experiments, versions
+from mlcatalog.catalog import approvals, experiments, versions
 from mlcatalog.catalog.errors import invalid
 
 
@@ -79,13 +79,15 @@ class VersionMutations:
         description="Move a version one stage: NONE → DEVELOPMENT → STAGING → PRODUCTION, back"
         " one step from STAGING or PRODUCTION, to ARCHIVED from anywhere, from ARCHIVED to"
         " DEVELOPMENT. Promoting to PRODUCTION archives the versions there unless the model"
-        " allows several. Needs write on Stage.<from> and Stage.<to> in the policy."
+        " allows several. Needs write on Stage.<from> and Stage.<to> in the policy. The stage's"
+        " quality gates must hold; a stage the project requires approval for is entered through"
+        " requestStageTransition."
     )
     async def set_model_version_stage(
         self, info: Info, input: SetModelVersionStageInput
     ) -> SetModelVersionStagePayload:
         async with info.context.unit_of_work() as uow:
-            changed = await versions.set_stage(
+            changed = await approvals.move_stage(
                 uow,
                 version_id=decode(input.id, "ModelVersion"),
                 stage=input.stage,

@@ -21,16 +21,19 @@ from mlcatalog.api.types.lifecycle import (
 )
 from mlcatalog.api.types.projects import Project, project_of
 from mlcatalog.api.types.tags import Tag, TagInput, tag_list
+from mlcatalog.catalog.approvals import RequestStatus
 from mlcatalog.catalog.deployments import DeploymentStatus
 from mlcatalog.catalog.versions import Stage
 from mlcatalog.store import history
-from mlcatalog.store.paging import DEPLOYMENTS_OF_MODEL, VERSIONS_OF_MODEL
+from mlcatalog.store.paging import DEPLOYMENTS_OF_MODEL, REQUESTS_OF_MODEL, VERSIONS_OF_MODEL
 from mlcatalog.store.rows import ModelRow
 
 if TYPE_CHECKING:
+    from mlcatalog.api.types.approvals import StageTransitionRequest
     from mlcatalog.api.types.versions import ModelVersion
 
 ModelVersionRef = Annotated["ModelVersion", strawberry.lazy("mlcatalog.api.types.versions")]
+RequestRef = Annotated["StageTransitionRequest", strawberry.lazy("mlcatalog.api.types.approvals")]
 
 
 async def _production_move(info: Info, model_id: int, as_of: datetime | None) -> StageChange | None:
@@ -224,6 +227,28 @@ class Model(RowNode):
     async def card(self, info: Info) -> Document | None:
         row = await info.context.loaders.document("Model", self.id)
         return Document.from_row(row) if row else None
+
+    @strawberry.field(description="Stage transition requests for its versions, newest first.")
+    async def transition_requests(
+        self,
+        info: Info,
+        status: RequestStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[RequestRef]:
+        return await children_connection(
+            info.context.loaders,
+            REQUESTS_OF_MODEL,
+            self.id,
+            lambda row: node_of("StageTransitionRequest", row),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filters=(("status", status.value if status else None),),
+        )
 
 
 @strawberry.type(description="A name that points at one version of a model.")

@@ -6,6 +6,7 @@ from typing import Any
 from mlcatalog.api.authorize import NO_PROJECT, NoProject
 from mlcatalog.api.context import Info
 from mlcatalog.api.pagination import Connection
+from mlcatalog.api.types.approvals import QualityGate, StageTransitionRequest
 from mlcatalog.api.types.audit import JournalEntry
 from mlcatalog.api.types.common import RowNode
 from mlcatalog.api.types.datasets import Dataset, DatasetVersion
@@ -28,7 +29,16 @@ from mlcatalog.store.visibility import Visible
 
 async def _project_id(source: Any, info: Info) -> int | NoProject | None:
     rows = info.context.loaders
-    if isinstance(source, Model | Dataset | Experiment | Document | JournalEntry):
+    if isinstance(
+        source,
+        Model
+        | Dataset
+        | Experiment
+        | Document
+        | JournalEntry
+        | StageTransitionRequest
+        | QualityGate,
+    ):
         return source.project_id
     if isinstance(source, ModelVersion):
         model = await rows.row(ModelRow, source.row.model_id)
