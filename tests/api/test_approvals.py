@@ -75,12 +75,12 @@ query {
 AUC_GATE = {"metric": "auc", "dataset": "holdout", "operator": ">=", "value": 0.9}
 
 
-async def catalog(api: Api) -> dict[str, Any]:
-    """factories.catalog with its version moved up to STAGING, one step from PRODUCTION."""
-    made = await factories.catalog(api)
-    for stage in ("DEVELOPMENT", "STAGING"):
-        await api(SET_STAGE, id=made["version"]["id"], stage=stage)
-    return made
+async def catalog(api: Api, stage: str = "STAGING") -> dict[str, Any]:
+    """factories.catalog with its version created in ``stage`` (STAGING: one step from
+    PRODUCTION), so that the journal holds no stage move yet."""
+    await factories.project(api)
+    model = await factories.model(api)
+    return {"model": model, "version": await factories.version(api, model["id"], stage=stage)}
 
 
 def as_actor(api: Api, actor: str) -> Api:
@@ -103,9 +103,9 @@ async def test_an_approved_request_moves_the_version_and_the_move_names_the_appr
 ) -> None:
     made = await catalog(api)
     asked = await request(api, made["version"]["id"])
-    assert asked["fromStage"] == "NONE" and asked["toStage"] == "PRODUCTION"
+    assert asked["fromStage"] == "STAGING" and asked["toStage"] == "PRODUCTION"
     assert asked["status"] == "PENDING" and asked["requestedBy"] == "tester"
-    assert asked["version"]["stage"] == "NONE"  # nothing moved yet
+    assert asked["version"]["stage"] == "STAGING"  # nothing moved yet
 
     data = await as_actor(api, "reviewer")(APPROVE, request=asked["id"])
     approved = data["approveStageTransition"]
@@ -124,7 +124,7 @@ async def test_an_approved_request_moves_the_version_and_the_move_names_the_appr
 
 async def test_pending_requests_are_listed_per_model_and_for_approvers(api: Api) -> None:
     made = await catalog(api)
-    other = await factories.version(api, made["model"]["id"])
+    other = await factories.version(api, made["model"]["id"], stage="DEVELOPMENT")
     first = await request(api, made["version"]["id"])
     await request(api, other["id"], "STAGING")
     await api(REJECT, request=first["id"])
@@ -144,15 +144,26 @@ async def test_pending_requests_are_listed_per_model_and_for_approvers(api: Api)
 async def test_a_second_pending_request_for_a_version_is_refused(api: Api) -> None:
     made = await catalog(api)
     await request(api, made["version"]["id"])
-    code, message = await api.error(REQUEST, version=made["version"]["id"], stage="STAGING")
+    # An allowed move (back to DEVELOPMENT), refused only because a request is pending.
+    code, message = await api.error(REQUEST, version=made["version"]["id"], stage="DEVELOPMENT")
     assert code == "ALREADY_EXISTS"
     assert "already has a pending stage transition request" in message
 
 
 async def test_a_request_for_the_stage_the_version_is_in_is_refused(api: Api) -> None:
     made = await catalog(api)
-    code, message = await api.error(REQUEST, version=made["version"]["id"], stage="NONE")
-    assert (code, message) == ("FAILED_PRECONDITION", "version 1 is already in NONE")
+    code, message = await api.error(REQUEST, version=made["version"]["id"], stage="STAGING")
+    assert (code, message) == ("FAILED_PRECONDITION", "version 1 is already in STAGING")
+
+
+async def test_a_request_for_a_move_the_lifecycle_does_not_allow_is_refused(api: Api) -> None:
+    made = await catalog(api, "DEVELOPMENT")
+    code, message = await api.error(REQUEST, version=made["version"]["id"], stage="PRODUCTION")
+    assert code == "FAILED_PRECONDITION"
+    assert message == (
+        "version 1 is in DEVELOPMENT: it may move to STAGING or ARCHIVED, not PRODUCTION"
+    )
+    assert not await entries(api, Action.STAGE_TRANSITION_REQUESTED)
 
 
 async def test_four_eyes_keeps_the_requester_from_approving(api: Api) -> None:
@@ -206,10 +217,10 @@ async def test_only_the_requester_cancels(api: Api) -> None:
 async def test_an_approval_after_the_version_moved_is_refused(api: Api) -> None:
     made = await catalog(api)
     asked = await request(api, made["version"]["id"])
-    await api(SET_STAGE, id=made["version"]["id"], stage="STAGING")
+    await api(SET_STAGE, id=made["version"]["id"], stage="DEVELOPMENT")
     code, message = await api.error(APPROVE, request=asked["id"])
     assert code == "FAILED_PRECONDITION"
-    assert "moved from NONE to STAGING since the request" in message
+    assert "moved from STAGING to DEVELOPMENT since the request" in message
 
 
 async def test_a_direct_move_into_a_stage_that_requires_approval_is_refused(api: Api) -> None:
@@ -254,12 +265,18 @@ async def test_a_metric_gate_names_the_rule_and_the_value_found(api: Api) -> Non
     await factories.project(api)
     model = await factories.model(api)
     low = await factories.version(
-        api, model["id"], metrics=[{"name": "auc", "value": 0.85, "dataset": "holdout"}]
+        api,
+        model["id"],
+        stage="DEVELOPMENT",
+        metrics=[{"name": "auc", "value": 0.85, "dataset": "holdout"}],
     )
-    missing = await factories.version(api, model["id"])
+    missing = await factories.version(api, model["id"], stage="STAGING")
     data = await api(ADD_GATE, stage="PRODUCTION", kind="METRIC_THRESHOLD", parameters=AUC_GATE)
     gate = data["addQualityGate"]["qualityGate"]
     assert gate["rule"] == "auc on holdout >= 0.9" and gate["parameters"] == AUC_GATE
+    # Gates hold only for their stage.
+    data = await api(SET_STAGE, id=low["id"], stage="STAGING")
+    assert data["setModelVersionStage"]["modelVersion"]["stage"] == "STAGING"
 
     code, message = await api.error(SET_STAGE, id=low["id"], stage="PRODUCTION")
     assert code == "FAILED_PRECONDITION"
@@ -269,16 +286,16 @@ async def test_a_metric_gate_names_the_rule_and_the_value_found(api: Api) -> Non
     code, message = await api.error(SET_STAGE, id=missing["id"], stage="PRODUCTION")
     assert code == "FAILED_PRECONDITION"
     assert message.endswith("auc on holdout >= 0.9 (no such metric)")
-    # Gates hold only for their stage.
-    data = await api(SET_STAGE, id=low["id"], stage="STAGING")
-    assert data["setModelVersionStage"]["modelVersion"]["stage"] == "STAGING"
 
 
 async def test_gates_hold_for_approved_moves_and_leave_the_request_pending(api: Api) -> None:
     await factories.project(api)
     model = await factories.model(api)
     low = await factories.version(
-        api, model["id"], metrics=[{"name": "auc", "value": 0.85, "dataset": "holdout"}]
+        api,
+        model["id"],
+        stage="STAGING",
+        metrics=[{"name": "auc", "value": 0.85, "dataset": "holdout"}],
     )
     await api(ADD_GATE, stage="PRODUCTION", kind="METRIC_THRESHOLD", parameters=AUC_GATE)
     asked = await request(api, low["id"])
@@ -291,7 +308,7 @@ async def test_gates_hold_for_approved_moves_and_leave_the_request_pending(api: 
 
 
 async def test_a_card_gate_needs_the_section_filled_in(api: Api) -> None:
-    made = await catalog(api)
+    made = await catalog(api, "DEVELOPMENT")
     version_id = made["version"]["id"]
     await api(
         ADD_GATE, stage="STAGING", kind="CARD_SECTION", parameters={"section": "intended_use"}
@@ -321,9 +338,11 @@ async def test_a_pii_gate_names_the_tagged_training_data(api: Api) -> None:
     pii_v1 = await factories.dataset_version(api, pii["id"])
     clean_v1 = await factories.dataset_version(api, clean["id"])
     tainted = await factories.version(
-        api, model["id"], trainingDatasets=[pii_v1["id"], clean_v1["id"]]
+        api, model["id"], stage="STAGING", trainingDatasets=[pii_v1["id"], clean_v1["id"]]
     )
-    fine = await factories.version(api, model["id"], trainingDatasets=[clean_v1["id"]])
+    fine = await factories.version(
+        api, model["id"], stage="STAGING", trainingDatasets=[clean_v1["id"]]
+    )
     await api(
         ADD_GATE,
         stage="PRODUCTION",
@@ -342,7 +361,9 @@ async def test_every_failing_gate_is_named_in_a_bounded_number_of_statements(api
     model = await factories.model(api)
     tags = [{"key": "pii", "value": "true"}, {"key": "licence", "value": "research-only"}]
     data = await factories.dataset_version(api, (await factories.dataset(api, tags=tags))["id"])
-    version = await factories.version(api, model["id"], trainingDatasets=[data["id"]])
+    version = await factories.version(
+        api, model["id"], stage="STAGING", trainingDatasets=[data["id"]]
+    )
     gates = [
         ("METRIC_THRESHOLD", AUC_GATE),
         ("METRIC_THRESHOLD", {"metric": "latency_ms", "operator": "<", "value": 50}),
@@ -462,7 +483,7 @@ async def test_requests_of_hidden_projects_are_not_listed_or_decided(
     made = await catalog(api)
     await factories.project(api, "secret")
     hidden_model = await factories.model(api, project="secret")
-    hidden = await factories.version(api, hidden_model["id"])
+    hidden = await factories.version(api, hidden_model["id"], stage="STAGING")
     await request(api, made["version"]["id"])
     secret = await request(api, hidden["id"])
     erin = person(api, policy, "erin")  # sees fraud and other, not secret
@@ -490,7 +511,7 @@ async def test_concurrent_requests_for_one_version_let_one_through(api: Api) -> 
     made = await catalog(api)
     results = await asyncio.gather(
         *(
-            api.run(REQUEST, version=made["version"]["id"], stage="STAGING", comment=None)
+            api.run(REQUEST, version=made["version"]["id"], stage="PRODUCTION", comment=None)
             for _ in range(5)
         )
     )
