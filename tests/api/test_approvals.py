@@ -544,3 +544,98 @@ async def test_a_version_with_a_pending_request_can_be_deleted(api: Api) -> None
     await api(delete, id=made["version"]["id"])
     data = await api(PENDING)
     assert data["transitionRequests"]["totalCount"] == 0
+
+
+# --- creating in a stage and rolling back ---------------------------------------------------
+
+ROLLBACK = """
+mutation($model: ID!) {
+  rollbackProduction(input: {model: $model}) { modelVersion { number stage } }
+}
+"""
+
+
+async def test_creating_in_a_stage_that_requires_approval_is_refused(api: Api) -> None:
+    await factories.project(api)
+    model = await factories.model(api)
+    await api(SETTINGS, project="fraud", stages=["STAGING"])
+    code, message = await api.error(
+        factories.CREATE_VERSION, input={"model": model["id"], "stage": "STAGING"}
+    )
+    assert code == "FAILED_PRECONDITION"
+    assert message == (
+        "project 'fraud' requires approval to create a version in STAGING: create it in an"
+        " earlier stage, then request the move with requestStageTransition"
+    )
+    assert not await entries(api, Action.MODEL_VERSION_CREATED)
+    # Other stages take new versions, and the way into STAGING is a request.
+    version = await factories.version(api, model["id"], stage="DEVELOPMENT")
+    asked = await request(api, version["id"], "STAGING")
+    data = await api(APPROVE, request=asked["id"])
+    assert data["approveStageTransition"]["modelVersion"]["stage"] == "STAGING"
+
+
+async def test_creating_in_a_gated_stage_runs_its_gates_on_the_version_as_created(
+    api: Api,
+) -> None:
+    await factories.project(api)
+    model = await factories.model(api)
+    pii = await factories.dataset(api, "customers", tags=[{"key": "pii", "value": "true"}])
+    pii_v1 = await factories.dataset_version(api, pii["id"])
+    await api(ADD_GATE, stage="STAGING", kind="METRIC_THRESHOLD", parameters=AUC_GATE)
+    await api(
+        ADD_GATE,
+        stage="STAGING",
+        kind="NO_TAGGED_TRAINING_DATA",
+        parameters={"key": "pii", "value": "true"},
+    )
+    low = [{"name": "auc", "value": 0.85, "dataset": "holdout"}]
+    high = [{"name": "auc", "value": 0.95, "dataset": "holdout"}]
+    code, message = await api.error(
+        factories.CREATE_VERSION,
+        input={
+            "model": model["id"],
+            "stage": "STAGING",
+            "metrics": low,
+            "trainingDatasets": [pii_v1["id"]],
+        },
+    )
+    assert code == "FAILED_PRECONDITION"
+    assert message == (
+        "version 1 fails the quality gates of STAGING: auc on holdout >= 0.9 (found 0.85);"
+        " trained on no dataset tagged pii=true (trained on customers)"
+    )
+    assert not await entries(api, Action.MODEL_VERSION_CREATED)  # rolled back whole
+    passing = await factories.version(api, model["id"], stage="STAGING", metrics=high)
+    assert passing["stage"] == "STAGING"
+    # Gates hold only for their stage.
+    below = await factories.version(api, model["id"], stage="DEVELOPMENT", metrics=low)
+    assert below["stage"] == "DEVELOPMENT"
+
+
+async def test_rollback_needs_no_approval_and_passes_no_gate_but_is_journaled(
+    api: Api, policy: Policy
+) -> None:
+    made = await catalog(api)
+    v1 = made["version"]  # v2's promotion archives it, and the rollback puts it back
+    v2 = await factories.version(api, made["model"]["id"], stage="STAGING")
+    for version in (v1, v2):
+        await api(SET_STAGE, id=version["id"], stage="PRODUCTION")
+    await api(SETTINGS, project="fraud", stages=["PRODUCTION"])
+    await api(ADD_GATE, stage="PRODUCTION", kind="METRIC_THRESHOLD", parameters=AUC_GATE)
+    # An emergency action for maintainers (who hold Stage.PRODUCTION), not contributors.
+    code, _ = await person(api, policy, "carol").error(ROLLBACK, model=made["model"]["id"])
+    assert code == "FORBIDDEN"
+    data = await person(api, policy, "mia")(ROLLBACK, model=made["model"]["id"])
+    assert data["rollbackProduction"]["modelVersion"] == {"number": 1, "stage": "PRODUCTION"}
+    *_, back, archived = await entries(api, Action.MODEL_VERSION_STAGE_CHANGED)
+    assert back.actor == archived.actor == "mia"
+    assert back.changes["before"] == {"stage": "ARCHIVED"}
+    after = back.changes["after"]
+    assert (after["stage"], after["rollback"], after["archived"]) == (
+        "PRODUCTION",
+        True,
+        [archived.entity_id],
+    )
+    assert "approval_id" not in after
+    assert archived.changes["before"] == {"stage": "PRODUCTION"}

@@ -4,13 +4,14 @@ cancels. Every move into a stage passes that stage's quality gates first."""
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from mlcatalog.catalog import gates, lifecycle, validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode
 from mlcatalog.catalog.journal import bounded, record
 from mlcatalog.catalog.projects import settings_of
 from mlcatalog.catalog.steps import flush, get
-from mlcatalog.catalog.versions import Stage, StageChange, set_stage
+from mlcatalog.catalog.versions import Stage, StageChange, create_model_version, set_stage
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import (
     Action,
@@ -40,6 +41,17 @@ def _comment(comment: str | None) -> str:
     return validation.text(comment, "comment", max_length=MAX_COMMENT)
 
 
+async def _refuse_unapproved(
+    uow: UnitOfWork, project_id: int, stage: Stage, *, doing: str, instead: str
+) -> None:
+    if stage in (await settings_of(uow, project_id)).require_approval:
+        project = await get(uow, ProjectRow, project_id, "project")
+        raise CatalogError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"project {project.name!r} requires approval to {doing} {stage}: {instead}",
+        )
+
+
 async def move_stage(
     uow: UnitOfWork, *, version_id: int, stage: Stage, archive_others: bool = False
 ) -> StageChange:
@@ -47,15 +59,37 @@ async def move_stage(
     version = await get(uow, ModelVersionRow, version_id, "model version")
     model = await get(uow, ModelRow, version.model_id, "model")
     if version.stage != stage:
-        if stage in (await settings_of(uow, model.project_id)).require_approval:
-            project = await get(uow, ProjectRow, model.project_id, "project")
-            raise CatalogError(
-                ErrorCode.FAILED_PRECONDITION,
-                f"project {project.name!r} requires approval to move a version into {stage}:"
-                " request it with requestStageTransition",
-            )
+        # A move the lifecycle refuses is named as such, before approvals and gates.
+        lifecycle.check_move(version, stage)
+        await _refuse_unapproved(
+            uow,
+            model.project_id,
+            stage,
+            doing="move a version into",
+            instead="request it with requestStageTransition",
+        )
         await gates.enforce(uow, version=version, project_id=model.project_id, stage=stage)
     return await set_stage(uow, version_id=version_id, stage=stage, archive_others=archive_others)
+
+
+async def create_version(uow: UnitOfWork, *, stage: Stage, **arguments: Any) -> ModelVersionRow:
+    """versions.create_model_version under the project's rules: creating a version in a stage
+    is entering it, so a stage that requires approval refuses it and the stage's gates hold for
+    the version as created (its metrics, its training data)."""
+    if stage == Stage.NONE:
+        return await create_model_version(uow, stage=stage, **arguments)
+    model = await get(uow, ModelRow, arguments["model_id"], "model")
+    await _refuse_unapproved(
+        uow,
+        model.project_id,
+        stage,
+        doing="create a version in",
+        instead="create it in an earlier stage, then request the move with requestStageTransition",
+    )
+    version = await create_model_version(uow, stage=stage, **arguments)
+    # After its metrics and lineage are written, so the gates see the version as created.
+    await gates.enforce(uow, version=version, project_id=model.project_id, stage=stage)
+    return version
 
 
 async def request_transition(

@@ -39,7 +39,7 @@ class VersionMutations:
     ) -> CreateModelVersionPayload:
         arguments = input.to_catalog()
         async with info.context.unit_of_work() as uow:
-            row = await versions.create_model_version(uow, **arguments)
+            row = await approvals.create_version(uow, **arguments)
         return CreateModelVersionPayload(model_version=ModelVersion.from_row(row))
 
     @strawberry.mutation
