@@ -131,8 +131,8 @@ async def every_action(database: Database) -> None:
             approvals.reject_transition,
             approvals.cancel_transition,
         ):
-            request = await approvals.request_transition(
-                uow, version_id=second.id, stage=Stage.STAGING, comment="ready"
+            request = await approvals.request_transition(  # a restore: second is ARCHIVED
+                uow, version_id=second.id, stage=Stage.DEVELOPMENT, comment="ready"
             )
             await ending(uow, request_id=request.id, comment="no")
     # Four eyes: the reviewer approves the auditor's request; the stage change names it.
@@ -171,7 +171,9 @@ async def every_action(database: Database) -> None:
 async def _requested(database: Database, model_id: int) -> int:
     """A pending request, made by the auditor, for the reviewer to approve (four eyes)."""
     async with database.unit_of_work(Origin(actor="auditor")) as uow:
-        version = await versions.create_model_version(uow, model_id=model_id)
+        version = await versions.create_model_version(
+            uow, model_id=model_id, stage=Stage.DEVELOPMENT
+        )
         request = await approvals.request_transition(
             uow, version_id=version.id, stage=Stage.STAGING
         )
