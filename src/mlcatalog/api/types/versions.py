@@ -429,7 +429,11 @@ class CreateModelVersionInput:
         default=None, description="A semantic version, e.g. 1.2.0."
     )
     description: str | None = None
-    stage: Stage = Stage.NONE
+    stage: Stage = strawberry.field(
+        default=Stage.NONE,
+        description="Creating in a stage enters it: its quality gates must hold, and a stage"
+        " the project requires approval for is refused (create earlier, then request the move).",
+    )
     artifact: ArtifactInput | None = None
     framework: str | None = None
     framework_version: str | None = None
