@@ -158,6 +158,28 @@ class LimitsSettings(BaseModel):
     rate_limited_subjects: int = Field(default=10_000, ge=1)
 
 
+class SubscriptionSettings(BaseModel):
+    # Live operations (catalogEvents) open at once on one WebSocket, and WebSockets open at once
+    # per principal (its subject) in one process.
+    per_connection: int = Field(default=10, ge=1)
+    connections_per_principal: int = Field(default=20, ge=1)
+    # Events waiting for a subscriber that reads slowly; past it the stream ends with an error
+    # naming the cursor to resume from.
+    queue_size: int = Field(default=1_000, ge=1)
+    # Journal entries read per statement, replaying after a cursor and tailing the journal.
+    batch: int = Field(default=500, ge=1, le=10_000)
+    # How often an open stream checks that its token or session still authenticates (the policy
+    # is checked at every batch).
+    recheck_seconds: float = Field(default=10.0, gt=0)
+    # The hub also reads the journal this often without a wake-up (a NOTIFY lost with its
+    # connection is found then).
+    poll_seconds: float = Field(default=5.0, gt=0)
+    # The largest WebSocket message accepted (uvicorn closes the connection with 1009 past it).
+    max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A WebSocket that sends no connection_init within this time is closed (4408).
+    init_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
 class TelemetrySettings(BaseModel):
     # Prometheus metrics at GET /metrics.
     metrics: bool = True
@@ -182,6 +204,7 @@ class Settings(BaseSettings):
     )
     database_echo: bool = False
     server: ServerSettings = ServerSettings()
+    subscriptions: SubscriptionSettings = SubscriptionSettings()
     auth: AuthSettings = AuthSettings()
     search: SearchSettings = SearchSettings()
     limits: LimitsSettings = LimitsSettings()

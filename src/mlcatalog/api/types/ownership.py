@@ -10,6 +10,7 @@ from mlcatalog.api.types.audit import JournalEntry
 from mlcatalog.api.types.common import RowNode
 from mlcatalog.api.types.datasets import Dataset, DatasetVersion
 from mlcatalog.api.types.documents import Document
+from mlcatalog.api.types.events import CatalogEvent
 from mlcatalog.api.types.experiments import Experiment, Run
 from mlcatalog.api.types.models import Model
 from mlcatalog.api.types.projects import Project
@@ -27,7 +28,7 @@ from mlcatalog.store.visibility import Visible
 
 async def _project_id(source: Any, info: Info) -> int | NoProject | None:
     rows = info.context.loaders
-    if isinstance(source, Model | Dataset | Experiment | Document | JournalEntry):
+    if isinstance(source, Model | Dataset | Experiment | Document | JournalEntry | CatalogEvent):
         return source.project_id
     if isinstance(source, ModelVersion):
         model = await rows.row(ModelRow, source.row.model_id)

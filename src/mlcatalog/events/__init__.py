@@ -1,0 +1,1 @@
+"""Live events: the hub that wakes subscribers when the journal grows."""
