@@ -418,3 +418,37 @@ def test_a_full_queue_overflows_instead_of_growing() -> None:
     assert not subscriber.overflowed and len(subscriber.events) == 2
     subscriber.offer([object()])  # type: ignore[list-item]
     assert subscriber.overflowed and not subscriber.events
+
+
+async def test_the_older_graphql_ws_protocol_streams_too(server: Server) -> None:
+    async with connect(server.ws, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        start = {"type": "start", "id": "1", "payload": {"query": EVENTS}}
+        await ws.send(json.dumps(start))
+        await asyncio.sleep(0.2)
+        await make_project(server, "legacy")
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert message["type"] == "data"
+        assert message["payload"]["data"]["catalogEvents"]["project"] == "legacy"
+
+
+async def test_two_processes_on_postgresql_deliver_to_subscribers_on_both(postgres: Any) -> None:
+    url = await migrated(postgres.create_database("mlcatalog_subscriptions"))
+    one, two = Server(url, free_port(), {}), Server(url, free_port(), {})
+    one.start()
+    two.start()
+    try:
+        on_one, on_two = await Client.open(one), await Client.open(two)
+        await on_one.subscribe()
+        await on_two.subscribe()
+        await make_project(one, "first")  # written through one process
+        await make_project(two, "second")  # and through the other
+        for client in (on_one, on_two):
+            events = [e["data"]["catalogEvents"]["project"] for e in await client.events(2)]
+            assert events == ["first", "second"]
+            await client.close()
+    finally:
+        one.stop()
+        two.stop()
+        postgres.drop_database("mlcatalog_subscriptions")
