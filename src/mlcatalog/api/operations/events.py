@@ -67,10 +67,10 @@ class Stream:
                 async for replayed in self.replay():
                     yield replayed
             while True:
+                # asyncio.timeout, not wait_for: no task per wait for each of a thousand streams.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        subscriber.wake.wait(), timeout=self.settings.recheck_seconds
-                    )
+                    async with asyncio.timeout(self.settings.recheck_seconds):
+                        await subscriber.wake.wait()
                 await self.refresh()
                 if subscriber.overflowed:
                     raise CatalogError(
