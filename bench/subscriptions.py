@@ -25,13 +25,19 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from tests.test_http import free_port  # noqa: E402
+from mlcatalog.store import migrate
+from mlcatalog.store.database import Database
 
-from mlcatalog.store import migrate  # noqa: E402
-from mlcatalog.store.database import Database  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.realservers import free_port  # noqa: E402
 
 EVENTS = "subscription { catalogEvents { sequence at } }"
+PROJECT = 'mutation { createProject(input: {name: "b"}) { project { id } } }'
+REGISTER = """mutation($n: String!) {
+  registerModel(input: {project: "b", name: $n}) { model { id } }
+}"""
 
 
 def rss_kib(pid: int) -> int:
@@ -41,7 +47,7 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-async def subscriber(url: str, ready: asyncio.Event, latencies: list[float]) -> ClientConnection:
+async def subscriber(url: str, latencies: list[float]) -> ClientConnection:
     ws = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
     await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
     await ws.recv()
@@ -80,7 +86,7 @@ async def main() -> None:
         "MLCATALOG_SUBSCRIPTIONS__CONNECTIONS_PER_PRINCIPAL": str(args.subscribers + 10),
     }
     profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: ASYNC220  # started once, before the measurement
         [sys.executable, *profile, "-m", "mlcatalog", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -95,18 +101,15 @@ async def main() -> None:
                         break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
-            await http.post(
-                "/graphql", json={"query": 'mutation { createProject(input: {name: "b"}) { project { id } } }'}
-            )
+            await http.post("/graphql", json={"query": PROJECT})
             await asyncio.sleep(1)
             before = rss_kib(server.pid)
             latencies: list[float] = []
-            ready = asyncio.Event()
             sockets = []
             for start in range(0, args.subscribers, 50):
                 batch = range(start, min(start + 50, args.subscribers))
                 sockets += await asyncio.gather(
-                    *(subscriber(f"ws://127.0.0.1:{port}/graphql", ready, latencies) for _ in batch)
+                    *(subscriber(f"ws://127.0.0.1:{port}/graphql", latencies) for _ in batch)
                 )
             await asyncio.sleep(3)
             idle = rss_kib(server.pid)
@@ -119,11 +122,7 @@ async def main() -> None:
                 target = began + sent * interval
                 await asyncio.sleep(max(0.0, target - time.monotonic()))
                 await http.post(
-                    "/graphql",
-                    json={
-                        "query": "mutation($n: String!) { registerModel(input: {project: \"b\", name: $n}) { model { id } } }",
-                        "variables": {"n": f"m{sent}"},
-                    },
+                    "/graphql", json={"query": REGISTER, "variables": {"n": f"m{sent}"}}
                 )
                 sent += 1
             elapsed = time.monotonic() - began
