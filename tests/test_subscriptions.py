@@ -20,6 +20,7 @@ from mlcatalog.auth import tokens
 from mlcatalog.events.hub import Subscriber
 from mlcatalog.store import migrate
 from mlcatalog.store.database import Database, Origin
+from tests.policies import policy_in
 from tests.test_http import free_port
 
 EVENTS = """subscription($after: String, $filter: CatalogEventFilter) {
@@ -452,3 +453,28 @@ async def test_two_processes_on_postgresql_deliver_to_subscribers_on_both(postgr
         one.stop()
         two.stop()
         postgres.drop_database("mlcatalog_subscriptions")
+
+
+async def test_a_policy_change_reaches_the_open_stream(tmp_path: Path) -> None:
+    policy = policy_in(tmp_path / "policy", "").policy.parent
+    env = {**FAST, "MLCATALOG_AUTH__POLICY_DIR": str(policy)}
+    server = Server(await migrated(sqlite_in(tmp_path)), free_port(), env)
+    server.start()
+    try:
+        await make_project(server, "governed")
+        token = await viewer_token(server, "governed", "governed-viewer")
+        viewer = await Client.open(server, {"Authorization": f"Bearer {token}"})
+        await viewer.subscribe()
+        await register(server, "governed", "seen-before")
+        [event] = await viewer.events(1)
+        assert event["data"]["catalogEvents"]["entity"]["name"] == "seen-before"
+        csv = policy / "policy.csv"
+        csv.write_text(
+            csv.read_text().replace("p, viewer, *, Subscription.catalogEvents, read\n", "")
+        )
+        await asyncio.sleep(2.5)  # the watcher reloads within a second; streams recheck at 0.5 s
+        await register(server, "governed", "unseen-after")
+        await viewer.nothing_for(1.5)
+        await viewer.close()
+    finally:
+        server.stop()

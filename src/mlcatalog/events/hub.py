@@ -92,24 +92,23 @@ class Hub:
             self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        # The head first, before any subscriber registers: a live stream starts there.
         async with self.database.read() as session:
             self.position = await queries.journal_head(session)
-        if self.database.dialect == "postgresql":
-            await self._listen()
-        else:
+        if self.database.dialect != "postgresql":
             self.database.on_commit.append(self.notify)
         try:
             while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-                self._wake.clear()
                 try:
-                    if self.database.dialect == "postgresql" and self._listener.is_closed():
+                    if self.database.dialect == "postgresql":
                         await self._listen()
                     await self.catch_up()
-                except (OSError, asyncpg.PostgresError, ConnectionError) as error:
-                    # The database is away: subscribers wait, the next poll tries again.
-                    log.warning("the event hub cannot read the journal: %s", error)
+                except Exception as error:  # the database away, a listener dropped: retry
+                    log.warning("the event hub cannot read the journal now: %r", error)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_seconds):
+                        await self._wake.wait()
+                self._wake.clear()
         finally:
             if self.notify in self.database.on_commit:
                 self.database.on_commit.remove(self.notify)
