@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import GraphQLError
 from strawberry import relay
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
@@ -19,12 +19,9 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.schema.schema import StreamResult
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
-from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
-from strawberry.utils.aio import aclosing
 
 from mlcatalog.api.authorize import authorize
 from mlcatalog.api.context import Context, EndRequestReads, HiddenSchema, KeepExecution
@@ -133,65 +130,11 @@ class CatalogSchema(strawberry.Schema):
         record_operation(_execution(context), operation_name, codes)
         return result
 
-    async def stream(
-        self,
-        query: str | None,
-        variable_values: dict[str, Any] | None = None,
-        context_value: Any | None = None,
-        root_value: Any | None = None,
-        operation_name: str | None = None,
-        operation_extensions: dict[str, Any] | None = None,
-        allowed_operation_types: Iterable[OperationType] | None = None,
-    ) -> StreamResult:
-        """An operation over a WebSocket: subscriptions only (queries and mutations are POSTed,
-        under the HTTP edge's deadline and limits), each with a context of its own, every
-        error coded as ``execute`` codes them."""
-        if isinstance(context_value, Context):
-            context_value = context_value.for_operation()
-        results = await super().stream(
-            query,
-            variable_values,
-            context_value,
-            root_value,
-            operation_name,
-            operation_extensions,
-            allowed_operation_types=(OperationType.SUBSCRIPTION,),
-        )
-        return _coded(results, ErrorCoder.for_context(context_value))
-
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Nothing: ``execute`` codes every error, and logs what the server got wrong (INTERNAL)
         once with the request id; a client's mistakes are answered, not logged."""
-
-
-async def _coded(results: StreamResult, coder: ErrorCoder) -> StreamResult:
-    try:
-        async with aclosing(results):
-            async for result in results:
-                if isinstance(result, ExecutionResult) and result.errors and not _closes(result):
-                    result.errors = coder([_over_websocket(error) for error in result.errors])
-                yield result
-    except GraphQLError as error:
-        # A hook that raised (DocumentCache's parse of a syntax error): the operation's error,
-        # not a task failure that would end it with a bare complete.
-        yield PreExecutionError(data=None, errors=coder([error]))
-
-
-def _closes(result: ExecutionResult) -> bool:
-    """Errors the graphql-transport-ws handler answers by closing (4400): left as they are."""
-    first = result.errors[0] if isinstance(result, PreExecutionError) and result.errors else None
-    return isinstance(first, GraphQLSyntaxError) or (
-        first is not None and isinstance(first.original_error, CannotGetOperationTypeError)
-    )
-
-
-def _over_websocket(error: GraphQLError) -> GraphQLError:
-    if isinstance(error.original_error, InvalidOperationTypeError):
-        message = "only subscriptions run over a WebSocket: POST queries and mutations to /graphql"
-        return GraphQLError(message, extensions={"code": str(ErrorCode.INVALID_ARGUMENT)})
-    return error
 
 
 def _execution(context: Context | None) -> ExecutionContext | None:

@@ -5,16 +5,25 @@ principal holds, and handlers that close on a malformed frame instead of failing
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.base import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import StreamResult
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+from strawberry.utils.aio import aclosing
 
 from mlcatalog.api.context import Context
+from mlcatalog.api.errors import ErrorCoder
 from mlcatalog.auth.access import Policies, Rights, access_of
 from mlcatalog.auth.authenticate import Authenticator
 from mlcatalog.auth.oidc import ProviderUnavailable, Unauthenticated
@@ -131,8 +140,87 @@ def frame_problem(message: object) -> str | None:
     return None
 
 
+class OverWebSocket:
+    """What a WebSocket may run of the schema: subscriptions only (queries and mutations are
+    POSTed, under the HTTP edge's deadline, limits and CSRF check), each operation with a context
+    of its own (operations on one socket run concurrently, and a stream's rights change on their
+    own), every error coded as ``CatalogSchema.execute`` codes them."""
+
+    def __init__(self, schema: BaseSchema) -> None:
+        self.schema = schema
+
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> StreamResult:
+        if isinstance(context_value, Context):
+            context_value = context_value.for_operation()
+        results = await self.schema.stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types=(OperationType.SUBSCRIPTION,),
+        )
+        return _coded(results, ErrorCoder.for_context(context_value))
+
+    async def subscribe(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> StreamResult:
+        """graphql-ws's entry point."""
+        return await self.stream(
+            query, variable_values, context_value, root_value, operation_name, operation_extensions
+        )
+
+
+async def _coded(results: StreamResult, coder: ErrorCoder) -> StreamResult:
+    try:
+        async with aclosing(results):
+            async for result in results:
+                if isinstance(result, ExecutionResult) and result.errors and not _closes(result):
+                    result.errors = coder([_over_websocket(error) for error in result.errors])
+                yield result
+    except GraphQLError as error:
+        # A hook that raised (DocumentCache's parse of a syntax error): the operation's error,
+        # not a task failure that would end it with a bare complete.
+        yield PreExecutionError(data=None, errors=coder([error]))
+
+
+def _closes(result: ExecutionResult) -> bool:
+    """Errors the graphql-transport-ws handler answers by closing (4400): left as they are."""
+    first = result.errors[0] if isinstance(result, PreExecutionError) and result.errors else None
+    return isinstance(first, GraphQLSyntaxError) or (
+        first is not None and isinstance(first.original_error, CannotGetOperationTypeError)
+    )
+
+
+def _over_websocket(error: GraphQLError) -> GraphQLError:
+    if isinstance(error.original_error, InvalidOperationTypeError):
+        message = "only subscriptions run over a WebSocket: POST queries and mutations to /graphql"
+        return GraphQLError(message, extensions={"code": str(ErrorCode.INVALID_ARGUMENT)})
+    return error
+
+
 class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws: a malformed frame closes the connection with 4400."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = OverWebSocket(self.schema)  # type: ignore[assignment]  # stream is all it uses
 
     async def handle_message(self, message: Any) -> None:
         problem = frame_problem(message)
@@ -144,6 +232,10 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
 class LegacyWS(BaseGraphQLWSHandler[Context, None]):
     """graphql-ws (the older protocol): the same, where it would otherwise fail on a bad frame."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = OverWebSocket(self.schema)  # type: ignore[assignment]  # subscribe only
 
     async def handle_message(self, message: Any) -> None:
         problem = frame_problem(message)
