@@ -172,19 +172,9 @@ class OverWebSocket:
         )
         return _coded(results, ErrorCoder.for_context(context_value))
 
-    async def subscribe(
-        self,
-        query: str | None,
-        variable_values: dict[str, Any] | None = None,
-        context_value: Any | None = None,
-        root_value: Any | None = None,
-        operation_name: str | None = None,
-        operation_extensions: dict[str, Any] | None = None,
-    ) -> StreamResult:
-        """graphql-ws's entry point."""
-        return await self.stream(
-            query, variable_values, context_value, root_value, operation_name, operation_extensions
-        )
+    async def subscribe(self, *args: Any, **kwargs: Any) -> StreamResult:
+        """graphql-ws's entry point (stream's arguments but the operation types)."""
+        return await self.stream(*args, **kwargs)
 
 
 async def _coded(results: StreamResult, coder: ErrorCoder) -> StreamResult:
