@@ -478,3 +478,19 @@ async def test_a_policy_change_reaches_the_open_stream(tmp_path: Path) -> None:
         await viewer.close()
     finally:
         server.stop()
+
+
+async def test_websockets_per_principal_are_bounded(server: Server) -> None:
+    # 20 per principal (subscriptions.connections_per_principal); all of these are local-dev.
+    clients = [await Client.open(server) for _ in range(20)]
+    try:
+        ws = await connect(server.ws, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        extra = Client(ws)
+        await extra.send({"type": "connection_init", "payload": {}})
+        assert await closed(extra) == 4403
+        await clients.pop().close()
+        await asyncio.sleep(0.2)  # the server sees the close
+        clients.append(await Client.open(server))
+    finally:
+        for client in clients:
+            await client.close()
