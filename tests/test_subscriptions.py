@@ -16,8 +16,13 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from mlcatalog.api.context import Context
+from mlcatalog.api.schema import schema
+from mlcatalog.api.websocket import OverWebSocket
 from mlcatalog.auth import tokens
-from mlcatalog.events.hub import Subscriber
+from mlcatalog.catalog import projects
+from mlcatalog.events.hub import Hub, Subscriber
+from mlcatalog.settings import SubscriptionSettings
 from mlcatalog.store import migrate
 from mlcatalog.store.database import Database, Origin
 from tests.policies import policy_in
@@ -494,3 +499,39 @@ async def test_websockets_per_principal_are_bounded(server: Server) -> None:
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_a_subscriber_that_falls_behind_is_stopped_with_its_resume_cursor(
+    database: Database,
+) -> None:
+    # In process: the hub offers while the stream is not read, as a slow client's would be.
+    hub = Hub(database, batch=500, poll_seconds=5)
+    stop = asyncio.Event()
+    tailing = asyncio.create_task(hub.run(stop))
+    try:
+        await asyncio.sleep(0.3)
+        context = Context(
+            database=database, actor="t", hub=hub, subscriptions=SubscriptionSettings(queue_size=2)
+        )
+        results = await OverWebSocket(schema).stream(
+            "subscription { catalogEvents { cursor project } }", context_value=context
+        )
+        await make_projects(database, "first")
+        first = await asyncio.wait_for(anext(results), 5)
+        assert first.data is not None and first.data["catalogEvents"]["project"] == "first"
+        cursor = first.data["catalogEvents"]["cursor"]
+        await make_projects(database, "a", "b", "c")  # three, for a queue of two
+        await asyncio.sleep(0.5)
+        stopped = await asyncio.wait_for(anext(results), 5)
+        [error] = stopped.errors
+        assert error.extensions == {"code": "FAILED_PRECONDITION"}
+        assert cursor in error.message
+    finally:
+        stop.set()
+        await tailing
+
+
+async def make_projects(database: Database, *names: str) -> None:
+    for name in names:
+        async with database.unit_of_work(Origin(actor="t")) as uow:
+            await projects.create_project(uow, name=name, description=None)
