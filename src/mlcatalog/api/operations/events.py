@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
+from functools import lru_cache
 
 import strawberry
 
@@ -112,7 +113,14 @@ class Stream:
     async def answer(self, event: JournalEvent) -> CatalogEvent:
         # Each event reads its entity afresh: nothing cached for the previous one is served.
         await self.context.loaders.reset()
-        return CatalogEvent.from_event(event)
+        return event_of(event)
+
+
+@lru_cache(maxsize=4096)
+def event_of(event: JournalEvent) -> CatalogEvent:
+    """One object per live event for all the subscribers the hub offered it to (it holds no
+    caller's data: each caller's fields are resolved and checked in its own context)."""
+    return CatalogEvent.from_event(event)
 
 
 @strawberry.type
