@@ -14,12 +14,14 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import schema
 from mlcatalog.api.websocket import OverWebSocket
 from mlcatalog.auth import tokens
+from mlcatalog.auth.principal import Method, Principal
+from mlcatalog.auth.sessions import Sessions
 from mlcatalog.catalog import projects
 from mlcatalog.events.hub import Hub, Subscriber
 from mlcatalog.settings import SubscriptionSettings
@@ -274,9 +276,7 @@ async def test_a_revoked_token_ends_the_open_stream(server: Server) -> None:
             await tokens.revoke(database, origin=Origin(actor="admin"), name="short-lived")
         finally:
             await database.dispose()
-        message = await viewer.receive(5)
-        assert message["type"] == "next"
-        assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert await ending(viewer) == "UNAUTHENTICATED"
         assert (await viewer.receive(5))["type"] == "complete"
     finally:
         await viewer.close()
@@ -342,6 +342,17 @@ async def test_replay_switches_to_live_without_gap_or_duplicate(
     sequences = [e["sequence"] for e in events]
     assert sequences == sorted(sequences)
     await client.nothing_for(0.5)
+
+
+async def ending(client: Client) -> str:
+    """The code of the error that ends a stream (the revocation's own event may come first)."""
+    for _ in range(3):
+        message = await client.receive(5)
+        assert message["type"] == "next", message
+        if "errors" in message["payload"]:
+            code: str = message["payload"]["errors"][0]["extensions"]["code"]
+            return code
+    pytest.fail("the stream did not end")
 
 
 async def closed(client: Client) -> int:
@@ -535,3 +546,60 @@ async def make_projects(database: Database, *names: str) -> None:
     for name in names:
         async with database.unit_of_work(Origin(actor="t")) as uow:
             await projects.create_project(uow, name=name, description=None)
+
+
+async def test_a_browser_session_authenticates_its_websocket_and_nothing_else_does(
+    tmp_path: Path,
+) -> None:
+    # An issuer (never reached: sessions are read from the database) turns the development
+    # user off, as in production; browser login reads the session cookie.
+    policy = policy_in(tmp_path / "policy", "g, user:carol, viewer, *\n").policy.parent
+    env = {
+        **FAST,
+        "MLCATALOG_AUTH__ISSUER": "http://127.0.0.1:9/issuer",
+        "MLCATALOG_AUTH__AUDIENCE": "mlcatalog",
+        "MLCATALOG_AUTH__CLIENT_ID": "mlcatalog",
+        "MLCATALOG_AUTH__COOKIE_SECURE": "false",
+        "MLCATALOG_AUTH__POLICY_DIR": str(policy),
+    }
+    server = Server(await migrated(sqlite_in(tmp_path)), free_port(), env)
+    database = Database(server.url)
+    sessions = Sessions(database, hours=1)
+    started = await sessions.start(Principal(subject="carol", method=Method.SESSION))
+    server.start()
+    try:
+        cookie = {"Cookie": f"mlcatalog_session={started.cookie}"}
+        ws = await connect(
+            server.ws, subprotocols=["graphql-transport-ws"], additional_headers=cookie
+        )  # type: ignore[list-item]
+        carol = Client(ws)
+        await carol.send({"type": "connection_init", "payload": {}})
+        assert await carol.receive() == {"type": "connection_ack"}
+        await carol.close()
+
+        anonymous = Client(await connect(server.ws, subprotocols=["graphql-transport-ws"]))  # type: ignore[list-item]
+        await anonymous.send({"type": "connection_init", "payload": {}})
+        assert await closed(anonymous) == 4403
+
+        # A page of another origin cannot ride the cookie: the handshake is refused.
+        elsewhere = {**cookie, "Origin": "https://evil.example"}
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(
+                server.ws, subprotocols=["graphql-transport-ws"], additional_headers=elsewhere
+            )  # type: ignore[list-item]
+        assert refused.value.response.status_code == 403
+
+        # A session that ends ends its open stream.
+        ws = await connect(
+            server.ws, subprotocols=["graphql-transport-ws"], additional_headers=cookie
+        )  # type: ignore[list-item]
+        carol = Client(ws)
+        await carol.send({"type": "connection_init", "payload": {}})
+        assert await carol.receive() == {"type": "connection_ack"}
+        await carol.subscribe()
+        assert await sessions.end(started.cookie)
+        assert await ending(carol) == "UNAUTHENTICATED"
+        await carol.close()
+    finally:
+        server.stop()
+        await database.dispose()
