@@ -80,16 +80,15 @@ class WebSocketCaller:
         given = params.get("Authorization", params.get("authorization"))
         if given is not None:
             if not isinstance(given, str):
-                raise ConnectionRejectionError({"message": "Authorization must be a string"})
+                raise _refused("Authorization must be a string")
             self.authorization = given
         try:
             principal = await self.authenticator.principal(self.authorization, self.session)
         except (Unauthenticated, ProviderUnavailable) as error:
-            raise ConnectionRejectionError({"message": error.message}) from None
+            raise _refused(error.message) from None
         if not self.connections.take(principal.subject):
             limit = self.connections.per_principal
-            message = f"you have {limit} WebSockets open here already; close one first"
-            raise ConnectionRejectionError({"message": message})
+            raise _refused(f"{principal.subject} has {limit} WebSockets open here already")
         self.principal, self.checked = principal, time.monotonic()
         return principal, access_of(self.policies.current, principal)
 
@@ -117,6 +116,12 @@ class WebSocketCaller:
         if self.principal is not None:
             self.connections.release(self.principal.subject)
             self.principal = None
+
+
+def _refused(reason: str) -> ConnectionRejectionError:
+    # The protocol's answer is a bare 4403 "Forbidden"; the reason is for the operator.
+    log.info("WebSocket connection_init refused: %s", reason)
+    return ConnectionRejectionError({"message": reason})
 
 
 def frame_problem(message: object) -> str | None:
