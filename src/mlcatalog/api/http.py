@@ -342,6 +342,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
             # Never read X-Forwarded-For here: uvicorn applies it only from trusted proxies.
             client_address=request.client.host if request.client else None,
             introspection=self.policy.introspection,
+            webhooks=self.settings.webhooks,
         )
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:

@@ -1,0 +1,1 @@
+"""Events that leave the catalog: webhooks (delivered from the journal)."""
