@@ -204,11 +204,8 @@ class WebhookWorker:
                     WebhookRow.id == hook_id,
                     WebhookRow.enabled,
                     or_(WebhookRow.retry_at.is_(None), WebhookRow.retry_at <= now),
-                    or_(
-                        WebhookRow.owner.is_(None),
-                        WebhookRow.owner == self.owner,
-                        WebhookRow.lease_until < now,
-                    ),
+                    # Not even this worker's own lease: a hook is served once at a time.
+                    or_(WebhookRow.owner.is_(None), WebhookRow.lease_until < now),
                 )
                 .values(owner=self.owner, lease_until=now + self.lease)
                 .returning(WebhookRow)

@@ -23,7 +23,10 @@ class Project(RowNode):
     created_at: datetime
     created_by: str
 
-    @strawberry.field(description="The project's webhooks (never their secrets).")
+    @strawberry.field(
+        description="The project's webhooks (never their secrets); null with FORBIDDEN for"
+        " those who do not manage them."
+    )
     async def webhooks(
         self,
         info: Info,
@@ -31,7 +34,7 @@ class Project(RowNode):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[Webhook]:
+    ) -> Connection[Webhook] | None:
         return await children_connection(
             info.context.loaders,
             WEBHOOKS_OF_PROJECT,
