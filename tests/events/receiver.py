@@ -65,3 +65,14 @@ class Receiver:
             pass
         finally:
             writer.close()
+
+
+async def _serve_forever() -> None:
+    receiver = await Receiver().start()
+    print(receiver.port, flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    # For bench/webhooks.py: a receiver in a process of its own that answers 200 to everything.
+    asyncio.run(_serve_forever())
