@@ -3,23 +3,29 @@ worker to a real receiver on 127.0.0.1, signed, in order, retried, disabled; pri
 refused; secrets never shown twice; viewers see no hooks."""
 
 import asyncio
+import contextlib
 import ipaddress
 import json
+import signal
+import sys
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from mlcatalog.app import create_app
 from mlcatalog.auth.access import Policy, access_of
+from mlcatalog.auth.authenticate import DevelopmentUser
 from mlcatalog.auth.principal import Method, Principal
-from mlcatalog.events.outbound import Sender, forbidden_kind
+from mlcatalog.events.outbound import Attempt, Sender, forbidden_kind
 from mlcatalog.events.webhooks import SIGNATURE_HEADER, WebhookWorker, sign, verify
-from mlcatalog.settings import WebhookSettings
-from mlcatalog.store.database import Database
-from mlcatalog.store.rows import JournalRow
+from mlcatalog.settings import SearchSettings, Settings, WebhookSettings
+from mlcatalog.store.database import Database, Origin
+from mlcatalog.store.rows import JournalRow, WebhookRow, utcnow
 from tests import factories
 from tests.conftest import Api
 from tests.events.receiver import Receiver
@@ -52,6 +58,13 @@ async def receiver() -> AsyncIterator[Receiver]:
 def local(api: Api) -> Api:
     """The API with deliveries to 127.0.0.1 allowed, as the tests' receiver needs."""
     return Api(api.database, webhooks=LOCAL)
+
+
+@pytest.fixture
+async def watched(local: Api, receiver: Receiver) -> dict[str, Any]:
+    """Project fraud with a hook on model registrations that posts to the receiver."""
+    await factories.project(local, "fraud")
+    return await hook(local, receiver.url)
 
 
 async def hook(api: Api, url: str, **fields: Any) -> dict[str, Any]:
@@ -395,3 +408,124 @@ async def test_bad_hooks_are_refused_with_a_code(local: Api) -> None:
         }
         code, got = await local.error(CREATE, input={**input, **fields})
         assert (code, got) == ("INVALID_ARGUMENT", message)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("watched")
+async def test_the_app_delivers_from_its_lifespan(
+    local: Api, receiver: Receiver, database_url: str
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        search=SearchSettings(serve_indexer=False),
+        webhooks=LOCAL.model_copy(update={"poll_seconds": 0.05}),
+    )
+    app = create_app(settings, authenticator=DevelopmentUser(settings.auth.dev_user))
+    async with app.router.lifespan_context(app):
+        await factories.model(local, "detector")
+        await asyncio.wait_for(receiver.arrived.wait(), 10)
+    [got] = receiver.received
+    assert got.event["action"] == "model.registered"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("watched")
+async def test_mlcatalog_webhooks_run_delivers_until_stopped(
+    local: Api, receiver: Receiver, database_url: str
+) -> None:
+    await factories.model(local, "detector")
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mlcatalog",
+        "webhooks",
+        "run",
+        env={
+            "MLCATALOG_DATABASE_URL": database_url,
+            "MLCATALOG_WEBHOOKS__ALLOW_NETWORKS": '["127.0.0.1/32"]',
+            "MLCATALOG_WEBHOOKS__POLL_SECONDS": "0.05",
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+    try:
+        await asyncio.wait_for(receiver.arrived.wait(), 30)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(worker.wait(), 30) == 0
+    assert [r.event["action"] for r in receiver.received] == ["model.registered"]
+
+
+async def test_an_allowed_name_is_called_at_its_checked_address_with_its_host(
+    receiver: Receiver,
+) -> None:
+    sender = Sender(LOCAL)
+    try:
+        sent = await sender.post(f"http://localhost:{receiver.port}/x", b"{}", {})
+    finally:
+        await sender.close()
+    assert (sent.status_code, sent.error) == (200, None)
+    [got] = receiver.received
+    assert got.headers["host"] == f"localhost:{receiver.port}"
+
+
+async def sent_to(
+    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    settings: WebhookSettings = LOCAL,
+) -> Attempt:
+    """One POST to a raw server on 127.0.0.1 that answers as ``handler`` does."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sender = Sender(settings)
+    try:
+        return await sender.post(f"http://127.0.0.1:{port}/", b"{}", {})
+    finally:
+        await sender.close()
+        server.close()
+
+
+async def test_a_receiver_that_does_not_answer_is_a_timed_failure() -> None:
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        await asyncio.sleep(5)
+        writer.close()
+
+    sent = await sent_to(hold, LOCAL.model_copy(update={"timeout_seconds": 0.2}))
+    assert (sent.status_code, sent.error) == (None, "no answer within 0.2 s")
+    assert sent.duration_ms < 2000
+
+
+async def test_a_large_answer_is_read_no_further_than_the_cap() -> None:
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1000)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(10_000):  # 10 GB, were it all read
+                writer.write(b"x" * 1_000_000)
+                await writer.drain()
+        writer.close()
+
+    sent = await sent_to(flood)
+    assert (sent.status_code, sent.error) == (200, None)
+    assert sent.duration_ms < 5000
+
+
+@pytest.mark.usefixtures("watched")
+async def test_a_dead_worker_s_lease_runs_out_and_another_delivers(
+    local: Api, receiver: Receiver
+) -> None:
+    await factories.model(local, "detector")
+    dead = WebhookWorker(local.database, LOCAL)
+    [hook_id] = await dead.due()
+    assert await dead.claim(hook_id) is not None  # and then it died, holding the lease
+    await dead.close()
+    other = WebhookWorker(local.database, LOCAL)
+    try:
+        assert await other.due() == [] and await other.serve(hook_id) == 0
+        async with local.database.unit_of_work(Origin(actor="clock")) as uow:
+            await uow.session.execute(
+                update(WebhookRow).values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+        assert await other.serve(hook_id) == 1
+    finally:
+        await other.close()
+    assert [r.event["action"] for r in receiver.received] == ["model.registered"]
