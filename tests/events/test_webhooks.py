@@ -25,7 +25,7 @@ from mlcatalog.events.outbound import Attempt, Sender, forbidden_kind
 from mlcatalog.events.webhooks import SIGNATURE_HEADER, WebhookWorker, sign, verify
 from mlcatalog.settings import SearchSettings, Settings, WebhookSettings
 from mlcatalog.store.database import Database, Origin
-from mlcatalog.store.rows import JournalRow, WebhookRow, utcnow
+from mlcatalog.store.rows import JournalRow, WebhookDeliveryRow, WebhookRow, utcnow
 from tests import factories
 from tests.conftest import Api
 from tests.events.receiver import Receiver
@@ -188,10 +188,15 @@ async def test_a_hook_is_disabled_after_its_run_of_failures_and_that_is_journale
 
     # Enabled again, it retries at once and delivers what it could not.
     receiver.status = 200
-    await local(
-        "mutation($id: ID!) { updateWebhook(input: {id: $id, enabled: true}) { webhook { enabled } } }",
+    data = await local(
+        "mutation($id: ID!) { updateWebhook(input: {id: $id, enabled: true}) { webhook { enabled consecutiveFailures nextAttemptAt } } }",
         id=made["webhook"]["id"],
     )
+    assert data["updateWebhook"]["webhook"] == {
+        "enabled": True,
+        "consecutiveFailures": 0,
+        "nextAttemptAt": None,
+    }
     await deliver(local.database)
     assert [r.event["id"] for r in receiver.received][-1] == disabled.changes["after"]["seq"]
     [shown] = await hooks(local)
@@ -262,6 +267,14 @@ async def test_test_webhook_sends_a_signed_ping_and_answers_the_attempt(
     [shown] = await hooks(local)
     assert shown["deliveries"]["edges"][0]["node"]["action"] == "webhook.ping"
     assert shown["consecutiveFailures"] == 0  # a ping is no event: it moves nothing
+    # A hook goes with its deliveries.
+    await local(
+        "mutation($id: ID!) { deleteWebhook(input: {id: $id}) { deletedId } }",
+        id=made["webhook"]["id"],
+    )
+    assert await hooks(local) == []
+    async with local.database.read() as session:
+        assert (await session.scalars(select(WebhookDeliveryRow))).all() == []
 
 
 async def test_private_addresses_are_refused_without_the_setting(

@@ -65,7 +65,10 @@ def _actions(values: Sequence[str]) -> list[str]:
 def _stages(values: Sequence[str]) -> list[str]:
     if len(values) > MAX_FILTER:
         raise invalid(f"stages: at most {MAX_FILTER}")
-    return sorted({Stage(v).value for v in values})
+    try:
+        return sorted({Stage(v).value for v in values})
+    except ValueError:
+        raise invalid(f"stages: one of {', '.join(Stage)}") from None
 
 
 async def _models(uow: UnitOfWork, project_id: int, model_ids: Sequence[int]) -> list[int]:
@@ -141,7 +144,8 @@ async def _head(uow: UnitOfWork) -> int:
 async def update_webhook(
     uow: UnitOfWork, *, webhook_id: int, secret: str | None = None, **changes: Any
 ) -> WebhookRow:
-    """Change a hook; enabling it again clears its run of failures (it retries at once)."""
+    """Change a hook; enabling it again, or a new URL or secret, clears its run of failures
+    (it retries at once)."""
     hook = await get(uow, WebhookRow, webhook_id, "webhook")
     updates: dict[str, Any] = {}
     if "url" in changes:
@@ -162,7 +166,8 @@ async def update_webhook(
     if secret is not None:
         hook.secret = _secret(secret)
         before["secret_changed"], after["secret_changed"] = False, True
-    if hook.enabled and not was_enabled:
+    if (hook.enabled and not was_enabled) or "url" in after or secret is not None:
+        # Enabled again, or pointed elsewhere: what failed may work now, so try at once.
         hook.failures, hook.retry_at = 0, None
     if after:
         touch(hook, uow)

@@ -119,9 +119,15 @@ class Sender:
         netloc = f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
         target = parts._replace(netloc=netloc).geturl()
         host = parts.netloc.rsplit("@", 1)[-1]
-        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+        sent = {**headers, "Host": host}
+        extensions = {}
+        if parts.scheme == "https":
+            extensions["sni_hostname"] = parts.hostname
+            # The pool keys connections by address: one verified for another name at the same
+            # address must not carry this request, so a TLS connection serves one request.
+            sent["Connection"] = "close"
         request = self.client.build_request(
-            "POST", target, content=body, headers={**headers, "Host": host}, extensions=extensions
+            "POST", target, content=body, headers=sent, extensions=extensions
         )
         response = await self.client.send(request, stream=True)
         try:
