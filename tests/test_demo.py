@@ -103,7 +103,7 @@ def tour() -> list[str]:
 
 async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     queries = tour()
-    assert len(queries) == 6
+    assert len(queries) == 7
     search = SqlSearchBackend(demo)
     await reindex(demo, search, name="embedded")
 
@@ -145,3 +145,6 @@ async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     }
     assert {"MODEL", "MODEL_VERSION", "RUN"} <= set(kinds)
     assert sum(kinds.values()) == mixed["totalCount"]
+    # The webhook example: a hook and its secret, answered once.
+    made = (await run(queries[6]))["createWebhook"]
+    assert len(made["secret"]) >= 32 and made["webhook"]["id"]
