@@ -24,7 +24,9 @@ from mlcatalog.api.schema import schema
 from mlcatalog.auth.access import Policies, PolicyFiles
 from mlcatalog.auth.authenticate import Authenticator, WithSessions, authenticator_for
 from mlcatalog.catalog.journal import record_policy
+from mlcatalog.events import webhooks
 from mlcatalog.events.hub import Hub
+from mlcatalog.events.webhooks import WebhookWorker
 from mlcatalog.search.backend import open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
 from mlcatalog.settings import Settings
@@ -75,6 +77,11 @@ def create_app(
                     run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
                 )
                 resources.push_async_callback(_stopped, stop, indexing)
+            if settings.webhooks.serve_worker:
+                worker = WebhookWorker(database, settings.webhooks)
+                resources.push_async_callback(worker.close)
+                delivering = asyncio.create_task(webhooks.run_forever(worker, stop=stop))
+                resources.push_async_callback(_stopped, stop, delivering)
             watching = asyncio.create_task(watch_policy(policies, database, stop))
             resources.push_async_callback(_stopped, stop, watching)
             tailing = asyncio.create_task(hub.run(stop))

@@ -20,7 +20,7 @@ from mlcatalog.auth.principal import Principal
 from mlcatalog.catalog.journal import record_denied
 from mlcatalog.events.hub import Hub
 from mlcatalog.search.backend import SearchBackend
-from mlcatalog.settings import SubscriptionSettings
+from mlcatalog.settings import SubscriptionSettings, WebhookSettings
 from mlcatalog.store import visibility
 from mlcatalog.store.database import Database, Origin, UnitOfWork
 from mlcatalog.store.journal import CREATIONS, EntityType
@@ -62,6 +62,8 @@ class Context:
     # The peer's address as uvicorn gives it (X-Forwarded-For only from --forwarded-allow-ips).
     client_address: str | None = None
     loaders: Loaders = field(init=False)
+    # How testWebhook's ping goes out (the addresses it may reach, its timeouts).
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     # The operation's execution (its document, name and type) for CatalogSchema.execute, which
     # records the operation when it ends; set by the first extension, KeepExecution.
     execution: ExecutionContext | None = field(default=None, init=False)

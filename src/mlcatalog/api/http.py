@@ -367,6 +367,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
             # Never read X-Forwarded-For here: uvicorn applies it only from trusted proxies.
             client_address=request.client.host if request.client else None,
             introspection=self.policy.introspection,
+            webhooks=self.settings.webhooks,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

@@ -39,6 +39,7 @@ from mlcatalog.api.operations.projects import ProjectMutations, ProjectQueries
 from mlcatalog.api.operations.search import SearchQueries
 from mlcatalog.api.operations.tags import TagMutations
 from mlcatalog.api.operations.versions import VersionMutations
+from mlcatalog.api.operations.webhooks import WebhookMutations
 from mlcatalog.api.types.ownership import is_entity, project_of, visible_only
 from mlcatalog.catalog.errors import ErrorCode
 
@@ -72,6 +73,7 @@ Mutation = merge_types(
         ExperimentMutations,
         LineageMutations,
         DocumentMutations,
+        WebhookMutations,
     ),
 )
 Subscription = merge_types("Subscription", (EventSubscriptions,))

@@ -1,1 +1,2 @@
-"""Live events: the hub that wakes subscribers when the journal grows."""
+"""Events: the hub that wakes subscribers when the journal grows, and webhooks (delivered from
+the journal)."""

@@ -43,6 +43,7 @@ class EntityType(StrEnum):
     API_TOKEN = "ApiToken"
     POLICY = "Policy"  # the access policy (policies/): one, entity id 1
     SESSION = "Session"
+    WEBHOOK = "Webhook"
 
 
 class Action(StrEnum):
@@ -80,6 +81,11 @@ class Action(StrEnum):
     POLICY_RELOADED = "policy.reloaded"
     SESSION_STARTED = "session.started"
     SESSION_ENDED = "session.ended"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_TESTED = "webhook.tested"  # a ping was asked for (its attempt is a delivery)
+    WEBHOOK_DISABLED = "webhook.disabled"  # by the worker, after a run of failed attempts
 
 
 class EdgeKind(StrEnum):
@@ -365,6 +371,35 @@ class BrowserSession(TypedDict):
     expires_at: str
 
 
+class Webhook(TypedDict):
+    """A hook as the journal knows it: never its secret."""
+
+    url: str
+    actions: list[str]
+    stages: list[str]
+    model_ids: list[int]
+    include_changes: bool
+    enabled: bool
+
+
+class WebhookFields(TypedDict, total=False):
+    """What an update changed; ``secret_changed`` says a new secret was set, never which."""
+
+    url: str
+    actions: list[str]
+    stages: list[str]
+    model_ids: list[int]
+    include_changes: bool
+    enabled: bool
+    secret_changed: bool
+
+
+class WebhookDisabled(TypedDict):
+    failures: int
+    last_error: str
+    seq: int  # the entry it could not deliver
+
+
 class Shape(NamedTuple):
     """What an action is about and the shape of its before and after."""
 
@@ -415,6 +450,11 @@ SHAPES: dict[Action, Shape] = {
     Action.POLICY_RELOADED: _shape(Empty, PolicyLoaded, EntityType.POLICY),
     Action.SESSION_STARTED: _shape(Empty, BrowserSession, EntityType.SESSION),
     Action.SESSION_ENDED: _shape(BrowserSession, Empty, EntityType.SESSION),
+    Action.WEBHOOK_CREATED: _shape(Empty, Webhook, EntityType.WEBHOOK),
+    Action.WEBHOOK_UPDATED: _shape(WebhookFields, WebhookFields, EntityType.WEBHOOK),
+    Action.WEBHOOK_DELETED: _shape(Webhook, Empty, EntityType.WEBHOOK),
+    Action.WEBHOOK_TESTED: _shape(Empty, Empty, EntityType.WEBHOOK),
+    Action.WEBHOOK_DISABLED: _shape(Empty, WebhookDisabled, EntityType.WEBHOOK),
 }
 
 
@@ -430,6 +470,7 @@ CREATIONS: dict[EntityType, Action] = {
     EntityType.LINEAGE_EDGE: Action.LINEAGE_LINKED,
     EntityType.API_TOKEN: Action.API_TOKEN_CREATED,
     EntityType.SESSION: Action.SESSION_STARTED,
+    EntityType.WEBHOOK: Action.WEBHOOK_CREATED,
 }
 
 

@@ -21,6 +21,8 @@ from mlcatalog.store.rows import (
     RunMetricRow,
     RunRow,
     UtcDateTime,
+    WebhookDeliveryRow,
+    WebhookRow,
 )
 
 RowT = TypeVar("RowT", bound=Base)
@@ -258,4 +260,16 @@ METRICS_OF_RUN = ChildList(
     parent=RunMetricRow.run_id,
     order=Order((RunMetricRow.name, RunMetricRow.step, RunMetricRow.id), (False, False, False)),
     where=lambda f: [RunMetricRow.name == _filter(f, "name")] if _filter(f, "name") else [],
+)
+WEBHOOKS_OF_PROJECT = ChildList(
+    scope="project.webhooks",
+    row_type=WebhookRow,
+    parent=WebhookRow.project_id,
+    order=Order((WebhookRow.id,), (False,)),
+)
+DELIVERIES_OF_WEBHOOK = ChildList(
+    scope="webhook.deliveries",
+    row_type=WebhookDeliveryRow,
+    parent=WebhookDeliveryRow.webhook_id,
+    order=Order((WebhookDeliveryRow.id,), (True,)),  # newest first
 )

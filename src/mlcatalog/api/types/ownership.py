@@ -15,6 +15,7 @@ from mlcatalog.api.types.experiments import Experiment, Run
 from mlcatalog.api.types.models import Model
 from mlcatalog.api.types.projects import Project
 from mlcatalog.api.types.versions import Comment, ModelVersion
+from mlcatalog.api.types.webhooks import Webhook
 from mlcatalog.catalog.errors import CatalogError, ErrorCode
 from mlcatalog.store.rows import (
     DatasetRow,
@@ -28,7 +29,10 @@ from mlcatalog.store.visibility import Visible
 
 async def _project_id(source: Any, info: Info) -> int | NoProject | None:
     rows = info.context.loaders
-    if isinstance(source, Model | Dataset | Experiment | Document | JournalEntry | CatalogEvent):
+    if isinstance(
+        source,
+        Model | Dataset | Experiment | Document | JournalEntry | CatalogEvent | Webhook,
+    ):
         return source.project_id
     if isinstance(source, ModelVersion):
         model = await rows.row(ModelRow, source.row.model_id)
