@@ -103,7 +103,7 @@ def tour() -> list[str]:
 
 async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     queries = tour()
-    assert len(queries) == 7
+    assert len(queries) == 8
     search = SqlSearchBackend(demo)
     await reindex(demo, search, name="embedded")
 
