@@ -14,6 +14,7 @@ from sqlalchemy import event, text
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import schema
 from mlcatalog.auth.access import UNRESTRICTED, Rights
+from mlcatalog.settings import WebhookSettings
 from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
 from mlcatalog.store.rows import Base
@@ -89,10 +90,15 @@ class Api:
     actor: str = "tester"
     search: Any = None
     access: Rights = UNRESTRICTED
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     async def run(self, query: str, **variables: Any) -> Any:
         context = Context(
-            database=self.database, actor=self.actor, search=self.search, access=self.access
+            database=self.database,
+            actor=self.actor,
+            search=self.search,
+            access=self.access,
+            webhooks=self.webhooks,
         )
         result = await schema.execute(query, variable_values=variables, context_value=context)
         return result

@@ -103,7 +103,7 @@ def tour() -> list[str]:
 
 async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     queries = tour()
-    assert len(queries) == 10
+    assert len(queries) == 12
     search = SqlSearchBackend(demo)
     await reindex(demo, search, name="embedded")
 
@@ -146,7 +146,8 @@ async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
     assert {"MODEL", "MODEL_VERSION", "RUN"} <= set(kinds)
     assert sum(kinds.values()) == mixed["totalCount"]
     # A promotion with an approval: settings and a gate, a request, the pending list, approval.
-    settings = await run(queries[6])
+    # queries[6] is the subscription (it runs over a WebSocket: tests/test_subscriptions.py).
+    settings = await run(queries[7])
     assert settings["updateProjectSettings"]["project"]["settings"]["requireApproval"] == [
         "PRODUCTION"
     ]
@@ -156,10 +157,32 @@ async def test_the_readme_tour_works_on_the_demo(demo: Database) -> None:
         for e in page["model"]["versions"]["edges"]
         if e["node"]["stage"] == "STAGING" and (e["node"]["auc"] or 0) >= 0.9
     ]
-    asked = await run(queries[7], version=candidate["id"])
+    asked = await run(queries[8], version=candidate["id"])
     request = asked["requestStageTransition"]["request"]
     assert request["status"] == "PENDING"
-    pending = (await run(queries[8]))["transitionRequests"]["edges"]
+    pending = (await run(queries[9]))["transitionRequests"]["edges"]
     assert [e["node"]["id"] for e in pending] == [request["id"]]
-    approved = (await run(queries[9], request=request["id"]))["approveStageTransition"]
+    approved = (await run(queries[10], request=request["id"]))["approveStageTransition"]
     assert approved["modelVersion"]["stage"] == "PRODUCTION"
+    # The webhook example: a hook and its secret, answered once.
+    [webhook] = [q for q in queries if "createWebhook" in q]
+    made = (await run(webhook))["createWebhook"]
+    assert len(made["secret"]) >= 32 and made["webhook"]["id"]
+
+
+async def test_an_error_that_ends_a_query_while_batches_read_is_answered_with_its_code(
+    demo: Database,
+) -> None:
+    # The invalid cursor nulls the whole answer while the metric batches of the other hits are
+    # still reading on the request's session: closing it under them was an INTERNAL error.
+    search = SqlSearchBackend(demo)
+    await reindex(demo, search, name="embedded")
+    query = """{ search(input: {text: "accuracy"}) { edges { node {
+      ... on Model { productionVersion { metric(name: "a", dataset: "b") } }
+      ... on ModelVersion { metrics(before: "1.0.0") { totalCount } }
+      ... on Run { outputs { model { productionVersion {
+        metric(name: "a", dataset: "b") sourceRun { createdBy } } } } }
+    } } metricStats { avg } } }"""
+    context = Context(database=demo, actor="t", search=search)
+    result = await schema.execute(query, context_value=context)
+    assert [e.extensions["code"] for e in result.errors or ()] == ["INVALID_ARGUMENT"]

@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from mlcatalog.api import graphiql
 from mlcatalog.api.cookies import SessionCookies
@@ -24,6 +24,9 @@ from mlcatalog.api.schema import schema
 from mlcatalog.auth.access import Policies, PolicyFiles
 from mlcatalog.auth.authenticate import Authenticator, WithSessions, authenticator_for
 from mlcatalog.catalog.journal import record_policy
+from mlcatalog.events import webhooks
+from mlcatalog.events.hub import Hub
+from mlcatalog.events.webhooks import WebhookWorker
 from mlcatalog.search.backend import open_backend
 from mlcatalog.search.indexer import Indexer, run_forever
 from mlcatalog.settings import Settings
@@ -52,6 +55,8 @@ def create_app(
     search, checkpoint = open_backend(settings.search, database)
     telemetry = Telemetry(settings, database, checkpoint)
     search = telemetry.search(search)
+    subscriptions = settings.subscriptions
+    hub = Hub(database, batch=subscriptions.batch, poll_seconds=subscriptions.poll_seconds)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -72,8 +77,15 @@ def create_app(
                     run_forever(indexer, poll_seconds=settings.search.poll_seconds, stop=stop)
                 )
                 resources.push_async_callback(_stopped, stop, indexing)
+            if settings.webhooks.serve_worker:
+                worker = WebhookWorker(database, settings.webhooks)
+                resources.push_async_callback(worker.close)
+                delivering = asyncio.create_task(webhooks.run_forever(worker, stop=stop))
+                resources.push_async_callback(_stopped, stop, delivering)
             watching = asyncio.create_task(watch_policy(policies, database, stop))
             resources.push_async_callback(_stopped, stop, watching)
+            tailing = asyncio.create_task(hub.run(stop))
+            resources.push_async_callback(_stopped, stop, tailing)
             yield
 
     async def healthz(_: Request) -> Response:
@@ -101,10 +113,13 @@ def create_app(
         cookies=cookies,
         rates=rates,
         policies=policies,
+        hub=hub,
     )
     routes: list[BaseRoute] = [
         # Every method reaches the view, so a wrong one gets a coded 405 too.
         Route("/graphql", graphql),
+        # Subscriptions (api/websocket.py); without this route every handshake was refused.
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *telemetry.routes(),

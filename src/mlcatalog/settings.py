@@ -1,5 +1,6 @@
 """Settings read from the environment (prefix ``MLCATALOG_``), one nested model per concern."""
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
@@ -158,6 +159,60 @@ class LimitsSettings(BaseModel):
     rate_limited_subjects: int = Field(default=10_000, ge=1)
 
 
+class SubscriptionSettings(BaseModel):
+    # Live operations (catalogEvents) open at once on one WebSocket, and WebSockets open at once
+    # per principal (its subject) in one process.
+    per_connection: int = Field(default=10, ge=1)
+    connections_per_principal: int = Field(default=20, ge=1)
+    # Events waiting for a subscriber that reads slowly; past it the stream ends with an error
+    # naming the cursor to resume from.
+    queue_size: int = Field(default=1_000, ge=1)
+    # Journal entries read per statement, replaying after a cursor and tailing the journal.
+    batch: int = Field(default=500, ge=1, le=10_000)
+    # How often an open stream checks that its token or session still authenticates (the policy
+    # is checked at every batch).
+    recheck_seconds: float = Field(default=10.0, gt=0)
+    # The hub also reads the journal this often without a wake-up (a NOTIFY lost with its
+    # connection is found then).
+    poll_seconds: float = Field(default=5.0, gt=0)
+    # The largest WebSocket message accepted (uvicorn closes the connection with 1009 past it).
+    max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A WebSocket that sends no connection_init within this time is closed (4408).
+    init_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class WebhookSettings(BaseModel):
+    # API replicas behind a dedicated `mlcatalog webhooks run` turn this off.
+    serve_worker: bool = True
+    poll_seconds: float = Field(default=1.0, gt=0)
+    # Networks outgoing deliveries may reach although they are loopback, private, link-local,
+    # multicast or unspecified ("127.0.0.1/32" for a receiver on this host). Empty: none.
+    allow_networks: list[str] = Field(default=[], max_length=100)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # The whole attempt: connecting, sending, and reading the answer's head and capped body.
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    max_response_bytes: int = Field(default=64 * 1024, ge=0, le=1024 * 1024)
+    # A hook is disabled (and that is journaled) after this many failed attempts in a row.
+    max_failures: int = Field(default=10, ge=1, le=1000)
+    # Retries wait base * 2^(failures-1), at most max, each with full jitter.
+    backoff_seconds: float = Field(default=1.0, gt=0)
+    max_backoff_seconds: float = Field(default=600.0, gt=0)
+    # Hooks one process delivers to at once.
+    concurrency: int = Field(default=8, ge=1, le=256)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError:
+                raise ValueError(
+                    f"webhooks.allow_networks: {network[:100]!r} is no network"
+                ) from None
+        return networks
+
+
 class TelemetrySettings(BaseModel):
     # Prometheus metrics at GET /metrics.
     metrics: bool = True
@@ -182,10 +237,12 @@ class Settings(BaseSettings):
     )
     database_echo: bool = False
     server: ServerSettings = ServerSettings()
+    subscriptions: SubscriptionSettings = SubscriptionSettings()
     auth: AuthSettings = AuthSettings()
     search: SearchSettings = SearchSettings()
     limits: LimitsSettings = LimitsSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @model_validator(mode="after")
     def _environment_defaults(self) -> "Settings":

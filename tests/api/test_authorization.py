@@ -84,6 +84,7 @@ def test_a_new_type_without_a_line_is_found(tmp_path: Path) -> None:
 VERSIONS = (
     '{ model(project: "fraud", name: "detector") { versions(first: 1) { edges { node { %s } } } } }'
 )
+HOOKS = "{ projects(first: 1) { edges { node { webhooks(first: 1) { edges { node { %s } } } } } } }"
 # Each type, a query reaching one of its objects in project fraud, and the fields on the way.
 ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {
     "Project": ("{ projects(first: 5) { edges { node { %s } } } }", ("Query.projects",)),
@@ -110,6 +111,11 @@ ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {
         '{ experiment(project: "fraud", name: "baseline") { runs(first: 1) { edges { node { %s } } } } }',
         ("Query.experiment", "Experiment.runs"),
     ),
+    "Webhook": (HOOKS, ("Query.projects", "Project.webhooks")),
+    "WebhookDelivery": (
+        HOOKS % "deliveries(first: 1) { edges { node { %s } } }",
+        ("Query.projects", "Project.webhooks", "Webhook.deliveries"),
+    ),
     "JournalEntry": (
         '{ auditLog(first: 1, filter: {project: "fraud"}) { edges { node { %s } } } }',
         ("Query.auditLog",),
@@ -133,6 +139,15 @@ async def seed_fraud(api: Api) -> None:
     dataset = await factories.dataset(api, "transactions")
     await factories.dataset_version(api, dataset["id"])
     await factories.run(api, params=[{"name": "lr", "value": "0.1"}])
+    # A hook with one attempt: a ping to a private address, refused without leaving the host.
+    hook = await api(
+        'mutation { createWebhook(input: {project: "fraud", url: "http://10.0.0.1/",'
+        ' actions: ["model.registered"]}) { webhook { id } } }'
+    )
+    await api(
+        "mutation($id: ID!) { testWebhook(input: {id: $id}) { delivery { error } } }",
+        id=hook["createWebhook"]["webhook"]["id"],
+    )
 
 
 def selection(type_name: str, field_name: str) -> str:

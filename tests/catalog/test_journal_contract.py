@@ -20,6 +20,7 @@ from mlcatalog.catalog import (
     models,
     projects,
     versions,
+    webhooks,
 )
 from mlcatalog.catalog.experiments import RunMetric, RunStatus
 from mlcatalog.catalog.gates import GateKind
@@ -142,6 +143,19 @@ async def every_action(database: Database) -> None:
     async with database.unit_of_work(Origin(actor="auditor")) as uow:
         await versions.delete_model_version(uow, version_id=first.id)
         await models.delete_model(uow, model_id=model.id)
+        hook = await webhooks.create_webhook(
+            uow,
+            project_id=project.id,
+            url="https://hooks.example.org/in",
+            actions=["model.registered"],
+        )
+        hook_id = hook.webhook.id
+        await webhooks.update_webhook(uow, webhook_id=hook_id, secret="s" * 32, enabled=False)
+        await webhooks.request_ping(uow, webhook_id=hook_id)
+        # The delivery worker disables a hook after its run of failures.
+        disabled = journal.WebhookDisabled(failures=10, last_error="HTTP 500", seq=1)
+        record(uow, Action.WEBHOOK_DISABLED, hook_id, project_id=project.id, after=disabled)
+        await webhooks.delete_webhook(uow, webhook_id=hook_id)
     # API tokens are journaled by auth/tokens, each in a unit of work of its own.
     await tokens.create(
         database,

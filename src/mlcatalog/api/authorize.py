@@ -135,7 +135,11 @@ def authorize(
             if type_ is schema.mutation_type:
                 graphql_field.resolve = _mutation(spec)
             else:
+                # A subscription's resolve runs on each event, as any read (the event is its
+                # source: its project decides); its subscribe, once, before the stream starts.
                 graphql_field.resolve = _read(spec, project_of, visible_only, is_entity)
+            if graphql_field.subscribe is not None:
+                graphql_field.subscribe = _subscription(spec.coordinate, graphql_field.subscribe)
 
 
 def _returns_entities(type_: GraphQLType) -> bool:
@@ -206,6 +210,18 @@ def _read(
         return checked(gate, verdict, source, info, kwargs)
 
     resolver.__wrapped__ = resolve  # type: ignore[attr-defined]  # bench/authorization.py
+    return resolver
+
+
+def _subscription(coordinate: str, subscribe: Resolver) -> Resolver:
+    """Refuse a stream the caller may read in no project; where it may in some, the stream
+    carries only their events and each event's fields are checked as it is delivered."""
+
+    def resolver(source: Any, info: Any, **kwargs: Any) -> Any:
+        if info.context.gate.access.verdict(coordinate) is Verdict.DENY:
+            raise forbidden(f"read {coordinate}")
+        return subscribe(source, info, **kwargs)
+
     return resolver
 
 

@@ -1,9 +1,11 @@
 """The per-request context: the database, the caller and fresh DataLoaders."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import dataclasses
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -16,11 +18,25 @@ from mlcatalog.api.rates import RateLimits
 from mlcatalog.auth.access import UNRESTRICTED, WRITE, WRITE_OWN, Rights, Verdict
 from mlcatalog.auth.principal import Principal
 from mlcatalog.catalog.journal import record_denied
+from mlcatalog.events.hub import Hub
 from mlcatalog.search.backend import SearchBackend
+from mlcatalog.settings import SubscriptionSettings, WebhookSettings
 from mlcatalog.store import visibility
 from mlcatalog.store.database import Database, Origin, UnitOfWork
 from mlcatalog.store.journal import CREATIONS, EntityType, policy_objects
 from mlcatalog.store.rows import JournalRow
+
+
+class Caller(Protocol):
+    async def connect(self, params: Mapping[str, Any]) -> tuple[Principal, Rights]:
+        """Authenticate the connection (connection_init's payload, else the handshake's
+        Authorization header or session cookie); refuse it by raising."""
+        ...
+
+    async def recheck(self) -> Rights:
+        """The caller's rights under the current policy; CatalogError UNAUTHENTICATED once its
+        token or session no longer authenticates (checked every few seconds, not every call)."""
+        ...
 
 
 @dataclass
@@ -46,15 +62,39 @@ class Context:
     # The peer's address as uvicorn gives it (X-Forwarded-For only from --forwarded-allow-ips).
     client_address: str | None = None
     loaders: Loaders = field(init=False)
+    # How testWebhook's ping goes out (the addresses it may reach, its timeouts).
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     # The operation's execution (its document, name and type) for CatalogSchema.execute, which
     # records the operation when it ends; set by the first extension, KeepExecution.
     execution: ExecutionContext | None = field(default=None, init=False)
     # The operation's deadline (CatalogSchema.execute), lifted once a write is about to commit.
     deadline: asyncio.Timeout | None = field(default=None, init=False)
+    # The process's event hub (events/hub.py); None in process: no subscriptions.
+    hub: Hub | None = None
+    subscriptions: SubscriptionSettings | None = None
+    # A WebSocket's caller (api/websocket.py): authenticated at connection_init, checked again
+    # while its streams run. None in process and over HTTP.
+    caller: "Caller | None" = None
+    # A WebSocket's connection_init payload (strawberry sets it).
+    connection_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        self.gate = Gate(self.access)
+        self.act_as(self.access)
+
+    def act_as(self, access: Rights, principal: Principal | None = None) -> None:
+        """Answer with these rights from now on (a WebSocket's caller, once authenticated, and
+        whenever the policy changes under an open stream); fresh loaders, so nothing read with
+        the old rights is served."""
+        if principal is not None:
+            self.principal, self.actor = principal, principal.subject
+        self.access = access
+        self.gate = Gate(access)
         self.loaders = Loaders(self.database, self.gate.visible)
+
+    def for_operation(self) -> "Context":
+        """A context of its own for one operation of a WebSocket (operations there run
+        concurrently, and a stream's rights change on their own)."""
+        return dataclasses.replace(self)
 
     def origin(self) -> Origin:
         """Who acts and from where, as the journal records it."""

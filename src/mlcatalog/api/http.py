@@ -11,30 +11,35 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from itertools import accumulate
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.unset import UNSET, UnsetType
 
 from mlcatalog.api import graphiql
 from mlcatalog.api.context import Context
 from mlcatalog.api.cookies import SessionCookies
 from mlcatalog.api.rates import RateLimits
 from mlcatalog.api.schema import CatalogSchema
+from mlcatalog.api.websocket import Connections, LegacyWS, TransportWS, WebSocketCaller
 from mlcatalog.auth.access import Policies, access_of
 from mlcatalog.auth.authenticate import Authenticator
 from mlcatalog.auth.oidc import ProviderUnavailable, Unauthenticated
 from mlcatalog.auth.principal import Method, Principal
 from mlcatalog.catalog.errors import ErrorCode
+from mlcatalog.events.hub import Hub
 from mlcatalog.search.backend import SearchBackend
 from mlcatalog.settings import Settings
 from mlcatalog.store.database import Database
@@ -205,6 +210,9 @@ def is_request_error(response: GraphQLHTTPResponse) -> bool:
 
 
 class CatalogGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWS
+    graphql_ws_handler_class = LegacyWS
+
     def __init__(
         self,
         schema: CatalogSchema,
@@ -217,6 +225,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
         policies: Policies,
         cookies: SessionCookies | None = None,
         rates: RateLimits | None = None,
+        hub: Hub | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -232,20 +241,32 @@ class CatalogGraphQL(GraphQL[Context, None]):
         self.cookies = cookies  # set when browser login is on: session cookies are read
         self.rates = rates or RateLimits(settings.limits)
         self.allowed_methods = "GET, POST" if policy.get_queries or policy.graphiql else "POST"
+        self.hub = hub
+        subscriptions = settings.subscriptions
+        self.connections = Connections(subscriptions.connections_per_principal)
+        self.connection_init_wait_timeout = timedelta(seconds=subscriptions.init_timeout_seconds)
+        self.max_subscriptions_per_connection = subscriptions.per_connection
+        self.allowed_origins = frozenset(settings.server.cors_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            # Bearer only: a cookie-borne websocket would need its own cross-site check.
+        if scope["type"] == "websocket":
+            # Authenticated at connection_init (api/websocket.py); strawberry refuses a
+            # handshake from a page of another origin (allowed_origins), so the session cookie
+            # cannot be ridden from another site.
             websocket = WebSocket(scope, receive, send)
+            caller = WebSocketCaller(
+                self.authenticator,
+                self.policies,
+                self.connections,
+                header=websocket.headers.get("authorization"),
+                session=self.session(websocket),
+                recheck_seconds=self.settings.subscriptions.recheck_seconds,
+            )
+            scope.setdefault("state", {})["caller"] = caller
             try:
-                principal = await self.authenticator.principal(
-                    websocket.headers.get("authorization")
-                )
-            except Unauthenticated:
-                await websocket.close(code=4401)  # before it is accepted: a 403 handshake
-                return
-            scope.setdefault("state", {})["principal"] = principal
-            await super().__call__(scope, receive, send)
+                await super().__call__(scope, receive, send)
+            finally:
+                caller.close()
             return
         request = Request(scope, receive)
         try:
@@ -290,7 +311,7 @@ class CatalogGraphQL(GraphQL[Context, None]):
             )
         return principal
 
-    def session(self, request: Request) -> str | None:
+    def session(self, request: HTTPConnection) -> str | None:
         """The session cookie, read only when browser login is on."""
         return request.cookies.get(self.cookies.session) if self.cookies else None
 
@@ -326,9 +347,13 @@ class CatalogGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         state = request.scope.get("state") or {}
-        # Set for every request that runs an operation (__call__); the GraphiQL page runs none.
+        # Set for every request that runs an operation (__call__); the GraphiQL page runs none,
+        # and a WebSocket's caller is known at its connection_init (on_ws_connect).
         principal: Principal | None = state.get("principal")
         return Context(
+            hub=self.hub,
+            subscriptions=self.settings.subscriptions,
+            caller=state.get("caller"),
             database=self.database,
             actor=principal.subject if principal is not None else "anonymous",
             principal=principal,
@@ -342,7 +367,24 @@ class CatalogGraphQL(GraphQL[Context, None]):
             # Never read X-Forwarded-For here: uvicorn applies it only from trusted proxies.
             client_address=request.client.host if request.client else None,
             introspection=self.policy.introspection,
+            webhooks=self.settings.webhooks,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        if context.caller is None:
+            raise ConnectionRejectionError()
+        principal, access = await context.caller.connect(context.connection_params or {})
+        context.act_as(access, principal)
+        acknowledged: UnsetType = UNSET  # connection_ack without a payload
+        return acknowledged
+
+    def decode_json(self, data: str | bytes) -> object:
+        # WebSocket messages (HTTP bodies are read by parse_http_body): bounded in size by
+        # uvicorn's ws_max_size, in depth here. An error closes with 4400.
+        raw = data.encode() if isinstance(data, str) else data
+        if json_depth_exceeds(raw):
+            raise json.JSONDecodeError(f"nests deeper than {MAX_JSON_DEPTH} levels", "", 0)
+        return json.loads(raw)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

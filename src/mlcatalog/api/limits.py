@@ -71,9 +71,10 @@ from strawberry.types.scalar import ScalarDefinition
 from mlcatalog.api.context import Context
 from mlcatalog.api.pagination import DEFAULT_PAGE, MAX_PAGE
 from mlcatalog.api.rates import RateLimits
-from mlcatalog.catalog import validation
+from mlcatalog.catalog import validation, webhooks
 from mlcatalog.catalog.deployments import MAX_ENDPOINT, DeploymentStatus
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
+from mlcatalog.catalog.versions import Stage
 from mlcatalog.search import request as search
 
 T = TypeVar("T")
@@ -134,6 +135,16 @@ LIMITS: dict[str, Limit] = {
     "CreateDatasetInput.tags": Limit(items=validation.MAX_TAGS),
     "SetTagsInput.tags": Limit(items=validation.MAX_TAGS),
     "RemoveTagsInput.keys": Limit(items=validation.MAX_TAGS),
+    "CreateWebhookInput.url": Limit(chars=webhooks.MAX_URL),
+    "CreateWebhookInput.secret": Limit(chars=webhooks.MAX_SECRET),
+    "CreateWebhookInput.actions": Limit(items=webhooks.MAX_FILTER, chars=100),
+    "CreateWebhookInput.stages": Limit(items=len(Stage)),
+    "CreateWebhookInput.models": Limit(items=webhooks.MAX_FILTER),
+    "UpdateWebhookInput.url": Limit(chars=webhooks.MAX_URL),
+    "UpdateWebhookInput.secret": Limit(chars=webhooks.MAX_SECRET),
+    "UpdateWebhookInput.actions": Limit(items=webhooks.MAX_FILTER, chars=100),
+    "UpdateWebhookInput.stages": Limit(items=len(Stage)),
+    "UpdateWebhookInput.models": Limit(items=webhooks.MAX_FILTER),
     "CreateModelVersionInput.trainingDatasets": Limit(items=100),
     "CreateModelVersionInput.evaluationDatasets": Limit(items=100),
     "CreateRunInput.inputs": Limit(items=100),

@@ -58,11 +58,16 @@ class Loaders:
             yield self._session
 
     async def reset(self) -> None:
-        """End the read session and forget cached rows (after a write, or at the request's end)."""
+        """End the read session and forget cached rows (after a write, or at the request's end).
+
+        Under the lock: a batch may still be reading (an error in a non-null field ends the
+        operation while its siblings' batches run), and closing the session under it broke
+        both (INTERNAL: "Cannot operate on a closed database")."""
         self._loaders.clear()
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        async with self._lock:
+            if self._session is not None:
+                session, self._session = self._session, None
+                await session.close()
 
     def _loader(
         self, name: Hashable, load: Callable[[ReadSession, list[Any]], Awaitable[Sequence[Any]]]

@@ -32,6 +32,7 @@ from mlcatalog.api.operations.approvals import ApprovalMutations, ApprovalQuerie
 from mlcatalog.api.operations.audit import AuditQueries
 from mlcatalog.api.operations.datasets import DatasetMutations, DatasetQueries
 from mlcatalog.api.operations.documents import DocumentMutations
+from mlcatalog.api.operations.events import EventSubscriptions
 from mlcatalog.api.operations.experiments import ExperimentMutations, ExperimentQueries
 from mlcatalog.api.operations.lifecycle import LifecycleMutations
 from mlcatalog.api.operations.lineage import LineageMutations, LineageQueries
@@ -40,6 +41,7 @@ from mlcatalog.api.operations.projects import ProjectMutations, ProjectQueries
 from mlcatalog.api.operations.search import SearchQueries
 from mlcatalog.api.operations.tags import TagMutations
 from mlcatalog.api.operations.versions import VersionMutations
+from mlcatalog.api.operations.webhooks import WebhookMutations
 from mlcatalog.api.types.ownership import is_entity, project_of, visible_only
 from mlcatalog.catalog.errors import ErrorCode
 
@@ -76,8 +78,10 @@ Mutation = merge_types(
         DocumentMutations,
         LifecycleMutations,
         ApprovalMutations,
+        WebhookMutations,
     ),
 )
+Subscription = merge_types("Subscription", (EventSubscriptions,))
 
 
 class CatalogSchema(strawberry.Schema):
@@ -193,6 +197,7 @@ def create_schema() -> CatalogSchema:
     catalog = CatalogSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         scalar_overrides={datetime: UTC_DATETIME},
     )

@@ -2,7 +2,7 @@
 
 import typer
 
-from mlcatalog.cli import audit, db, demo, policy, search, serve, tokens
+from mlcatalog.cli import audit, db, demo, policy, search, serve, tokens, webhooks
 
 app = typer.Typer(
     help="mlcatalog: ML models, datasets, runs and model cards behind one GraphQL API.",
@@ -21,6 +21,7 @@ app.command("search-check")(search.search_check)
 app.add_typer(audit.app, name="audit")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(policy.app, name="policy")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:

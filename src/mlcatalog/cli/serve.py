@@ -78,6 +78,12 @@ def serve(
             access_log=False,
             loop="uvloop",
             http="httptools",
+            ws="websockets-sansio",
+            # A bigger frame is refused by the protocol (close 1009) before it is read whole.
+            ws_max_size=settings.subscriptions.max_message_bytes,
+            # The server pings: a client gone without a close frees its subscriptions.
+            ws_ping_interval=20.0,
+            ws_ping_timeout=20.0,
         )
     finally:
         if shared_metrics is not None:

@@ -25,6 +25,10 @@ from mlcatalog.store.visibility import EVERYTHING, Visible
 # ``seq > checkpoint`` can never skip an entry that commits late with a lower number.
 JOURNAL_LOCK_KEY = 0x6D6C636174  # "mlcat"
 
+# On PostgreSQL a transaction that journals NOTIFYs this channel with its last seq; the server
+# delivers it at commit, to every process's listener (events/hub.py), in commit order.
+JOURNAL_CHANNEL = "mlcatalog_journal"
+
 ReadSession = AsyncSession
 """A session for reads, under the name the layers above use (they import no SQLAlchemy)."""
 
@@ -123,6 +127,9 @@ class Database:
             self.write_engine = self.engine
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        # Called with the journal's new head after each commit that journaled, on SQLite (one
+        # process serves subscriptions there); PostgreSQL wakes every process by NOTIFY instead.
+        self.on_commit: list[Callable[[int], None]] = []
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -161,6 +168,20 @@ class Database:
                 # them to the last committed one, in one small query.
                 await audit.link(session, uow.journal, self.dialect)
                 session.add_all(uow.journal)
+                if self.dialect == "postgresql":
+                    head = max(entry.seq for entry in uow.journal)
+                    await session.execute(
+                        text("SELECT pg_notify(:channel, :head)"),
+                        {"channel": JOURNAL_CHANNEL, "head": str(head)},
+                    )
+        if uow.journal and self.dialect != "postgresql":
+            head = max(entry.seq for entry in uow.journal)
+            for wake in self.on_commit:
+                wake(head)
+
+    def asyncpg_dsn(self) -> str:
+        """The URL as asyncpg takes it (the event hub's listener connection)."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     def sync_engines(self) -> list[Engine]:
         """The engines' synchronous faces (one on PostgreSQL, two on SQLite), for instruments

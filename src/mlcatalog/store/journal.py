@@ -46,6 +46,7 @@ class EntityType(StrEnum):
     DEPLOYMENT = "Deployment"
     STAGE_TRANSITION_REQUEST = "StageTransitionRequest"
     QUALITY_GATE = "QualityGate"
+    WEBHOOK = "Webhook"
 
 
 class Action(StrEnum):
@@ -93,6 +94,11 @@ class Action(StrEnum):
     STAGE_TRANSITION_APPROVED = "stage_transition.approved"
     STAGE_TRANSITION_REJECTED = "stage_transition.rejected"
     STAGE_TRANSITION_CANCELLED = "stage_transition.cancelled"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_TESTED = "webhook.tested"  # a ping was asked for (its attempt is a delivery)
+    WEBHOOK_DISABLED = "webhook.disabled"  # by the worker, after a run of failed attempts
 
 
 class EdgeKind(StrEnum):
@@ -433,6 +439,35 @@ class Status(TypedDict):
     status: str
 
 
+class Webhook(TypedDict):
+    """A hook as the journal knows it: never its secret."""
+
+    url: str
+    actions: list[str]
+    stages: list[str]
+    model_ids: list[int]
+    include_changes: bool
+    enabled: bool
+
+
+class WebhookFields(TypedDict, total=False):
+    """What an update changed; ``secret_changed`` says a new secret was set, never which."""
+
+    url: str
+    actions: list[str]
+    stages: list[str]
+    model_ids: list[int]
+    include_changes: bool
+    enabled: bool
+    secret_changed: bool
+
+
+class WebhookDisabled(TypedDict):
+    failures: int
+    last_error: str
+    seq: int  # the entry it could not deliver
+
+
 class Shape(NamedTuple):
     """What an action is about and the shape of its before and after."""
 
@@ -494,6 +529,11 @@ SHAPES: dict[Action, Shape] = {
     Action.STAGE_TRANSITION_APPROVED: _shape(Status, TransitionDecided, _REQUEST),
     Action.STAGE_TRANSITION_REJECTED: _shape(Status, TransitionDecided, _REQUEST),
     Action.STAGE_TRANSITION_CANCELLED: _shape(Status, TransitionDecided, _REQUEST),
+    Action.WEBHOOK_CREATED: _shape(Empty, Webhook, EntityType.WEBHOOK),
+    Action.WEBHOOK_UPDATED: _shape(WebhookFields, WebhookFields, EntityType.WEBHOOK),
+    Action.WEBHOOK_DELETED: _shape(Webhook, Empty, EntityType.WEBHOOK),
+    Action.WEBHOOK_TESTED: _shape(Empty, Empty, EntityType.WEBHOOK),
+    Action.WEBHOOK_DISABLED: _shape(Empty, WebhookDisabled, EntityType.WEBHOOK),
 }
 
 
@@ -512,6 +552,7 @@ CREATIONS: dict[EntityType, Action] = {
     EntityType.DEPLOYMENT: Action.DEPLOYMENT_RECORDED,
     EntityType.STAGE_TRANSITION_REQUEST: Action.STAGE_TRANSITION_REQUESTED,
     EntityType.QUALITY_GATE: Action.QUALITY_GATE_ADDED,
+    EntityType.WEBHOOK: Action.WEBHOOK_CREATED,
 }
 
 

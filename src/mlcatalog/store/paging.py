@@ -24,6 +24,8 @@ from mlcatalog.store.rows import (
     RunRow,
     StageTransitionRequestRow,
     UtcDateTime,
+    WebhookDeliveryRow,
+    WebhookRow,
 )
 
 RowT = TypeVar("RowT", bound=Base)
@@ -303,4 +305,16 @@ GATES_OF_PROJECT = ChildList(
     row_type=QualityGateRow,
     parent=QualityGateRow.project_id,
     order=Order((QualityGateRow.id,), (False,)),
+)
+WEBHOOKS_OF_PROJECT = ChildList(
+    scope="project.webhooks",
+    row_type=WebhookRow,
+    parent=WebhookRow.project_id,
+    order=Order((WebhookRow.id,), (False,)),
+)
+DELIVERIES_OF_WEBHOOK = ChildList(
+    scope="webhook.deliveries",
+    row_type=WebhookDeliveryRow,
+    parent=WebhookDeliveryRow.webhook_id,
+    order=Order((WebhookDeliveryRow.id,), (True,)),  # newest first
 )

@@ -2,9 +2,10 @@
 in lineage.py, paging in paging.py)."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -291,3 +292,58 @@ def transition_requests_listing(
 def projects_listing(*, visible: Visible) -> Listing[ProjectRow]:
     stmt = select(ProjectRow).where(visible.clause(ProjectRow.id))
     return Listing("projects", stmt, Order((ProjectRow.name, ProjectRow.id), (False, False)))
+
+
+@dataclass(frozen=True)
+class JournalEvent:
+    """A journal entry as the subscriptions read it: with its project's name and, for a model
+    or one of its versions, the model's id (what the event filters match on)."""
+
+    row: JournalRow
+    project: str | None
+    model_id: int | None
+
+
+async def journal_events(
+    session: AsyncSession,
+    *,
+    after: int,
+    limit: int,
+    visible: Visible,
+    projects: Sequence[str] = (),
+    model_ids: Sequence[int] = (),
+    actions: Sequence[str] = (),
+) -> list[JournalEvent]:
+    """The entries after ``after`` in the journal's order, at most ``limit``, in projects
+    ``visible`` shows (empty filters: no condition). A deleted version's model is unknown."""
+    model_id = case(
+        (JournalRow.entity_type == EntityType.MODEL, JournalRow.entity_id),
+        else_=ModelVersionRow.model_id,
+    )
+    stmt = (
+        select(JournalRow, ProjectRow.name, model_id)
+        .outerjoin(ProjectRow, ProjectRow.id == JournalRow.project_id)
+        .outerjoin(
+            ModelVersionRow,
+            and_(
+                JournalRow.entity_type == EntityType.MODEL_VERSION,
+                ModelVersionRow.id == JournalRow.entity_id,
+            ),
+        )
+        .where(JournalRow.seq > after, visible.clause(JournalRow.project_id))
+        .order_by(JournalRow.seq)
+        .limit(limit)
+    )
+    if projects:
+        stmt = stmt.where(ProjectRow.name.in_(projects))
+    if model_ids:
+        stmt = stmt.where(model_id.in_(model_ids))
+    if actions:
+        stmt = stmt.where(JournalRow.action.in_(actions))
+    rows = await session.execute(stmt)
+    return [JournalEvent(row, name, model) for row, name, model in rows]
+
+
+async def journal_head(session: AsyncSession) -> int:
+    """The newest entry's seq, 0 for an empty journal."""
+    return int(await session.scalar(select(func.coalesce(func.max(JournalRow.seq), 0))) or 0)

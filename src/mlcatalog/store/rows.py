@@ -488,6 +488,50 @@ class SessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class WebhookRow(Updated, Base):
+    """A project's hook: where its events go and how far they went. ``secret`` is kept as given,
+    since signing needs it (docs/architecture.md, "Webhooks"); it is never read back out."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    actions: Mapped[list[str]] = mapped_column(Json)
+    stages: Mapped[list[str]] = mapped_column(Json, default=list)
+    model_ids: Mapped[list[int]] = mapped_column(Json, default=list)
+    include_changes: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The journal entry delivered last (or skipped as not matching): the hook's cursor.
+    delivered_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Failed attempts in a row at the oldest undelivered entry; the next try waits till then.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The worker that holds the hook, until when: one delivers a hook at a time.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebhookDeliveryRow(Base):
+    """One attempt to deliver one journal entry (``seq``; null for a ping) to a hook."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(100))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    duration_ms: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class SearchCheckpointRow(Base):
     """How far a search index has read the journal, and which indexer holds the lease on it."""
 

@@ -11,11 +11,13 @@ from mlcatalog.api.types.audit import JournalEntry
 from mlcatalog.api.types.common import RowNode
 from mlcatalog.api.types.datasets import Dataset, DatasetVersion
 from mlcatalog.api.types.documents import Document
+from mlcatalog.api.types.events import CatalogEvent
 from mlcatalog.api.types.experiments import Experiment, Run
 from mlcatalog.api.types.lifecycle import Deployment
 from mlcatalog.api.types.models import Model
 from mlcatalog.api.types.projects import Project
 from mlcatalog.api.types.versions import Comment, ModelVersion
+from mlcatalog.api.types.webhooks import Webhook
 from mlcatalog.catalog.errors import CatalogError, ErrorCode
 from mlcatalog.store.rows import (
     DatasetRow,
@@ -37,7 +39,9 @@ async def _project_id(source: Any, info: Info) -> int | NoProject | None:
         | Document
         | JournalEntry
         | StageTransitionRequest
-        | QualityGate,
+        | QualityGate
+        | CatalogEvent
+        | Webhook,
     ):
         return source.project_id
     if isinstance(source, ModelVersion):

@@ -9,9 +9,10 @@ from strawberry import relay
 from mlcatalog.api.context import Info
 from mlcatalog.api.pagination import Connection, children_connection
 from mlcatalog.api.types.common import RowNode, node_of, required_node
+from mlcatalog.api.types.webhooks import Webhook
 from mlcatalog.catalog.projects import Settings
 from mlcatalog.catalog.versions import Stage
-from mlcatalog.store.paging import GATES_OF_PROJECT
+from mlcatalog.store.paging import GATES_OF_PROJECT, WEBHOOKS_OF_PROJECT
 from mlcatalog.store.rows import ProjectRow, ProjectSettingsRow
 
 if TYPE_CHECKING:
@@ -43,6 +44,29 @@ class Project(RowNode):
     description: str
     created_at: datetime
     created_by: str
+
+    @strawberry.field(
+        description="The project's webhooks (never their secrets); null with FORBIDDEN for"
+        " those who do not manage them."
+    )
+    async def webhooks(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Webhook] | None:
+        return await children_connection(
+            info.context.loaders,
+            WEBHOOKS_OF_PROJECT,
+            self.id,
+            Webhook.from_row,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
 
     @classmethod
     def from_row(cls, row: ProjectRow) -> Self:

@@ -1,0 +1,2 @@
+"""Events: the hub that wakes subscribers when the journal grows, and webhooks (delivered from
+the journal)."""
