@@ -217,8 +217,8 @@ async def test_filters_by_action_stage_and_model(local: Api, receiver: Receiver)
     stage = "mutation($id: ID!, $s: Stage!) { setModelVersionStage(input: {id: $id, stage: $s}) { modelVersion { id } } }"
     for model in (watched, other):
         version = await factories.version(local, model["id"])
-        await local(stage, id=version["id"], s="STAGING")
-        await local(stage, id=version["id"], s="PRODUCTION")
+        for step in ("DEVELOPMENT", "STAGING", "PRODUCTION"):
+            await local(stage, id=version["id"], s=step)
     await deliver(local.database)
 
     assert [(r.event["action"], r.event["entity"]["type"]) for r in receiver.received] == [

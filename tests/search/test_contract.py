@@ -293,7 +293,7 @@ async def test_metric_names_add_no_mapping_fields(
         return str(mapping).count("'type'")
 
     before = await field_count()
-    version_id = indexed["fraud-detector"]["id"]
+    version_id = indexed["churn-model"]["id"]  # in STAGING: a production version is locked
     metrics = [metric(f"custom_metric_{i}", i / 1000, "holdout") for i in range(1000)]
     await api(
         "mutation($input: LogMetricsInput!) { logMetrics(input: $input) { modelVersion { id } } }",
@@ -304,7 +304,7 @@ async def test_metric_names_add_no_mapping_fields(
     found = await backend.search(
         versions(metrics=(MetricRange("custom_metric_999", "holdout", gt=0.9),))
     )
-    assert names(found, indexed) == ["fraud-detector"]
+    assert names(found, indexed) == ["churn-model"]
 
 
 async def test_a_second_indexer_waits_for_the_lease(database: Database, backend: Any) -> None:

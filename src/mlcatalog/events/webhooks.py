@@ -136,7 +136,7 @@ def matches(hook: Claimed, entry: JournalRow, models: dict[int, int]) -> bool:
     """The filter past the SQL (project and actions): stages bound stage moves, models bound
     everything to entries about those models and their versions."""
     if hook.stages and entry.action == Action.MODEL_VERSION_STAGE_CHANGED:
-        stage = journal.after(entry, journal.StageFields)["stage"]
+        stage = journal.after(entry, journal.StageEntered)["stage"]
         if stage not in hook.stages:
             return False
     if hook.model_ids:

@@ -21,15 +21,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("models") as batch:
-        batch.add_column(
-            sa.Column(
-                "allows_several_in_production",
-                sa.Boolean(),
-                nullable=False,
-                server_default=sa.false(),
-            )
-        )
+    # A plain ADD COLUMN (never batch mode's table copy: see downgrade).
+    op.add_column(
+        "models",
+        sa.Column(
+            "allows_several_in_production", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+    )
     op.add_column("journal", sa.Column("model_id", sa.Integer(), nullable=True))
     op.create_index("ix_journal_model", "journal", ["model_id", "seq"], unique=False)
     op.create_table(
@@ -75,5 +73,7 @@ def downgrade() -> None:
     op.drop_table("deployments")
     op.drop_index("ix_journal_model", table_name="journal")
     op.drop_column("journal", "model_id")
-    with op.batch_alter_table("models") as batch:
-        batch.drop_column("allows_several_in_production")
+    # Not batch mode: on SQLite it copies `models` into a new table and drops the old one, and
+    # the drop cascades to every model version (foreign keys are on). SQLite drops a column
+    # itself since 3.35.
+    op.drop_column("models", "allows_several_in_production")
