@@ -405,6 +405,42 @@ async def test_maintainers_manage_hooks_and_viewers_do_not_see_them(
     assert await hooks(maintainer) == []
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_only_admins_make_or_redirect_a_hook_that_includes_changes(
+    local: Api, receiver: Receiver, tmp_path: Path
+) -> None:
+    # before/after are sensitive: a hook that sends them is a way to read them, so making one
+    # (or pointing one elsewhere) needs `write` on the sensitive class, which maintainers lack.
+    policy = Policy(policy_in(tmp_path / "policies", PEOPLE + "g, user:ada, admin, *\n"))
+
+    def as_user(subject: str) -> Api:
+        principal = Principal(subject=subject, method=Method.BEARER)
+        return Api(
+            local.database, actor=subject, access=access_of(policy, principal), webhooks=LOCAL
+        )
+
+    await factories.project(local, "fraud")
+    mia, ada = as_user("mia"), as_user("ada")
+    fields = {"project": "fraud", "url": receiver.url, "actions": ["model.registered"]}
+    code, message = await mia.error(CREATE, input={**fields, "includeChanges": True})
+    assert code == "FORBIDDEN" and "Webhook.includeChanges" in message
+    plain = await hook(mia, receiver.url)
+    update = (
+        "mutation($input: UpdateWebhookInput!) { updateWebhook(input: $input) { webhook { id } } }"
+    )
+    code, _ = await mia.error(update, input={"id": plain["webhook"]["id"], "includeChanges": True})
+    assert code == "FORBIDDEN"
+    full = await hook(ada, receiver.url, includeChanges=True)
+    elsewhere = {"id": full["webhook"]["id"], "url": receiver.url + "elsewhere"}
+    for change in (elsewhere, {"id": full["webhook"]["id"], "secret": SECRET}):
+        code, _ = await mia.error(update, input=change)
+        assert code == "FORBIDDEN"
+    # What does not change where the changes go stays the maintainer's.
+    await mia(update, input={"id": full["webhook"]["id"], "actions": ["model.updated"]})
+    await mia(update, input={"id": plain["webhook"]["id"], "url": receiver.url + "elsewhere"})
+    await ada(update, input=elsewhere)
+
+
 async def test_bad_hooks_are_refused_with_a_code(local: Api) -> None:
     await factories.project(local, "fraud")
     for fields, message in (

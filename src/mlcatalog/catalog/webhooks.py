@@ -166,6 +166,10 @@ async def update_webhook(
     if secret is not None:
         hook.secret = _secret(secret)
         before["secret_changed"], after["secret_changed"] = False, True
+    if hook.include_changes and ("url" in after or secret is not None):
+        # Where the changes go, changed: authorized as making such a hook (policy_objects).
+        before.setdefault("include_changes", True)
+        after["include_changes"] = True
     if (hook.enabled and not was_enabled) or "url" in after or secret is not None:
         # Enabled again, or pointed elsewhere: what failed may work now, so try at once.
         hook.failures, hook.retry_at = 0, None

@@ -451,7 +451,9 @@ class Webhook(TypedDict):
 
 
 class WebhookFields(TypedDict, total=False):
-    """What an update changed; ``secret_changed`` says a new secret was set, never which."""
+    """What an update changed; ``secret_changed`` says a new secret was set, never which.
+    ``include_changes`` is also named, unchanged, when a hook that includes changes gets a new
+    URL or secret: redirecting it needs the same permission as making it."""
 
     url: str
     actions: list[str]
@@ -739,13 +741,16 @@ def _check(expected: Any, value: object, path: str) -> None:
 # move a version into or out of a stage is decided apart from who may run the mutation.
 STAGE_OBJECT = "Stage.{}"
 NO_STAGE = "NONE"
+# A hook that includes changes sends before/after (sensitive) to its URL: making one, or pointing
+# one elsewhere, needs ``write`` on this object (in the policy's sensitive class).
+INCLUDE_CHANGES_OBJECT = "Webhook.includeChanges"
 
 
 def policy_objects(entry: Entry) -> list[str]:
     """The policy objects, beyond its mutation, that writing ``entry`` needs (``write`` on each):
     a stage change needs the stage it leaves and the one it enters; creating a version in a
     stage, or deleting one that is in a stage (or a model with versions in it), needs that
-    stage."""
+    stage; a webhook that includes changes, made or redirected, needs INCLUDE_CHANGES_OBJECT."""
     action = entry.action
     found = changes(entry)
     stages: list[str] = []
@@ -757,4 +762,8 @@ def policy_objects(entry: Entry) -> list[str]:
         stages = [found["before"]["stage"]]
     elif action == Action.MODEL_DELETED:
         stages = [s for s, count in found["before"]["versions"]["stages"].items() if count]
+    elif action in (Action.WEBHOOK_CREATED, Action.WEBHOOK_UPDATED) and found["after"].get(
+        "include_changes"
+    ):
+        return [INCLUDE_CHANGES_OBJECT]
     return [STAGE_OBJECT.format(s) for s in dict.fromkeys(stages) if s and s != NO_STAGE]
