@@ -439,6 +439,7 @@ g, user:mia, maintainer, fraud
 g, user:erin, viewer, fraud
 g, user:erin, viewer, other
 g, user:otto, maintainer, other
+g, user:ada, admin, *
 """
 
 
@@ -467,6 +468,31 @@ async def test_contributors_request_and_maintainers_decide(api: Api, policy: Pol
         assert (await denied)[0] == "FORBIDDEN"
     data = await mia(APPROVE, request=asked["id"])
     assert data["approveStageTransition"]["request"]["decidedBy"] == "mia"
+
+
+async def test_only_admins_change_four_eyes_and_gates(api: Api, policy: Policy) -> None:
+    # A maintainer who could switch four eyes or a gate off could approve its own request.
+    await catalog(api)
+    await api(SETTINGS, project="fraud", stages=["PRODUCTION"], fourEyes=True)
+    added = await api(ADD_GATE, stage="PRODUCTION", kind="METRIC_THRESHOLD", parameters=AUC_GATE)
+    remove = "mutation($id: ID!) { removeQualityGate(input: {id: $id}) { removedId } }"
+    mia = person(api, policy, "mia")
+    for denied in (
+        mia.error(SETTINGS, project="fraud", fourEyes=False),
+        mia.error(SETTINGS, project="fraud", stages=[]),
+        mia.error(remove, id=added["addQualityGate"]["qualityGate"]["id"]),
+        mia.error(
+            ADD_GATE, stage="PRODUCTION", kind="CARD_SECTION", parameters={"section": "factors"}
+        ),
+    ):
+        assert (await denied)[0] == "FORBIDDEN"
+    listed = "{ projects { edges { node {"
+    listed += " settings { requireApproval fourEyes } qualityGates { totalCount } } } } }"
+    (project,) = (await api(listed))["projects"]["edges"]
+    assert project["node"]["settings"] == {"requireApproval": ["PRODUCTION"], "fourEyes": True}
+    assert project["node"]["qualityGates"]["totalCount"] == 1
+    ada = person(api, policy, "ada")
+    await ada(SETTINGS, project="fraud", fourEyes=False)
 
 
 async def test_a_contributor_cancels_their_own_request(api: Api, policy: Policy) -> None:
