@@ -14,6 +14,7 @@ from sqlalchemy import event, text
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import schema
 from mlcatalog.auth.access import UNRESTRICTED, Rights
+from mlcatalog.auth.principal import Principal
 from mlcatalog.settings import WebhookSettings
 from mlcatalog.store import migrate
 from mlcatalog.store.database import Database
@@ -91,6 +92,7 @@ class Api:
     search: Any = None
     access: Rights = UNRESTRICTED
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    principal: Principal | None = None  # how the actor authenticated, as the journal records
 
     async def run(self, query: str, **variables: Any) -> Any:
         context = Context(
@@ -99,6 +101,7 @@ class Api:
             search=self.search,
             access=self.access,
             webhooks=self.webhooks,
+            principal=self.principal,
         )
         result = await schema.execute(query, variable_values=variables, context_value=context)
         return result

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from mlcatalog.auth.access import Policy, access_of
-from mlcatalog.auth.principal import Method, Principal
+from mlcatalog.auth.principal import Method, Principal, TokenGrant
 from mlcatalog.store.journal import Action
 from mlcatalog.store.rows import JournalRow
 from tests import factories
@@ -173,6 +173,23 @@ async def test_four_eyes_keeps_the_requester_from_approving(api: Api) -> None:
     code, message = await api.error(APPROVE, request=asked["id"])
     assert code == "FORBIDDEN"
     assert "four eyes" in message
+    assert not await entries(api, Action.MODEL_VERSION_STAGE_CHANGED)
+    data = await as_actor(api, "reviewer")(APPROVE, request=asked["id"])
+    assert data["approveStageTransition"]["modelVersion"]["stage"] == "PRODUCTION"
+
+
+async def test_under_four_eyes_an_api_token_neither_approves_nor_rejects(api: Api) -> None:
+    # Its subject differs from its owner's login, so it could approve its owner's own request.
+    made = await catalog(api)
+    await api(SETTINGS, project="fraud", fourEyes=True)
+    asked = await request(api, made["version"]["id"])
+    grant = TokenGrant(name="ci", project="fraud", role="maintainer")
+    token = Principal(subject="token:ci#0123456789abcdef", method=Method.API_TOKEN, token=grant)
+    pipeline = Api(api.database, actor=token.subject, principal=token)
+    for decide in (APPROVE, REJECT):
+        code, message = await pipeline.error(decide, request=asked["id"])
+        assert code == "FORBIDDEN"
+        assert "a person must" in message
     assert not await entries(api, Action.MODEL_VERSION_STAGE_CHANGED)
     data = await as_actor(api, "reviewer")(APPROVE, request=asked["id"])
     assert data["approveStageTransition"]["modelVersion"]["stage"] == "PRODUCTION"

@@ -148,6 +148,18 @@ async def _pending(uow: UnitOfWork, request_id: int) -> StageTransitionRequestRo
     return request
 
 
+async def _four_eyes(uow: UnitOfWork, request: StageTransitionRequestRow, verb: str) -> None:
+    """Under four eyes a person decides: the same person may hold a login and a token, whose
+    subjects differ, so a decision made with an API token proves no second pair of eyes."""
+    if uow.origin.token_name is None:
+        return
+    if (await settings_of(uow, request.project_id)).four_eyes:
+        raise CatalogError(
+            ErrorCode.FORBIDDEN,
+            f"this project requires four eyes: a person must {verb} a move, not an API token",
+        )
+
+
 def _decide(
     uow: UnitOfWork,
     request: StageTransitionRequestRow,
@@ -184,8 +196,8 @@ async def approve_transition(
     still be where it was when requested, and pass the gates of the stage it enters. The stage
     change's journal entry names the request (``approval_id``)."""
     request = await _pending(uow, request_id)
-    settings = await settings_of(uow, request.project_id)
-    if settings.four_eyes and request.created_by == uow.actor:
+    await _four_eyes(uow, request, "approve")
+    if request.created_by == uow.actor and (await settings_of(uow, request.project_id)).four_eyes:
         raise CatalogError(
             ErrorCode.FORBIDDEN,
             "this project requires four eyes: the requester of a move cannot approve it",
@@ -208,6 +220,7 @@ async def reject_transition(
     uow: UnitOfWork, *, request_id: int, comment: str | None = None
 ) -> StageTransitionRequestRow:
     request = await _pending(uow, request_id)
+    await _four_eyes(uow, request, "reject")
     _decide(uow, request, RequestStatus.REJECTED, Action.STAGE_TRANSITION_REJECTED, comment)
     return request
 
