@@ -259,6 +259,37 @@ async def test_rollback_refuses_when_the_replaced_version_has_moved_on(api: Api)
     assert "is in DEVELOPMENT now" in message
 
 
+LOG_METRICS = """
+mutation($input: LogMetricsInput!) { logMetrics(input: $input) { modelVersion { number } } }
+"""
+LINK = "mutation($input: LinkLineageInput!) { linkLineage(input: $input) { edge { kind } } }"
+
+
+@pytest.mark.parametrize("change", ["moved", "metrics", "lineage"])
+async def test_rollback_refuses_a_replaced_version_changed_since(api: Api, change: str) -> None:
+    # A rollback passes no gate: were v1 changed after v2 replaced it (here: taken out of
+    # ARCHIVED and back, given new metrics, linked to training data), it would reach PRODUCTION
+    # as a version no gate has seen.
+    model, (v1, v2) = await model_with(api, 2)
+    await move(api, v1, "DEVELOPMENT", "STAGING", "PRODUCTION")
+    await move(api, v2, "DEVELOPMENT", "STAGING", "PRODUCTION")
+    if change == "moved":
+        await move(api, v1, "DEVELOPMENT", "ARCHIVED")
+    elif change == "metrics":
+        metrics = [{"name": "auc", "value": 0.99, "dataset": "holdout"}]
+        await api(LOG_METRICS, input={"id": v1["id"], "metrics": metrics})
+    else:
+        dataset = await factories.dataset(api)
+        data = await factories.dataset_version(api, dataset["id"])
+        link = {"kind": "TRAINED_ON", "upstream": data["id"], "downstream": v1["id"]}
+        await api(LINK, input=link)
+    code, message = await api.error(ROLLBACK, input={"model": model["id"]})
+    assert (code, message) == (
+        "FAILED_PRECONDITION",
+        "version 1 changed after version 2 replaced it: promote it through the gates instead",
+    )
+
+
 # ---- who may move a version into or out of a stage --------------------------------------------
 
 PEOPLE = """

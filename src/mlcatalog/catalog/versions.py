@@ -433,7 +433,7 @@ async def rollback_production(uow: UnitOfWork, *, model_id: int) -> StageChange:
     """Put back the version that the current production version replaced (the journal's record of
     its promotion names it), archiving the current one. FAILED_PRECONDITION when the model has no
     production version, when its promotion replaced none, or when that version has since moved
-    on from ARCHIVED (or was deleted)."""
+    on from ARCHIVED (or was deleted), or changed since."""
     await get(uow, ModelRow, model_id, "model")
     model = await lock_model(uow, model_id)
     in_production = {
@@ -455,19 +455,26 @@ async def rollback_production(uow: UnitOfWork, *, model_id: int) -> StageChange:
         if promotion
         else max(in_production.values(), key=lambda row: row.number)
     )
-    replaced = promotion.archived if promotion else []
-    if not replaced:
+    if promotion is None or not promotion.archived:
         raise CatalogError(
             ErrorCode.FAILED_PRECONDITION,
             f"version {current.number} replaced no production version: there is none to roll"
             " back to",
         )
-    previous = await uow.session.get(ModelVersionRow, replaced[-1])
+    previous = await uow.session.get(ModelVersionRow, promotion.archived[-1])
     if previous is None or previous.stage != Stage.ARCHIVED:
         where = "was deleted" if previous is None else f"is in {previous.stage} now"
         raise CatalogError(
             ErrorCode.FAILED_PRECONDITION,
             f"the version that version {current.number} replaced {where}: roll back by hand",
+        )
+    # A rollback passes no gate and needs no approval: it may only put back what was replaced,
+    # as it was then, not a version moved, changed or linked since (then archived again).
+    if not await history.unchanged_since_replaced(uow.session, promotion, previous.id):
+        raise CatalogError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"version {previous.number} changed after version {current.number} replaced it:"
+            " promote it through the gates instead",
         )
     return await set_stage(
         uow, version_id=previous.id, stage=Stage.PRODUCTION, rollback_of=current.id

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlcatalog.store.journal import (
@@ -23,7 +23,7 @@ from mlcatalog.store.journal import (
     after,
     before,
 )
-from mlcatalog.store.rows import JournalRow
+from mlcatalog.store.rows import JournalRow, LineageEdgeRow
 
 STAGE_ACTIONS = (
     Action.MODEL_VERSION_CREATED,
@@ -33,7 +33,7 @@ STAGE_ACTIONS = (
 ALIAS_ACTIONS = (Action.ALIAS_SET, Action.ALIAS_MOVED, Action.ALIAS_REMOVED)
 BATCH = 500
 
-PRODUCTION = "PRODUCTION"
+PRODUCTION, ARCHIVED = "PRODUCTION", "ARCHIVED"
 
 
 def stage_entered(entry: JournalRow) -> str | None:
@@ -116,6 +116,7 @@ async def alias_at(
 class Promotion:
     version_id: int
     archived: list[int]  # the versions the promotion archived
+    seq: int | None  # its entry's (None: not committed yet)
 
 
 async def latest_promotion(
@@ -136,5 +137,51 @@ async def latest_promotion(
         archived = []
         if entry.action == Action.MODEL_VERSION_STAGE_CHANGED:
             archived = after(entry, StageEntered).get("archived", [])
-        return Promotion(version_id=entry.entity_id, archived=archived)
+        return Promotion(version_id=entry.entity_id, archived=archived, seq=entry.seq)
     return None
+
+
+async def unchanged_since_replaced(
+    session: AsyncSession, promotion: Promotion, version_id: int
+) -> bool:
+    """Whether the version ``promotion`` archived is as it left PRODUCTION: the journal's latest
+    entry about it is the archiving that promotion made (numbered right after the promotion, in
+    its commit), and no lineage edge was linked to it since."""
+    last = await session.scalar(
+        select(JournalRow)
+        .where(
+            JournalRow.entity_type == EntityType.MODEL_VERSION, JournalRow.entity_id == version_id
+        )
+        .order_by(JournalRow.seq.desc())
+        .limit(1)
+    )
+    if (
+        last is None
+        or promotion.seq is None
+        or not promotion.seq < last.seq <= promotion.seq + len(promotion.archived)
+        or last.action != Action.MODEL_VERSION_STAGE_CHANGED
+        or (stage_left(last), stage_entered(last)) != (PRODUCTION, ARCHIVED)
+    ):
+        return False
+    edges = select(LineageEdgeRow.id).where(
+        or_(
+            and_(
+                LineageEdgeRow.source_type == EntityType.MODEL_VERSION,
+                LineageEdgeRow.source_id == version_id,
+            ),
+            and_(
+                LineageEdgeRow.target_type == EntityType.MODEL_VERSION,
+                LineageEdgeRow.target_id == version_id,
+            ),
+        )
+    )
+    linked = await session.scalar(
+        select(JournalRow.seq)
+        .where(
+            JournalRow.action == Action.LINEAGE_LINKED,
+            JournalRow.entity_id.in_(edges),
+            JournalRow.seq > last.seq,
+        )
+        .limit(1)
+    )
+    return linked is None
