@@ -13,13 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import ExecutionResult
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mlcatalog.api.context import Context
 from mlcatalog.api.schema import schema
+from mlcatalog.api.types.events import event_cursor
 from mlcatalog.api.websocket import OverWebSocket
 from mlcatalog.auth import tokens
+from mlcatalog.auth.access import Policy, access_of
 from mlcatalog.auth.principal import Method, Principal
 from mlcatalog.auth.sessions import Sessions
 from mlcatalog.catalog import projects
@@ -537,6 +540,60 @@ async def test_a_subscriber_that_falls_behind_is_stopped_with_its_resume_cursor(
         [error] = stopped.errors
         assert error.extensions == {"code": "FAILED_PRECONDITION"}
         assert cursor in error.message
+    finally:
+        stop.set()
+        await tailing
+
+
+async def test_entries_of_no_project_go_only_to_readers_of_the_whole_audit_log(
+    database: Database, tmp_path: Path
+) -> None:
+    # Sessions, tokens and policy reloads belong to no project: seeing every project (a viewer
+    # of `*`) is not reading the audit log, which shows them.
+    people = "g, user:vic, viewer, *\ng, user:aud, auditor, *\n"
+    policy = Policy(policy_in(tmp_path / "policy", people))
+    hub = Hub(database, batch=500, poll_seconds=5)
+    stop = asyncio.Event()
+    tailing = asyncio.create_task(hub.run(stop))
+    try:
+        await asyncio.sleep(0.3)
+        await Sessions(database, hours=1).start(Principal(subject="vic", method=Method.SESSION))
+
+        async def stream(subject: str) -> AsyncIterator[Any]:
+            principal = Principal(subject=subject, method=Method.BEARER)
+            context = Context(
+                database=database,
+                actor=subject,
+                hub=hub,
+                subscriptions=SubscriptionSettings(),
+                access=access_of(policy, principal),
+            )
+            results = await OverWebSocket(schema).stream(
+                "subscription($after: String) { catalogEvents(after: $after) { action } }",
+                context_value=context,
+                variable_values={"after": event_cursor(0)},  # the replay, then live
+            )
+            assert not isinstance(results, ExecutionResult), results
+            return results
+
+        async def action(results: AsyncIterator[Any]) -> str:
+            result = await asyncio.wait_for(anext(results), 5)
+            assert result.data is not None, result.errors
+            return str(result.data["catalogEvents"]["action"])
+
+        vic = await stream("vic")
+        await make_projects(database, "replayed")
+        assert await action(vic) == "project.created"  # replayed: its session left out in SQL
+        await Sessions(database, hours=1).start(Principal(subject="aud", method=Method.SESSION))
+        await make_projects(database, "live")
+        assert await action(vic) == "project.created"  # live: the hub's session left out
+        aud = await stream("aud")
+        assert [await action(aud) for _ in range(4)] == [
+            "session.started",
+            "project.created",
+            "session.started",
+            "project.created",
+        ]
     finally:
         stop.set()
         await tailing

@@ -310,12 +310,14 @@ async def journal_events(
     after: int,
     limit: int,
     visible: Visible,
+    unowned: bool = True,
     projects: Sequence[str] = (),
     model_ids: Sequence[int] = (),
     actions: Sequence[str] = (),
 ) -> list[JournalEvent]:
     """The entries after ``after`` in the journal's order, at most ``limit``, in projects
-    ``visible`` shows (empty filters: no condition). A deleted version's model is unknown."""
+    ``visible`` shows, and of no project only if ``unowned`` (empty filters: no condition). A
+    deleted version's model is unknown."""
     model_id = case(
         (JournalRow.entity_type == EntityType.MODEL, JournalRow.entity_id),
         else_=ModelVersionRow.model_id,
@@ -334,6 +336,8 @@ async def journal_events(
         .order_by(JournalRow.seq)
         .limit(limit)
     )
+    if not unowned:
+        stmt = stmt.where(JournalRow.project_id.is_not(None))
     if projects:
         stmt = stmt.where(ProjectRow.name.in_(projects))
     if model_ids:

@@ -9,6 +9,7 @@ import strawberry
 
 from mlcatalog.api.context import Context, Info
 from mlcatalog.api.types.events import CatalogEvent, CatalogEventFilter, event_cursor, event_seq
+from mlcatalog.auth.access import READ, Rights
 from mlcatalog.catalog.errors import CatalogError, ErrorCode
 from mlcatalog.events.hub import Hub
 from mlcatalog.settings import SubscriptionSettings
@@ -17,6 +18,9 @@ from mlcatalog.store.queries import JournalEvent
 
 # The projects whose events a caller receives: those where it may read this field.
 COORDINATE = "Subscription.catalogEvents"
+# Entries of no project (sessions, API tokens, policy reloads) go only to readers of the whole
+# audit log, as auditLog shows them, not to everyone who sees every project.
+UNOWNED = "Query.auditLog"
 
 
 class Stream:
@@ -43,10 +47,16 @@ class Stream:
         self.model_ids = frozenset(filter.model_ids())
         self.actions = filter.checked_actions()
         self.after = after
-        self.visible = context.access.visible(COORDINATE)
         self.covered = 0  # the last journal position this stream has answered for
+        self.rights(context.access)
+
+    def rights(self, access: Rights) -> None:
+        self.visible = access.visible(COORDINATE)
+        self.unowned = access.allows(UNOWNED, READ, None)
 
     def accepts(self, event: JournalEvent) -> bool:
+        if event.project is None and not self.unowned:
+            return False
         return self.visible.shows(event.project) and self.filter.matches(event, self.model_ids)
 
     async def refresh(self) -> None:
@@ -58,7 +68,7 @@ class Stream:
         if access is not context.access:
             await context.loaders.reset()
             context.act_as(access)
-            self.visible = access.visible(COORDINATE)
+            self.rights(access)
 
     async def events(self) -> AsyncGenerator[CatalogEvent, None]:
         subscriber = self.hub.subscribe(self.settings.queue_size, self.accepts)
@@ -99,6 +109,7 @@ class Stream:
                     after=self.covered,
                     limit=batch,
                     visible=self.visible,
+                    unowned=self.unowned,
                     projects=self.filter.projects or (),
                     model_ids=sorted(self.model_ids),
                     actions=self.actions,
