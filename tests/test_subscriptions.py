@@ -453,6 +453,24 @@ async def test_the_older_graphql_ws_protocol_streams_too(server: Server) -> None
         assert message["payload"]["data"]["catalogEvents"]["project"] == "legacy"
 
 
+async def test_the_older_protocol_takes_one_connection_init_per_socket(server: Server) -> None:
+    # Each init took a place among the principal's 20 WebSockets and the close gave back one:
+    # 20 inits would have locked local-dev out. A second init is refused, as in the newer protocol.
+    init = json.dumps({"type": "connection_init", "payload": {}})
+    for _ in range(2):
+        async with connect(server.ws, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(init)
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            for _ in range(19):
+                await ws.send(init)
+            with pytest.raises(ConnectionClosed) as closing:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closing.value.rcvd is not None and closing.value.rcvd.code == 4429
+        await asyncio.sleep(0.2)  # the server sees the close
+    client = await Client.open(server)  # local-dev still connects
+    await client.close()
+
+
 async def test_two_processes_on_postgresql_deliver_to_subscribers_on_both(postgres: Any) -> None:
     url = await migrated(postgres.create_database("mlcatalog_subscriptions"))
     one, two = Server(url, free_port(), {}), Server(url, free_port(), {})

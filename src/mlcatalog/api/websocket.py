@@ -226,15 +226,23 @@ class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class LegacyWS(BaseGraphQLWSHandler[Context, None]):
-    """graphql-ws (the older protocol): the same, where it would otherwise fail on a bad frame."""
+    """graphql-ws (the older protocol): the same, where it would otherwise fail on a bad frame,
+    and one connection_init per socket, as graphql-transport-ws has (each would take a place
+    in Connections that the close releases once, or switch the socket's identity)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.schema = OverWebSocket(self.schema)  # type: ignore[assignment]  # subscribe only
+        self.initialised = False
 
     async def handle_message(self, message: Any) -> None:
         problem = frame_problem(message)
         if problem is not None:
             await self.websocket.close(code=4400, reason=problem)
             return
+        if message["type"] == "connection_init":
+            if self.initialised:
+                await self.websocket.close(code=4429, reason="Too many initialisation requests")
+                return
+            self.initialised = True
         await super().handle_message(message)
