@@ -4,6 +4,7 @@ could answer differently: DNS rebinding), no redirects, bounded time and respons
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import time
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ import httpx
 
 from mlcatalog import __version__
 from mlcatalog.settings import WebhookSettings
+
+log = logging.getLogger("mlcatalog.webhooks")
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_ERROR = 500  # characters of an attempt's error kept
@@ -37,8 +40,12 @@ class Attempt:
 
 def forbidden_kind(address: IpAddress) -> str | None:
     """Why an address is not for webhooks (loopback, private …), or None for a public one."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv4 address inside (mapped, or 6to4's 2002::/16) is the one to judge; site-local
+        # (fec0::/10) is deprecated but still routed inside some networks.
+        if address.is_site_local:
+            return "site-local"
+        address = address.ipv4_mapped or address.sixtofour or address
     for kind in ("loopback", "unspecified", "link_local", "multicast", "private", "reserved"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
@@ -84,8 +91,10 @@ class Sender:
             # Every address, not only the one we would use: a name that also answers with a
             # private address is refused outright.
             if not self.permitted(address):
-                kind = forbidden_kind(address)
-                raise Refused(f"{host!r} resolves to {address}, a {kind} address")
+                # Which address, and of what kind, goes to the log only: the attempt's error is
+                # read through the API, and would map the internal network's names.
+                log.info("webhook to %r refused: %s is %s", host, address, forbidden_kind(address))
+                raise Refused("the host resolves to a non-public address")
         if not addresses:
             raise Refused(f"{host!r} has no address")
         return addresses[0]
