@@ -470,7 +470,7 @@ async def rollback_production(uow: UnitOfWork, *, model_id: int) -> StageChange:
         )
     # A rollback passes no gate and needs no approval: it may only put back what was replaced,
     # as it was then, not a version moved, changed or linked since (then archived again).
-    if not await history.unchanged_since_replaced(uow.session, promotion, previous.id):
+    if not await history.unchanged_since_replaced(uow.session, promotion, previous.id, uow.journal):
         raise CatalogError(
             ErrorCode.FAILED_PRECONDITION,
             f"version {previous.number} changed after version {current.number} replaced it:"

@@ -16,6 +16,7 @@ from mlcatalog.store.journal import (
     Action,
     AliasPointer,
     EntityType,
+    LineageLinked,
     ModelVersionCreated,
     ModelVersionDeleted,
     StageEntered,
@@ -116,7 +117,7 @@ async def alias_at(
 class Promotion:
     version_id: int
     archived: list[int]  # the versions the promotion archived
-    seq: int | None  # its entry's (None: not committed yet)
+    entry: JournalRow
 
 
 async def latest_promotion(
@@ -137,42 +138,60 @@ async def latest_promotion(
         archived = []
         if entry.action == Action.MODEL_VERSION_STAGE_CHANGED:
             archived = after(entry, StageEntered).get("archived", [])
-        return Promotion(version_id=entry.entity_id, archived=archived, seq=entry.seq)
+        return Promotion(version_id=entry.entity_id, archived=archived, entry=entry)
     return None
 
 
+def _place(entry: JournalRow, pending: Sequence[JournalRow]) -> tuple[int, int]:
+    """Where an entry stands in the journal: committed ones by seq, then the pending ones."""
+    if entry.seq is not None:
+        return (0, entry.seq)
+    return (1, next(i for i, e in enumerate(pending) if e is entry))
+
+
 async def unchanged_since_replaced(
-    session: AsyncSession, promotion: Promotion, version_id: int
+    session: AsyncSession,
+    promotion: Promotion,
+    version_id: int,
+    pending: Sequence[JournalRow] = (),
 ) -> bool:
     """Whether the version ``promotion`` archived is as it left PRODUCTION: the journal's latest
-    entry about it is the archiving that promotion made (numbered right after the promotion, in
-    its commit), and no lineage edge was linked to it since."""
-    last = await session.scalar(
-        select(JournalRow)
-        .where(
-            JournalRow.entity_type == EntityType.MODEL_VERSION, JournalRow.entity_id == version_id
+    entry about it is the archiving that promotion made (right after the promotion's entry, in
+    its commit), and no lineage edge was linked to it since. ``pending``: as latest_promotion."""
+    about = (EntityType.MODEL_VERSION, version_id)
+    last = next((e for e in reversed(pending) if (e.entity_type, e.entity_id) == about), None)
+    if last is None:
+        last = await session.scalar(
+            select(JournalRow)
+            .where(JournalRow.entity_type == about[0], JournalRow.entity_id == about[1])
+            .order_by(JournalRow.seq.desc())
+            .limit(1)
         )
-        .order_by(JournalRow.seq.desc())
-        .limit(1)
+    if last is None or last.action != Action.MODEL_VERSION_STAGE_CHANGED:
+        return False
+    (group, at), (promoted_group, promoted_at) = (
+        _place(last, pending),
+        _place(promotion.entry, pending),
     )
     if (
-        last is None
-        or promotion.seq is None
-        or not promotion.seq < last.seq <= promotion.seq + len(promotion.archived)
-        or last.action != Action.MODEL_VERSION_STAGE_CHANGED
+        group != promoted_group
+        or not promoted_at < at <= promoted_at + len(promotion.archived)
         or (stage_left(last), stage_entered(last)) != (PRODUCTION, ARCHIVED)
     ):
         return False
+    if any(
+        e.action == Action.LINEAGE_LINKED
+        and about in {tuple(after(e, LineageLinked)[end]) for end in ("upstream", "downstream")}
+        and _place(e, pending) > (group, at)
+        for e in pending
+    ):
+        return False
+    if group == 1:  # every committed entry is older than a pending one
+        return True
     edges = select(LineageEdgeRow.id).where(
         or_(
-            and_(
-                LineageEdgeRow.source_type == EntityType.MODEL_VERSION,
-                LineageEdgeRow.source_id == version_id,
-            ),
-            and_(
-                LineageEdgeRow.target_type == EntityType.MODEL_VERSION,
-                LineageEdgeRow.target_id == version_id,
-            ),
+            and_(LineageEdgeRow.source_type == about[0], LineageEdgeRow.source_id == about[1]),
+            and_(LineageEdgeRow.target_type == about[0], LineageEdgeRow.target_id == about[1]),
         )
     )
     linked = await session.scalar(
@@ -180,7 +199,7 @@ async def unchanged_since_replaced(
         .where(
             JournalRow.action == Action.LINEAGE_LINKED,
             JournalRow.entity_id.in_(edges),
-            JournalRow.seq > last.seq,
+            JournalRow.seq > at,
         )
         .limit(1)
     )
