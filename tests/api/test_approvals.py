@@ -6,10 +6,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from strawberry import relay
 
+from mlcatalog.api.ids import row_id
 from mlcatalog.auth.access import Policy, access_of
 from mlcatalog.auth.principal import Method, Principal, TokenGrant
-from mlcatalog.store.journal import Action
+from mlcatalog.catalog import lineage
+from mlcatalog.store.database import Origin
+from mlcatalog.store.journal import Action, EdgeKind, EntityType
 from mlcatalog.store.rows import JournalRow
 from tests import factories
 from tests.conftest import Api
@@ -371,6 +375,40 @@ async def test_a_pii_gate_names_the_tagged_training_data(api: Api) -> None:
     assert message.endswith("trained on no dataset tagged pii=true (trained on customers)")
     data = await api(SET_STAGE, id=fine["id"], stage="PRODUCTION")
     assert data["setModelVersionStage"]["modelVersion"]["stage"] == "PRODUCTION"
+
+
+def number(global_id: str) -> int:
+    return row_id(relay.GlobalID.from_id(global_id).node_id)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_promotion_waits_for_a_change_in_flight_and_its_gates_see_it(api: Api) -> None:
+    # Gates run under the model's lock, which lineage, metrics and definition changes take too:
+    # a link to tagged data committed while the promotion waits is what its gates judge.
+    await factories.project(api)
+    model = await factories.model(api)
+    pii = await factories.dataset(api, "customers", tags=[{"key": "pii", "value": "true"}])
+    pii_v1 = await factories.dataset_version(api, pii["id"])
+    version = await factories.version(api, model["id"], stage="STAGING")
+    await api(
+        ADD_GATE,
+        stage="PRODUCTION",
+        kind="NO_TAGGED_TRAINING_DATA",
+        parameters={"key": "pii", "value": "true"},
+    )
+    async with api.database.unit_of_work(Origin(actor="trainer")) as uow:
+        await lineage.link_lineage(
+            uow,
+            kind=EdgeKind.TRAINED_ON,
+            upstream=(EntityType.DATASET_VERSION, number(pii_v1["id"])),
+            downstream=(EntityType.MODEL_VERSION, number(version["id"])),
+        )
+        promoting = asyncio.create_task(api.error(SET_STAGE, id=version["id"], stage="PRODUCTION"))
+        await asyncio.sleep(0.5)
+        assert not promoting.done()  # waiting for the model's lock
+    code, message = await promoting
+    assert code == "FAILED_PRECONDITION"
+    assert message.endswith("trained on no dataset tagged pii=true (trained on customers)")
 
 
 async def test_every_failing_gate_is_named_in_a_bounded_number_of_statements(api: Api) -> None:

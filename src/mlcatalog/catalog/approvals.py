@@ -10,7 +10,7 @@ from mlcatalog.catalog import gates, lifecycle, validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode
 from mlcatalog.catalog.journal import bounded, record
 from mlcatalog.catalog.projects import settings_of
-from mlcatalog.catalog.steps import flush, get
+from mlcatalog.catalog.steps import flush, get, lock_model, lock_version
 from mlcatalog.catalog.versions import Stage, StageChange, create_model_version, set_stage
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import (
@@ -56,7 +56,7 @@ async def move_stage(
     uow: UnitOfWork, *, version_id: int, stage: Stage, archive_others: bool = False
 ) -> StageChange:
     """A direct move: refused into a stage the project requires approval for; gates hold."""
-    version = await get(uow, ModelVersionRow, version_id, "model version")
+    version = await lock_version(uow, version_id)
     model = await get(uow, ModelRow, version.model_id, "model")
     if version.stage != stage:
         # A move the lifecycle refuses is named as such, before approvals and gates.
@@ -79,6 +79,7 @@ async def create_version(uow: UnitOfWork, *, stage: Stage, **arguments: Any) -> 
     if stage == Stage.NONE:
         return await create_model_version(uow, stage=stage, **arguments)
     model = await get(uow, ModelRow, arguments["model_id"], "model")
+    await lock_model(uow, model.id)  # what the gates read holds still until commit (lock_version)
     await _refuse_unapproved(
         uow,
         model.project_id,
@@ -195,6 +196,9 @@ async def approve_transition(
     """Approve a pending request and move its version, in this transaction: the version must
     still be where it was when requested, and pass the gates of the stage it enters. The stage
     change's journal entry names the request (``approval_id``)."""
+    # The model's lock first (lock_version: before the gates), then the request's: one order.
+    asked = await get(uow, StageTransitionRequestRow, request_id, "stage transition request")
+    version = await lock_version(uow, asked.version_id)
     request = await _pending(uow, request_id)
     await _four_eyes(uow, request, "approve")
     if request.created_by == uow.actor and (await settings_of(uow, request.project_id)).four_eyes:
@@ -202,7 +206,6 @@ async def approve_transition(
             ErrorCode.FORBIDDEN,
             "this project requires four eyes: the requester of a move cannot approve it",
         )
-    version = await get(uow, ModelVersionRow, request.version_id, "model version")
     stage = Stage(request.to_stage)
     if version.stage != request.from_stage:
         raise CatalogError(

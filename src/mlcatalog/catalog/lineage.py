@@ -10,7 +10,7 @@ from mlcatalog.store import lineage as lineage_store
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import Action, EntityType, LineageLinked
 from mlcatalog.store.journal import EdgeKind as EdgeKind  # the kinds are the journal's too
-from mlcatalog.store.rows import LineageEdgeRow, ModelVersionRow, utcnow
+from mlcatalog.store.rows import LineageEdgeRow, utcnow
 
 ALLOWED: dict[EdgeKind, set[tuple[str, str]]] = {
     EdgeKind.USED_BY: {("DatasetVersion", "Run")},
@@ -121,6 +121,6 @@ async def link_lineage(
     """Link two existing nodes (``add_edge`` also links a version being created): a version in
     PRODUCTION takes no new lineage into it until it leaves the stage."""
     if downstream[0] == EntityType.MODEL_VERSION:
-        version = await steps.get(uow, ModelVersionRow, downstream[1], "model version")
+        version = await steps.lock_version(uow, downstream[1])
         refuse_locked(version, "lineage")
     return await add_edge(uow, kind=kind, upstream=upstream, downstream=downstream)

@@ -61,6 +61,16 @@ async def lock_model(uow: UnitOfWork, model_id: int) -> ModelRow:
     return model
 
 
+async def lock_version(uow: UnitOfWork, version_id: int) -> ModelVersionRow:
+    """A version (as ``get``) under its model's lock, read again as the change before ours left
+    it: what its stage's gates judge (metrics, definition, lineage) changes under the same lock
+    as stage moves, so no change slips between a gate check and the move it allows."""
+    version = await get(uow, ModelVersionRow, version_id, "model version")
+    await lock_model(uow, version.model_id)
+    await uow.session.refresh(version)
+    return version
+
+
 async def _shown(uow: UnitOfWork, row: Any) -> bool:
     project_id = await visibility.project_of_row(uow.session, row)
     return await visibility.shown(uow.session, uow.visible, project_id)

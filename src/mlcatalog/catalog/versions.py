@@ -13,7 +13,15 @@ from mlcatalog.catalog.lifecycle import Stage as Stage  # the stages are the lif
 from mlcatalog.catalog.lifecycle import check_move, refuse_locked
 from mlcatalog.catalog.lineage import add_edge
 from mlcatalog.catalog.removal import take_versions
-from mlcatalog.catalog.steps import flush, get, lock_model, project_of, stamp, touch
+from mlcatalog.catalog.steps import (
+    flush,
+    get,
+    lock_model,
+    lock_version,
+    project_of,
+    stamp,
+    touch,
+)
 from mlcatalog.store import history
 from mlcatalog.store.database import UnitOfWork
 from mlcatalog.store.journal import (
@@ -266,7 +274,7 @@ async def update_model_version(
     uow: UnitOfWork, *, version_id: int, changes: dict[str, Any]
 ) -> ModelVersionRow:
     """Change description, semantic version, framework, algorithm or hyperparameters."""
-    version = await get(uow, ModelVersionRow, version_id, "model version")
+    version = await lock_version(uow, version_id)
     checked: dict[str, Any] = {}
     if "description" in changes:
         checked["description"] = validation.text(changes["description"], "description")
@@ -349,7 +357,7 @@ async def log_metrics(
 ) -> ModelVersionRow:
     if not metrics:
         raise invalid("give at least one metric")
-    version = await get(uow, ModelVersionRow, version_id, "model version")
+    version = await lock_version(uow, version_id)
     # Any metric, not only those on its evaluation datasets: a value logged later would change
     # the leaderboards and gates it was promoted under. Live metrics belong to runs.
     refuse_locked(version, "metrics")
