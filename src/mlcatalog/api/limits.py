@@ -71,7 +71,7 @@ from strawberry.types.scalar import ScalarDefinition
 from mlcatalog.api.context import Context
 from mlcatalog.api.pagination import DEFAULT_PAGE, MAX_PAGE
 from mlcatalog.api.rates import RateLimits
-from mlcatalog.catalog import validation, webhooks
+from mlcatalog.catalog import validation, versions, webhooks
 from mlcatalog.catalog.deployments import MAX_ENDPOINT, DeploymentStatus
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
 from mlcatalog.catalog.versions import Stage
@@ -128,6 +128,10 @@ LIMITS: dict[str, Limit] = {
     "UpsertDocumentInput.expectedRevision": Limit(low=0),
     "CreateModelVersionInput.metrics": Limit(items=1000),
     "LogMetricsInput.metrics": Limit(items=1000),
+    # Its metrics in all (versions.MAX_BULK_METRICS) are counted by the catalog.
+    "RegisterModelVersionsInput.versions": Limit(items=versions.MAX_BULK_VERSIONS),
+    "RegisterModelVersionsInput.idempotencyKey": Limit(chars=200),
+    "RegisterModelVersionsPayload.modelVersions": Limit(items=versions.MAX_BULK_VERSIONS),
     "CreateRunInput.params": Limit(items=1000),
     "EnvironmentInput.packages": Limit(items=1000),
     "CreateModelVersionInput.tags": Limit(items=validation.MAX_TAGS),

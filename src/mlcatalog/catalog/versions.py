@@ -4,7 +4,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid, not_found
@@ -166,6 +166,37 @@ async def _semver_taken(uow: UnitOfWork, model_id: int, semver: str, version_id:
         )
 
 
+def _columns(
+    *,
+    semver: str | None,
+    description: str | None,
+    stage: Stage,
+    artifact: Artifact | None,
+    framework: str | None,
+    framework_version: str | None,
+    algorithm: str | None,
+    hyperparameters: Any,
+    code: CodeReference | None,
+    environment: Environment | None,
+) -> dict[str, Any]:
+    """A new version's checked columns: what create_model_version and register_model_versions
+    write the same way."""
+    return {
+        "semver": validation.semver(semver),
+        "description": validation.text(description, "description"),
+        "stage": stage,
+        "framework": validation.line(framework, "framework", max_length=100),
+        "framework_version": validation.line(
+            framework_version, "framework version", max_length=100
+        ),
+        "algorithm": validation.line(algorithm, "algorithm", max_length=200),
+        "hyperparameters": validation.json_object(hyperparameters, "hyperparameters"),
+        **_artifact_columns(artifact),
+        **_code_columns(code),
+        **_environment_columns(environment),
+    }
+
+
 async def create_model_version(
     uow: UnitOfWork,
     *,
@@ -187,20 +218,18 @@ async def create_model_version(
     evaluation_dataset_version_ids: Sequence[int] = (),
 ) -> ModelVersionRow:
     # Check every argument before taking the model's row lock, so bad input holds no lock.
-    columns = {
-        "semver": validation.semver(semver),
-        "description": validation.text(description, "description"),
-        "stage": stage,
-        "framework": validation.line(framework, "framework", max_length=100),
-        "framework_version": validation.line(
-            framework_version, "framework version", max_length=100
-        ),
-        "algorithm": validation.line(algorithm, "algorithm", max_length=200),
-        "hyperparameters": validation.json_object(hyperparameters, "hyperparameters"),
-        **_artifact_columns(artifact),
-        **_code_columns(code),
-        **_environment_columns(environment),
-    }
+    columns = _columns(
+        semver=semver,
+        description=description,
+        stage=stage,
+        artifact=artifact,
+        framework=framework,
+        framework_version=framework_version,
+        algorithm=algorithm,
+        hyperparameters=hyperparameters,
+        code=code,
+        environment=environment,
+    )
     checked_tags = validation.tags(tags or {})
     model = await get(uow, ModelRow, model_id, "model")
     if model.archived_at is not None:
@@ -265,6 +294,181 @@ async def create_model_version(
     return version
 
 
+MAX_BULK_VERSIONS = 1000
+MAX_BULK_METRICS = 10_000
+# Creating into a stage runs its approval rule and quality gates one version at a time
+# (approvals.create_version); a batch creates in NONE and the versions move afterwards.
+BULK_STAGES = frozenset({Stage.NONE})
+# Lineage is linked edge by edge (catalog/lineage.add_edge checks each): linkLineage afterwards.
+BULK_REFUSED = ("source_run_id", "training_dataset_version_ids", "evaluation_dataset_version_ids")
+
+
+# The columns an item may leave out: one multi-row INSERT needs the same columns in every row.
+UNSET_COLUMNS: dict[str, Any] = {
+    **dict.fromkeys(
+        (
+            "artifact_uri",
+            "artifact_format",
+            "artifact_size",
+            "artifact_sha256",
+            "code_repository",
+            "code_commit",
+            "code_path",
+            "python_version",
+            "container_image",
+            "source_run_id",
+        )
+    ),
+    "packages": {},
+}
+
+
+async def register_model_versions(
+    uow: UnitOfWork, *, versions: Sequence[Mapping[str, Any]]
+) -> list[ModelVersionRow]:
+    """Create many versions at once, all or none: each item holds create_model_version's
+    keyword arguments. One INSERT per table for the whole batch; numbers are handed out per
+    model under its lock; every version journaled as create_model_version journals it. A bad
+    item refuses the request, naming the item's index."""
+    if not versions:
+        raise invalid("give at least one version")
+    if len(versions) > MAX_BULK_VERSIONS:
+        raise invalid(f"at most {MAX_BULK_VERSIONS} versions per request")
+    if sum(len(item.get("metrics") or ()) for item in versions) > MAX_BULK_METRICS:
+        raise invalid(f"at most {MAX_BULK_METRICS} metrics per request")
+    checked: list[tuple[dict[str, Any], dict[str, str], list[dict[str, Any]]]] = []
+    semvers: dict[tuple[int, str], int] = {}
+    for index, item in enumerate(versions):
+        try:
+            stage = item.get("stage", Stage.NONE)
+            if stage not in BULK_STAGES:
+                raise invalid(f"a batch creates versions in NONE, not {stage}: move them after")
+            if refused := [key for key in BULK_REFUSED if item.get(key)]:
+                raise invalid(f"{refused[0]} is not taken in a batch: link lineage after")
+            arguments = {k: v for k, v in item.items() if k not in ("model_id", "tags", "metrics")}
+            arguments = {k: v for k, v in arguments.items() if k not in BULK_REFUSED}
+            columns = _columns(**arguments)
+            columns["model_id"] = item["model_id"]
+            tags = validation.tags(item.get("tags") or {})
+            metrics = await _metric_columns(uow, item.get("metrics") or ())
+            if columns["semver"] is not None:
+                key = (item["model_id"], columns["semver"])
+                if key in semvers:
+                    raise CatalogError(
+                        ErrorCode.ALREADY_EXISTS,
+                        f"version {key[1]} is also given by item {semvers[key]}",
+                    )
+                semvers[key] = index
+        except CatalogError as error:
+            raise CatalogError(error.code, f"versions[{index}]: {error.message}") from None
+        checked.append((columns, tags, metrics))
+    models: dict[int, ModelRow] = {}
+    for model_id in sorted({columns["model_id"] for columns, _, _ in checked}):
+        try:
+            model = await get(uow, ModelRow, model_id, "model")
+        except CatalogError as error:
+            index = next(i for i, (c, _, _) in enumerate(checked) if c["model_id"] == model_id)
+            raise CatalogError(error.code, f"versions[{index}]: {error.message}") from None
+        # Sorted, so two batches over the same models take their locks in the same order.
+        models[model_id] = await lock_model(uow, model_id)
+    if semvers:
+        taken = await uow.session.execute(
+            select(ModelVersionRow.model_id, ModelVersionRow.semver).where(
+                ModelVersionRow.model_id.in_({m for m, _ in semvers}),
+                ModelVersionRow.semver.in_({v for _, v in semvers}),
+            )
+        )
+        for model_id, semver in taken:
+            if semver is not None and (model_id, semver) in semvers:
+                raise CatalogError(
+                    ErrorCode.ALREADY_EXISTS,
+                    f"versions[{semvers[model_id, semver]}]: version {semver} is already taken",
+                )
+    for columns, _, _ in checked:
+        model = models[columns["model_id"]]
+        if model.archived_at is not None:
+            index = next(i for i, (c, _, _) in enumerate(checked) if c["model_id"] == model.id)
+            raise CatalogError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"versions[{index}]: model {model.name!r} is archived: restore it first",
+            )
+    # Numbers: each model's count moves by its share of the batch, under the lock taken above.
+    counts: dict[int, int] = {}
+    for columns, _, _ in checked:
+        counts[columns["model_id"]] = counts.get(columns["model_id"], 0) + 1
+    next_number = {}
+    for model_id, count in counts.items():
+        last = await uow.session.scalar(
+            update(ModelRow)
+            .where(ModelRow.id == model_id)
+            .values(version_count=ModelRow.version_count + count)
+            .returning(ModelRow.version_count)
+            .execution_options(synchronize_session=False)
+        )
+        assert last is not None  # locked above
+        next_number[model_id] = last - count + 1
+    stamps = stamp(uow)
+    version_values = []
+    for columns, _, _ in checked:
+        number = next_number[columns["model_id"]]
+        next_number[columns["model_id"]] = number + 1
+        version_values.append({**UNSET_COLUMNS, **columns, "number": number, **stamps})
+    # Core, not the ORM's bulk insert: that one sends a row per statement to learn the ids in
+    # order; (model, number) says which row each returned id is.
+    connection = await uow.session.connection()
+    inserted = await connection.execute(
+        insert(ModelVersionRow.__table__).returning(  # type: ignore[arg-type]
+            ModelVersionRow.id, ModelVersionRow.model_id, ModelVersionRow.number
+        ),
+        version_values,
+    )
+    id_of = {(model_id, number): version_id for version_id, model_id, number in inserted}
+    ids = [id_of[values["model_id"], values["number"]] for values in version_values]
+    tag_values = [
+        {"version_id": version_id, "key": key, "value": value}
+        for version_id, (_, tags, _) in zip(ids, checked, strict=True)
+        for key, value in tags.items()
+    ]
+    if tag_values:
+        await connection.execute(insert(ModelVersionTagRow.__table__), tag_values)  # type: ignore[arg-type]
+    metric_values = [
+        {**metric, "version_id": version_id}
+        for version_id, (_, _, metrics) in zip(ids, checked, strict=True)
+        for metric in metrics
+    ]
+    if metric_values:
+        await connection.execute(insert(MetricRow.__table__), metric_values)  # type: ignore[arg-type]
+    for version_id, values, (_, _, metrics) in zip(ids, version_values, checked, strict=True):
+        project_id = models[values["model_id"]].project_id
+        record(
+            uow,
+            Action.MODEL_VERSION_CREATED,
+            version_id,
+            project_id=project_id,
+            after=ModelVersionCreated(
+                model_id=values["model_id"],
+                number=values["number"],
+                version=values["semver"],
+                stage=values["stage"],
+            ),
+            model_id=values["model_id"],
+        )
+        if metrics:
+            _record_metrics(uow, version_id, project_id, metrics)
+    return await load_versions(uow, ids)
+
+
+async def load_versions(uow: UnitOfWork, ids: Sequence[int]) -> list[ModelVersionRow]:
+    """The versions, in the order of ``ids``: one SELECT."""
+    rows = {
+        row.id: row
+        for row in await uow.session.scalars(
+            select(ModelVersionRow).where(ModelVersionRow.id.in_(ids))
+        )
+    }
+    return [rows[version_id] for version_id in ids]
+
+
 # What a version is (with its artifact, which no mutation changes): locked in PRODUCTION. Its
 # description and semantic version stay editable.
 LOCKED_FIELDS = frozenset({"framework", "framework_version", "algorithm", "hyperparameters"})
@@ -323,33 +527,43 @@ async def _add_metrics(
 ) -> list[MetricRow]:
     if len(metrics) > 1000:
         raise invalid("at most 1000 metrics per call")
-    rows = []
-    for metric in metrics:
-        rows.append(
-            MetricRow(
-                version_id=version.id,
-                name=validation.name(metric.name, "metric name"),
-                value=validation.finite(metric.value, f"metric {metric.name!r}"),
-                step=validation.non_negative(metric.step, "metric step"),
-                dataset=await _metric_dataset(uow, metric),
-                dataset_version_id=metric.dataset_version_id,
-                created_at=utcnow(),
-                created_by=uow.actor,
-            )
-        )
+    columns = await _metric_columns(uow, metrics)
+    rows = [MetricRow(version_id=version.id, **c) for c in columns]
     uow.session.add_all(rows)
+    _record_metrics(uow, version.id, project_id, columns)
+    return rows
+
+
+async def _metric_columns(uow: UnitOfWork, metrics: Sequence[MetricValue]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": validation.name(metric.name, "metric name"),
+            "value": validation.finite(metric.value, f"metric {metric.name!r}"),
+            "step": validation.non_negative(metric.step, "metric step"),
+            "dataset": await _metric_dataset(uow, metric),
+            "dataset_version_id": metric.dataset_version_id,
+            "created_at": utcnow(),
+            "created_by": uow.actor,
+        }
+        for metric in metrics
+    ]
+
+
+def _record_metrics(
+    uow: UnitOfWork, version_id: int, project_id: int, rows: Sequence[Mapping[str, Any]]
+) -> None:
     record(
         uow,
         Action.MODEL_VERSION_METRICS_LOGGED,
-        version.id,
+        version_id,
         project_id=project_id,
         after=MetricsLogged(
             metrics=[
-                Metric(name=r.name, value=r.value, step=r.step, dataset=r.dataset) for r in rows
+                Metric(name=r["name"], value=r["value"], step=r["step"], dataset=r["dataset"])
+                for r in rows
             ]
         ),
     )
-    return rows
 
 
 async def log_metrics(

@@ -619,3 +619,16 @@ def is_mapped(name: str | None, type_: str, parent_names: Any) -> bool:
     if type_ == "table":
         return not (name or "").startswith(FULL_TEXT_TABLE)
     return name not in (FULL_TEXT_COLUMN, f"ix_search_documents_{FULL_TEXT_COLUMN}")
+
+
+class IdempotencyKeyRow(Base):
+    """A request's idempotency key, per actor, and what the request returned: a retry with the
+    same key returns it and writes nothing (catalog/idempotency)."""
+
+    __tablename__ = "idempotency_keys"
+
+    actor: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    result_ids: Mapped[list[int]] = mapped_column(Json)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

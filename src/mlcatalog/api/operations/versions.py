@@ -18,6 +18,8 @@ from mlcatalog.api.types.versions import (
     LogMetricsInput,
     LogMetricsPayload,
     ModelVersion,
+    RegisterModelVersionsInput,
+    RegisterModelVersionsPayload,
     RemoveAliasInput,
     RemoveAliasPayload,
     SetAliasInput,
@@ -27,7 +29,7 @@ from mlcatalog.api.types.versions import (
     UpdateModelVersionInput,
     UpdateModelVersionPayload,
 )
-from mlcatalog.catalog import approvals, experiments, versions
+from mlcatalog.catalog import approvals, experiments, idempotency, versions
 from mlcatalog.catalog.errors import invalid
 
 
@@ -41,6 +43,30 @@ class VersionMutations:
         async with info.context.unit_of_work() as uow:
             row = await approvals.create_version(uow, **arguments)
         return CreateModelVersionPayload(model_version=ModelVersion.from_row(row))
+
+    @strawberry.mutation(
+        description="Register many versions at once, in one transaction: all or none."
+    )
+    async def register_model_versions(
+        self, info: Info, input: RegisterModelVersionsInput
+    ) -> RegisterModelVersionsPayload:
+        items = [item.to_catalog() for item in input.versions]
+        key = input.idempotency_key
+        async with info.context.unit_of_work() as uow:
+            if key is not None:
+                sha256 = idempotency.fingerprint(items)
+                if ids := await idempotency.replay(uow, key=key, request_sha256=sha256):
+                    rows = await versions.load_versions(uow, ids)
+                    return RegisterModelVersionsPayload(
+                        model_versions=[ModelVersion.from_row(row) for row in rows], replayed=True
+                    )
+            rows = await versions.register_model_versions(uow, versions=items)
+            if key is not None:
+                ids = [row.id for row in rows]
+                await idempotency.remember(uow, key=key, request_sha256=sha256, ids=ids)
+        return RegisterModelVersionsPayload(
+            model_versions=[ModelVersion.from_row(row) for row in rows], replayed=False
+        )
 
     @strawberry.mutation
     async def update_model_version(

@@ -478,6 +478,28 @@ class CreateModelVersionPayload:
     model_version: ModelVersion
 
 
+@strawberry.input(
+    description="Many versions in one transaction, all or none: a bad item refuses the request,"
+    " naming its index (versions[i]). Each item is created in stage NONE (move it afterwards) and"
+    " without sourceRun, trainingDatasets or evaluationDatasets (link lineage afterwards)."
+)
+class RegisterModelVersionsInput:
+    versions: list[CreateModelVersionInput]
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Retrying with the same key (within 24 hours) returns the first result and"
+        " writes nothing; the same key with another request is CONFLICT.",
+    )
+
+
+@strawberry.type
+class RegisterModelVersionsPayload:
+    model_versions: list[ModelVersion] = strawberry.field(description="In the order given.")
+    replayed: bool = strawberry.field(
+        description="True when the idempotency key had been used: these are the first result."
+    )
+
+
 @strawberry.input(description="Fields left out stay as they are; null clears one.")
 class UpdateModelVersionInput:
     id: relay.GlobalID
