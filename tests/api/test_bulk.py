@@ -7,8 +7,14 @@ import pytest
 from sqlalchemy import func, select
 
 from mlcatalog.auth.access import Policy
-from mlcatalog.store.journal import EntityType
-from mlcatalog.store.rows import JournalRow, MetricRow, ModelVersionRow, ModelVersionTagRow
+from mlcatalog.store.journal import Action, EntityType
+from mlcatalog.store.rows import (
+    JournalRow,
+    LineageEdgeRow,
+    MetricRow,
+    ModelVersionRow,
+    ModelVersionTagRow,
+)
 from tests import factories
 from tests.api.test_authorization import PEOPLE, as_user, user
 from tests.conftest import Api
@@ -180,3 +186,28 @@ async def test_a_viewer_or_a_contributor_elsewhere_registers_nothing(
     assert code == "FORBIDDEN"
     assert await count(api, ModelVersionRow) == 1
     assert (await register(carol, items(model_id, 2)))["modelVersions"][1]["number"] == 3
+
+
+async def test_lineage_edges_go_in_with_the_batch_and_a_missing_upstream_refuses_it(
+    api: Api, model_id: str
+) -> None:
+    dataset = await factories.dataset(api)
+    train = await factories.dataset_version(api, dataset["id"])
+    run = await factories.run(api)
+    batch = items(model_id, 2)
+    for item in batch:
+        item["trainingDatasets"] = [train["id"], train["id"]]
+        item["evaluationDatasets"] = [train["id"]]
+    batch[0]["sourceRun"] = run["id"]
+    await register(api, batch)
+    assert await count(api, LineageEdgeRow) == 5
+    async with api.database.engine.connect() as connection:
+        linked = await connection.scalar(
+            select(func.count()).where(JournalRow.action == Action.LINEAGE_LINKED)
+        )
+    assert linked == 5
+    batch = items(model_id, 2, start=5)
+    batch[1]["trainingDatasets"] = ["RGF0YXNldFZlcnNpb246OTk5"]  # DatasetVersion:999
+    code, message = await api.error(REGISTER_VERSIONS, input={"versions": batch})
+    assert (code, message) == ("NOT_FOUND", "versions[1]: dataset version 999 does not exist")
+    assert await count(api, ModelVersionRow) == 3

@@ -1,6 +1,8 @@
 """Lineage: typed edges between dataset versions, runs and model versions."""
 
-from sqlalchemy import select
+from collections.abc import Sequence
+
+from sqlalchemy import insert, select
 
 from mlcatalog.catalog import steps
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
@@ -65,6 +67,50 @@ async def _refuse_cycles(uow: UnitOfWork, upstream: NodeRef, downstream: NodeRef
             ErrorCode.FAILED_PRECONDITION,
             f"{downstream[0]} {downstream[1]} already leads to {upstream[0]} {upstream[1]}, "
             f"so this link would close a cycle: {_cycle(path, uow.visible.everything)}",
+        )
+
+
+async def link_new_versions(
+    uow: UnitOfWork, edges: Sequence[tuple[EdgeKind, NodeRef, int, int]]
+) -> None:
+    """Edges (kind, upstream, version id, the version's project) into versions this unit of work
+    created, their upstreams checked by the caller: a new version can close no cycle and hold no
+    edge yet, so all go in one INSERT (add_edge checks and writes one at a time)."""
+    if not edges:
+        return
+    now = utcnow()
+    values = [
+        {
+            "kind": kind,
+            "source_type": upstream[0],
+            "source_id": upstream[1],
+            "target_type": EntityType.MODEL_VERSION,
+            "target_id": version_id,
+            "created_at": now,
+            "created_by": uow.actor,
+        }
+        for kind, upstream, version_id, _ in edges
+    ]
+    table = LineageEdgeRow.__table__
+    connection = await uow.session.connection()
+    inserted = await connection.execute(
+        insert(table).returning(  # type: ignore[arg-type]
+            table.c.id, table.c.kind, table.c.source_type, table.c.source_id, table.c.target_id
+        ),
+        values,
+    )
+    id_of = {tuple(row[1:]): row[0] for row in inserted}
+    for kind, upstream, version_id, project_id in edges:
+        record(
+            uow,
+            Action.LINEAGE_LINKED,
+            id_of[kind, upstream[0], upstream[1], version_id],
+            project_id=project_id,
+            after=LineageLinked(
+                kind=kind,
+                upstream=(EntityType(upstream[0]), upstream[1]),
+                downstream=(EntityType.MODEL_VERSION, version_id),
+            ),
         )
 
 

@@ -11,7 +11,8 @@ from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid, not_found
 from mlcatalog.catalog.journal import bounded, diff, record
 from mlcatalog.catalog.lifecycle import Stage as Stage  # the stages are the lifecycle's
 from mlcatalog.catalog.lifecycle import check_move, refuse_locked
-from mlcatalog.catalog.lineage import add_edge
+from mlcatalog.catalog.lineage import NodeRef, add_edge, link_new_versions
+from mlcatalog.catalog.lineage import project_of as node_project
 from mlcatalog.catalog.removal import take_versions
 from mlcatalog.catalog.steps import (
     flush,
@@ -299,8 +300,25 @@ MAX_BULK_METRICS = 10_000
 # Creating into a stage runs its approval rule and quality gates one version at a time
 # (approvals.create_version); a batch creates in NONE and the versions move afterwards.
 BULK_STAGES = frozenset({Stage.NONE})
-# Lineage is linked edge by edge (catalog/lineage.add_edge checks each): linkLineage afterwards.
-BULK_REFUSED = ("source_run_id", "training_dataset_version_ids", "evaluation_dataset_version_ids")
+LINEAGE_ARGUMENTS = (
+    "source_run_id",
+    "training_dataset_version_ids",
+    "evaluation_dataset_version_ids",
+)
+
+
+def _edges(item: Mapping[str, Any]) -> list[tuple[EdgeKind, NodeRef]]:
+    """The lineage edges into a new version, as create_model_version links them."""
+    edges: list[tuple[EdgeKind, NodeRef]] = []
+    if item.get("source_run_id") is not None:
+        edges.append((EdgeKind.PRODUCED, (EntityType.RUN, item["source_run_id"])))
+    for kind, key in (
+        (EdgeKind.TRAINED_ON, "training_dataset_version_ids"),
+        (EdgeKind.EVALUATED_ON, "evaluation_dataset_version_ids"),
+    ):
+        for dataset_version_id in dict.fromkeys(item.get(key) or ()):
+            edges.append((kind, (EntityType.DATASET_VERSION, dataset_version_id)))
+    return edges
 
 
 # The columns an item may leave out: one multi-row INSERT needs the same columns in every row.
@@ -338,17 +356,16 @@ async def register_model_versions(
         raise invalid(f"at most {MAX_BULK_METRICS} metrics per request")
     checked: list[tuple[dict[str, Any], dict[str, str], list[dict[str, Any]]]] = []
     semvers: dict[tuple[int, str], int] = {}
+    edges: list[list[tuple[EdgeKind, NodeRef]]] = []
     for index, item in enumerate(versions):
         try:
             stage = item.get("stage", Stage.NONE)
             if stage not in BULK_STAGES:
                 raise invalid(f"a batch creates versions in NONE, not {stage}: move them after")
-            if refused := [key for key in BULK_REFUSED if item.get(key)]:
-                raise invalid(f"{refused[0]} is not taken in a batch: link lineage after")
-            arguments = {k: v for k, v in item.items() if k not in ("model_id", "tags", "metrics")}
-            arguments = {k: v for k, v in arguments.items() if k not in BULK_REFUSED}
-            columns = _columns(**arguments)
+            skipped = ("model_id", "tags", "metrics", *LINEAGE_ARGUMENTS)
+            columns = _columns(**{k: v for k, v in item.items() if k not in skipped})
             columns["model_id"] = item["model_id"]
+            columns["source_run_id"] = item.get("source_run_id")
             tags = validation.tags(item.get("tags") or {})
             metrics = await _metric_columns(uow, item.get("metrics") or ())
             if columns["semver"] is not None:
@@ -362,6 +379,7 @@ async def register_model_versions(
         except CatalogError as error:
             raise CatalogError(error.code, f"versions[{index}]: {error.message}") from None
         checked.append((columns, tags, metrics))
+        edges.append(_edges(item))
     models: dict[int, ModelRow] = {}
     for model_id in sorted({columns["model_id"] for columns, _, _ in checked}):
         try:
@@ -392,6 +410,16 @@ async def register_model_versions(
                 ErrorCode.FAILED_PRECONDITION,
                 f"versions[{index}]: model {model.name!r} is archived: restore it first",
             )
+    # What the edges come from must exist and be visible (read once each); being new, the
+    # versions they go to can close no cycle and hold no edge yet.
+    upstreams = {
+        up: i for i, item_edges in reversed(list(enumerate(edges))) for _, up in item_edges
+    }
+    for upstream, index in upstreams.items():
+        try:
+            await node_project(uow, upstream)
+        except CatalogError as error:
+            raise CatalogError(error.code, f"versions[{index}]: {error.message}") from None
     # Numbers: each model's count moves by its share of the batch, under the lock taken above.
     counts: dict[int, int] = {}
     for columns, _, _ in checked:
@@ -438,7 +466,10 @@ async def register_model_versions(
     ]
     if metric_values:
         await connection.execute(insert(MetricRow.__table__), metric_values)  # type: ignore[arg-type]
-    for version_id, values, (_, _, metrics) in zip(ids, version_values, checked, strict=True):
+    new_edges: list[tuple[EdgeKind, NodeRef, int, int]] = []
+    for version_id, values, (_, _, metrics), item_edges in zip(
+        ids, version_values, checked, edges, strict=True
+    ):
         project_id = models[values["model_id"]].project_id
         record(
             uow,
@@ -453,8 +484,10 @@ async def register_model_versions(
             ),
             model_id=values["model_id"],
         )
+        new_edges.extend((kind, up, version_id, project_id) for kind, up in item_edges)
         if metrics:
             _record_metrics(uow, version_id, project_id, metrics)
+    await link_new_versions(uow, new_edges)
     return await load_versions(uow, ids)
 
 

@@ -480,8 +480,8 @@ class CreateModelVersionPayload:
 
 @strawberry.input(
     description="Many versions in one transaction, all or none: a bad item refuses the request,"
-    " naming its index (versions[i]). Each item is created in stage NONE (move it afterwards) and"
-    " without sourceRun, trainingDatasets or evaluationDatasets (link lineage afterwards)."
+    " naming its index (versions[i]). Each item is created in stage NONE: a stage's approval rule"
+    " and quality gates are checked version by version, so move versions afterwards."
 )
 class RegisterModelVersionsInput:
     versions: list[CreateModelVersionInput]
