@@ -1,14 +1,16 @@
 """registerModelVersions: many versions in one transaction, all or none, retried by a key."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from mlcatalog.auth.access import Policy
 from mlcatalog.store.journal import Action, EntityType
 from mlcatalog.store.rows import (
+    IdempotencyKeyRow,
     JournalRow,
     LineageEdgeRow,
     MetricRow,
@@ -211,3 +213,17 @@ async def test_lineage_edges_go_in_with_the_batch_and_a_missing_upstream_refuses
     code, message = await api.error(REGISTER_VERSIONS, input={"versions": batch})
     assert (code, message) == ("NOT_FOUND", "versions[1]: dataset version 999 does not exist")
     assert await count(api, ModelVersionRow) == 3
+
+
+async def test_an_expired_key_registers_again(api: Api, model_id: str) -> None:
+    batch = [{k: v for k, v in item.items() if k != "version"} for item in items(model_id, 2)]
+    await register(api, batch, idempotencyKey="daily")
+    async with api.database.engine.begin() as connection:
+        await connection.execute(
+            update(IdempotencyKeyRow).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    again = await register(api, batch, idempotencyKey="daily")
+    assert again["replayed"] is False
+    assert [v["number"] for v in again["modelVersions"]] == [4, 5]
+    assert (await register(api, batch, idempotencyKey="daily"))["replayed"] is True
+    assert await count(api, IdempotencyKeyRow) == 1

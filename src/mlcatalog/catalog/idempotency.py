@@ -6,6 +6,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import delete
+
 from mlcatalog.catalog import validation
 from mlcatalog.catalog.errors import CatalogError, ErrorCode
 from mlcatalog.catalog.steps import flush
@@ -47,7 +49,13 @@ async def replay(uow: UnitOfWork, *, key: str, request_sha256: str) -> list[int]
 
 
 async def remember(uow: UnitOfWork, *, key: str, request_sha256: str, ids: list[int]) -> None:
-    """Keep what the request with ``key`` returned, committed with its writes."""
+    """Keep what the request with ``key`` returned, committed with its writes; the actor's
+    expired keys go on the way, so the table holds a day of each actor's keys at most."""
+    await uow.session.execute(
+        delete(IdempotencyKeyRow).where(
+            IdempotencyKeyRow.actor == uow.actor, IdempotencyKeyRow.expires_at <= utcnow()
+        )
+    )
     uow.session.add(
         IdempotencyKeyRow(
             actor=uow.actor,
