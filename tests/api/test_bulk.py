@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from mlcatalog.auth.access import Policy
+from mlcatalog.store import audit
 from mlcatalog.store.journal import Action, EntityType
 from mlcatalog.store.rows import (
     IdempotencyKeyRow,
@@ -89,6 +90,9 @@ async def test_a_batch_gets_numbers_tags_metrics_and_one_journal_entry_per_versi
         )
     assert actions.count("model_version.created") == 4  # the factory's and the batch's three
     assert actions.count("model_version.metrics_logged") == 3
+    async with api.database.read() as session:
+        chain = await audit.verify(session)
+    assert chain.first_bad_seq is None and chain.entries > 7  # the batch's entries are linked
 
 
 async def test_statements_do_not_grow_with_the_batch(api: Api, model_id: str) -> None:
