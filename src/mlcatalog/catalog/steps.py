@@ -3,7 +3,7 @@ entity's project, flush with duplicates reported, stamp edits."""
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mlcatalog.catalog import validation
@@ -14,12 +14,10 @@ from mlcatalog.store.journal import EntityType
 from mlcatalog.store.rows import (
     Base,
     DatasetRow,
-    DatasetVersionRow,
     ExperimentRow,
     ModelRow,
     ModelVersionRow,
     ProjectRow,
-    RunRow,
     utcnow,
 )
 
@@ -107,37 +105,13 @@ async def create_named(
     return row
 
 
-# The row that holds each type's project, and for a child type its own row and the link up.
-_OWNERS: dict[EntityType, tuple[Any, tuple[Any, Any] | None]] = {
-    EntityType.MODEL: (ModelRow, None),
-    EntityType.MODEL_VERSION: (ModelRow, (ModelVersionRow, ModelVersionRow.model_id)),
-    EntityType.DATASET: (DatasetRow, None),
-    EntityType.DATASET_VERSION: (DatasetRow, (DatasetVersionRow, DatasetVersionRow.dataset_id)),
-    EntityType.EXPERIMENT: (ExperimentRow, None),
-    EntityType.RUN: (ExperimentRow, (RunRow, RunRow.experiment_id)),
-}
-
-
-def _project_query(entity_type: EntityType, entity_id: int) -> Select[int]:
-    if entity_type == EntityType.PROJECT:
-        return select(ProjectRow.id).where(ProjectRow.id == entity_id)
-    if entity_type not in _OWNERS:
-        raise ValueError(f"a {entity_type} belongs to no one project")
-    owner, child = _OWNERS[entity_type]
-    stmt = select(owner.project_id)
-    if child is None:
-        return stmt.where(owner.id == entity_id)
-    row, link = child
-    return stmt.join(row, link == owner.id).where(row.id == entity_id)
-
-
 async def project_of(uow: UnitOfWork, entity_type: EntityType, entity_id: int) -> int:
     """The project an entity belongs to, in one statement (NOT_FOUND when it does not exist, or
     is in a project the actor does not see)."""
-    project_id = await uow.session.scalar(_project_query(entity_type, entity_id))
+    project_id = await uow.session.scalar(visibility.project_query(entity_type, entity_id))
     if project_id is None or not await visibility.shown(uow.session, uow.visible, project_id):
         raise not_found(f"{LABELS[entity_type]} {entity_id}")
-    return project_id
+    return int(project_id)
 
 
 def touch(row: Any, uow: UnitOfWork) -> None:

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -87,6 +87,21 @@ async def creator(session: AsyncSession, entity_type: str, entity_id: int) -> st
     )
 
 
+def project_query(entity_type: EntityType, entity_id: int) -> Select[Any]:
+    """The project id of one entity: its own column, or its parent's through one join."""
+    if entity_type == EntityType.PROJECT:
+        return select(ProjectRow.id).where(ProjectRow.id == entity_id)
+    if entity_type in _OWN_PROJECT:
+        row = _OWN_PROJECT[entity_type]
+        return select(row.project_id).where(row.id == entity_id)
+    if entity_type not in _THROUGH_PARENT:
+        raise ValueError(f"a {entity_type} belongs to no one project")
+    own_id, link, parent = _THROUGH_PARENT[entity_type]
+    return (
+        select(parent.project_id).join(own_id.class_, link == parent.id).where(own_id == entity_id)
+    )
+
+
 async def project_of_row(session: AsyncSession, row: Any) -> int | None:
     """The project a catalog row belongs to (its own, or its parent's: one statement)."""
     if isinstance(row, ProjectRow):
@@ -94,13 +109,9 @@ async def project_of_row(session: AsyncSession, row: Any) -> int | None:
     project_id = getattr(row, "project_id", None)
     if project_id is not None:
         return int(project_id)
-    for own_id, link, parent in _THROUGH_PARENT.values():
+    for entity_type, (own_id, _, _) in _THROUGH_PARENT.items():
         if isinstance(row, own_id.class_):
-            found = await session.scalar(
-                select(parent.project_id)
-                .join(own_id.class_, link == parent.id)
-                .where(own_id == row.id)
-            )
+            found = await session.scalar(project_query(EntityType(entity_type), row.id))
             return None if found is None else int(found)
     return None
 
@@ -115,9 +126,15 @@ async def shown(session: AsyncSession, visible: Visible, project_id: int | None)
     return name is not None and visible.shows(name)
 
 
+# The entities that hold their project themselves.
+_OWN_PROJECT: dict[EntityType, Any] = {
+    EntityType.MODEL: ModelRow,
+    EntityType.DATASET: DatasetRow,
+    EntityType.EXPERIMENT: ExperimentRow,
+}
 # The entities that belong to a project through their parent: (their id, the link up, the
 # parent that holds the project).
-_THROUGH_PARENT: dict[str, tuple[Any, Any, Any]] = {
+_THROUGH_PARENT: dict[EntityType, tuple[Any, Any, Any]] = {
     EntityType.MODEL_VERSION: (ModelVersionRow.id, ModelVersionRow.model_id, ModelRow),
     EntityType.DATASET_VERSION: (DatasetVersionRow.id, DatasetVersionRow.dataset_id, DatasetRow),
     EntityType.RUN: (RunRow.id, RunRow.experiment_id, ExperimentRow),
