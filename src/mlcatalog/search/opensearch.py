@@ -3,6 +3,7 @@ sequence as external version, queried with disjunctive facets and nested metric 
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opensearchpy import AsyncOpenSearch
@@ -114,8 +115,28 @@ def _text_query(text: str) -> dict[str, Any]:
     return {"bool": {"must": must}} if must else {"match_all": {}}
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A request as engine bodies: the hits, and everything counted over the filtered set.
+
+    The two are separate requests (sent together in one msearch) so that the counts — facets,
+    metric stats and the exact total — are a size-0 request the shard request cache serves until
+    the next refresh changes the index, whatever page or sort the hits ask for; and so that the
+    hits need no exact count and score only what can still reach the top (max-score pruning).
+    """
+
+    query: dict[str, Any]  # without the facet filters
+    facet_filters: dict[str, dict[str, Any]]
+    hits: dict[str, Any] | None  # None: no hits asked for (first == 0)
+    counts: dict[str, Any]
+
+
+def _filtered(query: dict[str, Any], filters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"bool": {"filter": [query, *filters]}} if filters else query
+
+
 def build_query(request: SearchRequest) -> dict[str, Any]:
-    """The search body: facet filters go to post_filter so each facet's counts can drop its own."""
+    """The query without the facet filters (each facet's counts drop its own)."""
     base: list[dict[str, Any]] = [{"term": {"deleted": False}}]
     if request.visible.only is not None:
         base.append({"terms": {"project": sorted(request.visible.only)}})
@@ -146,6 +167,11 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
         query["bool"]["must_not"] = [{"term": {"archived": True}}]
     if text:
         query["bool"]["must"] = [_text_query(text)]
+    return query
+
+
+def build_plan(request: SearchRequest) -> Plan:
+    query = build_query(request)
     facet_filters = {
         facet: _facet_filter(facet, values) for facet, values in request.filters if values
     }
@@ -153,7 +179,7 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
         facet_filters[TYPE_FACET] = {
             "terms": {"entity_type": [t.value for t in request.entity_types]}
         }
-
+    selected = list(facet_filters.values())
     aggregations: dict[str, Any] = {}
     for facet in request.facets:
         others = [f for name, f in facet_filters.items() if name != facet]
@@ -171,7 +197,7 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
         }
     for i, stats in enumerate(request.metric_stats):
         aggregations[f"stats:{i}"] = {
-            "filter": {"bool": {"filter": list(facet_filters.values())}},
+            "filter": {"bool": {"filter": selected}},
             "aggs": {
                 "metrics": {
                     "nested": {"path": "metrics"},
@@ -184,27 +210,37 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
                 }
             },
         }
-    body: dict[str, Any] = {
+    counts: dict[str, Any] = {
+        "size": 0,
         "query": query,
-        "size": request.first,
-        # Hits are hydrated from the store: the engine returns only what names them.
-        "_source": ["entity_type", "entity_id"],
+        # The total counts after post_filter: the selected facets bound it, not the facet counts.
         "track_total_hits": True,
-        "sort": _sort(request),
-        # The html encoder escapes the stored text: only the <em> tags are markup.
-        "highlight": {
-            "encoder": "html",
-            "fields": {f: {} for f in HIGHLIGHTED},
-            "require_field_match": False,
-        }
-        if text
-        else None,
-        "post_filter": {"bool": {"filter": list(facet_filters.values())}},
         "aggs": aggregations,
     }
-    if request.after is not None:
-        body["search_after"] = list(request.after)
-    return {k: v for k, v in body.items() if v is not None}
+    if selected:
+        counts["post_filter"] = {"bool": {"filter": selected}}
+    hits: dict[str, Any] | None = None
+    if request.first:
+        hits = {
+            # Selected facets in filter context: the same hits, no scoring of the filters.
+            "query": _filtered(query, selected),
+            "size": request.first,
+            # Hits are hydrated from the store: the engine returns only what names them.
+            "_source": ["entity_type", "entity_id"],
+            # The exact total comes from the counts: the hits may skip what cannot reach the top.
+            "track_total_hits": False,
+            "sort": _sort(request),
+        }
+        if request.text and request.text.strip():
+            # The html encoder escapes the stored text: only the <em> tags are markup.
+            hits["highlight"] = {
+                "encoder": "html",
+                "fields": {f: {} for f in HIGHLIGHTED},
+                "require_field_match": False,
+            }
+        if request.after is not None:
+            hits["search_after"] = list(request.after)
+    return Plan(query=query, facet_filters=facet_filters, hits=hits, counts=counts)
 
 
 def _escape_regex(pattern: str) -> str:
@@ -391,15 +427,21 @@ class OpenSearchBackend:
     async def refresh(self) -> None:
         await self.client.indices.refresh(index=",".join(ALIASES.values()), ignore_unavailable=True)
 
-    async def search(self, request: SearchRequest) -> SearchResult:
-        body = build_query(request)
+    async def _msearch(self, request: SearchRequest, bodies: list[dict[str, Any]]) -> list[Any]:
+        """Each body's response, in one round trip; None for one whose indices do not exist yet.
+
+        Every body may be served by the shard request cache (its entries die with the next
+        refresh that changes a shard, so a cached answer is the one the engine would give now).
+        """
+        # An alias not created yet (no document of its type so far) is no error.
+        header = {"index": indices(request), "request_cache": True, "ignore_unavailable": True}
+        lines: list[dict[str, Any]] = []
+        for body in bodies:
+            lines += [header, body]
         try:
-            # An alias not created yet (no document of its type so far) is no error.
-            response = await self.client.search(
-                index=indices(request), body=body, ignore_unavailable=True
-            )
+            response = await self.client.msearch(body=lines)
         except NotFoundError:
-            return SearchResult(hits=[], total=0, facets={}, metric_stats=[])
+            return [None for _ in bodies]
         except ConnectionTimeout as error:
             SEARCH_TIMEOUTS.labels("opensearch").inc()
             raise SearchUnavailable("the search engine did not answer in time") from error
@@ -407,6 +449,25 @@ class OpenSearchBackend:
             raise SearchUnavailable("the search engine does not answer") from error
         except TransportError as error:
             raise SearchUnavailable(f"the search engine failed ({error.status_code})") from error
+        answers: list[Any] = []
+        for answer in response["responses"]:
+            if "error" in answer:
+                if answer.get("status") == 404:
+                    answers.append(None)
+                    continue
+                raise SearchUnavailable(f"the search engine failed ({answer.get('status')})")
+            answers.append(answer)
+        return answers
+
+    async def search(self, request: SearchRequest) -> SearchResult:
+        plan = build_plan(request)
+        bodies = [plan.counts] if plan.hits is None else [plan.counts, plan.hits]
+        counted, *found = await self._msearch(request, bodies)
+        listed = found[0] if found else None
+        if counted is None or (
+            "aggregations" not in counted and (request.facets or request.metric_stats)
+        ):
+            return SearchResult(hits=[], total=0, facets={}, metric_stats=[])  # no index yet
         hits = [
             Hit(
                 entity_type=EntityType(hit["_source"]["entity_type"]),
@@ -415,11 +476,9 @@ class OpenSearchBackend:
                 highlights=hit.get("highlight", {}),
                 sort_key=tuple(hit["sort"]),
             )
-            for hit in response["hits"]["hits"]
+            for hit in (listed["hits"]["hits"] if listed else [])
         ]
-        if "aggregations" not in response and (request.facets or request.metric_stats):
-            return SearchResult(hits=[], total=0, facets={}, metric_stats=[])  # no index yet
-        aggregations = response.get("aggregations", {})
+        aggregations = counted.get("aggregations", {})
         selected = {facet: set(values) for facet, values in request.filters}
         facets = {}
         for facet in request.facets:
@@ -439,10 +498,10 @@ class OpenSearchBackend:
             aggregations[f"stats:{i}"]["metrics"]["entry"]["values"]
             for i in range(len(request.metric_stats))
         ]
-        histograms = await self._histograms(request, body, stats)
+        histograms = await self._histograms(request, plan, stats)
         return SearchResult(
             hits=hits,
-            total=response["hits"]["total"]["value"],
+            total=counted["hits"]["total"]["value"],
             facets=facets,
             metric_stats=[
                 MetricStats(
@@ -461,9 +520,10 @@ class OpenSearchBackend:
         )
 
     async def _histograms(
-        self, request: SearchRequest, body: dict[str, Any], stats: list[dict[str, Any]]
+        self, request: SearchRequest, plan: Plan, stats: list[dict[str, Any]]
     ) -> list[list[tuple[float, int]]]:
-        """Bucket counts over each metric's [min, max], in a second request once both are known."""
+        """Bucket counts over each metric's [min, max], in a second request once both are known
+        (both size 0, so a repeated request is two cache hits)."""
         aggregations: dict[str, Any] = {}
         ranges: dict[int, list[tuple[float, float | None]]] = {}
         for i, (wanted, values) in enumerate(zip(request.metric_stats, stats, strict=True)):
@@ -484,15 +544,12 @@ class OpenSearchBackend:
             }
         if not aggregations:
             return [[] for _ in request.metric_stats]
-        filtered = {"bool": {"filter": [body["query"], body["post_filter"]]}}
-        try:
-            response = await self.client.search(
-                index=indices(request),
-                body={"size": 0, "query": filtered, "aggs": aggregations},
-                ignore_unavailable=True,
-            )
-        except (OpenSearchConnectionError, ConnectionTimeout) as error:
-            raise SearchUnavailable("the search engine does not answer") from error
+        query = _filtered(plan.query, list(plan.facet_filters.values()))
+        [response] = await self._msearch(
+            request, [{"size": 0, "query": query, "track_total_hits": False, "aggs": aggregations}]
+        )
+        if response is None:  # the indices went away between the two requests
+            return [[] for _ in request.metric_stats]
         found = response["aggregations"]
         return [
             [
