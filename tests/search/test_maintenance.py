@@ -215,13 +215,18 @@ async def test_every_kind_of_change_reaches_the_documents_that_embed_it(
     assert production.total == 2  # churn-model promoted; spam-filter lost its only version
 
 
-async def test_indexes_of_an_older_mapping_gain_its_new_fields(
+async def test_indexes_of_an_older_mapping_gain_its_new_fields_and_eager_ordinals(
     api: Api, database: Database, backend: Any
 ) -> None:
     if not isinstance(backend, OpenSearchBackend):
         pytest.skip("a mapping is OpenSearch's")
     await backend.client.indices.delete(index=INDEX_PATTERN)
-    fields = {k: v for k, v in MAPPING["properties"].items() if k != "archived"}
+    # Older: no archived field, and facet fields without eager global ordinals.
+    fields = {
+        k: {"type": "keyword"} if v.get("eager_global_ordinals") else v
+        for k, v in MAPPING["properties"].items()
+        if k != "archived"
+    }
     for alias in ALIASES.values():
         await backend.client.indices.create(
             index=f"{alias}-v1",
@@ -234,6 +239,9 @@ async def test_indexes_of_an_older_mapping_gain_its_new_fields(
     await catalog(api)
     await index(database, backend)  # strict mapping: refused unless the field is added first
     assert (await check(database, backend, name="opensearch")).clean
+    mapping = await backend.client.indices.get_mapping(index=ALIASES[EntityType.MODEL_VERSION])
+    [properties] = [m["mappings"]["properties"] for m in mapping.values()]
+    assert properties["framework"]["eager_global_ordinals"] is True
 
 
 async def test_upgrading_to_search_over_every_type_replays_the_journal(tmp_path: Path) -> None:

@@ -35,28 +35,31 @@ ALIASES = {
 }
 INDEX_PATTERN = "mlcatalog-*"
 KEYWORD = {"type": "keyword"}
+# Facet fields: their global ordinals are built at refresh, not by the first count after it (the
+# request cache is empty then too). An updatable parameter: ensure_index sets it on live indexes.
+FACET_KEYWORD = {"type": "keyword", "eager_global_ordinals": True}
 TEXT = {"type": "text", "analyzer": "english"}
 # One mapping for every type (a type leaves out what it lacks). dynamic: strict — an unexpected
 # field is a bug, and 10,000 metric names add no field: metrics are nested {name, dataset, value}.
 MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
-        "entity_type": KEYWORD,
+        "entity_type": FACET_KEYWORD,
         "entity_id": {"type": "long"},
         "deleted": {"type": "boolean"},
         "archived": {"type": "boolean"},
-        "project": KEYWORD,
+        "project": FACET_KEYWORD,
         "project_id": {"type": "long"},
         "name": {"type": "text", "analyzer": "standard", "fields": {"raw": KEYWORD}},
         "number": {"type": "integer"},
         "version": KEYWORD,
         "description": TEXT,
         "card": TEXT,
-        "stage": KEYWORD,
-        "framework": KEYWORD,
-        "task": KEYWORD,
-        "owner": KEYWORD,
-        "tags": KEYWORD,
+        "stage": FACET_KEYWORD,
+        "framework": FACET_KEYWORD,
+        "task": FACET_KEYWORD,
+        "owner": FACET_KEYWORD,
+        "tags": FACET_KEYWORD,
         "tag_text": {"type": "text", "analyzer": "standard"},
         "metrics": {
             "type": "nested",
@@ -225,8 +228,9 @@ def build_plan(request: SearchRequest) -> Plan:
             # Selected facets in filter context: the same hits, no scoring of the filters.
             "query": _filtered(query, selected),
             "size": request.first,
-            # Hits are hydrated from the store: the engine returns only what names them.
-            "_source": ["entity_type", "entity_id"],
+            # Hits are hydrated from the store, and the sort's tiebreaker names them: no source
+            # is read for a hit (highlighting reads what it highlights).
+            "_source": False,
             # The exact total comes from the counts: the hits may skip what cannot reach the top.
             "track_total_hits": False,
             "sort": _sort(request),
@@ -248,6 +252,10 @@ def _escape_regex(pattern: str) -> str:
     key = pattern[:-2]
     special = set('.?+*|{}[]()"\\#@&<>~')
     return "".join(f"\\{c}" if c in special else c for c in key) + ".*"
+
+
+# Last in every sort: a hit's sort values end with its type and id.
+TIEBREAKER = [{"entity_type": {"order": "asc"}}, {"entity_id": {"order": "asc"}}]
 
 
 def _sort(request: SearchRequest) -> list[Any]:
@@ -272,7 +280,7 @@ def _sort(request: SearchRequest) -> list[Any]:
             }
         }
     # A unique tiebreaker makes search_after pages exact; the same in the embedded backend.
-    return [first, {"entity_type": {"order": "asc"}}, {"entity_id": {"order": "asc"}}]
+    return [first, *TIEBREAKER]
 
 
 def indices(request: SearchRequest) -> str:
@@ -470,8 +478,8 @@ class OpenSearchBackend:
             return SearchResult(hits=[], total=0, facets={}, metric_stats=[])  # no index yet
         hits = [
             Hit(
-                entity_type=EntityType(hit["_source"]["entity_type"]),
-                entity_id=int(hit["_source"]["entity_id"]),
+                entity_type=EntityType(hit["sort"][-2]),
+                entity_id=int(hit["sort"][-1]),
                 score=hit.get("_score"),
                 highlights=hit.get("highlight", {}),
                 sort_key=tuple(hit["sort"]),
