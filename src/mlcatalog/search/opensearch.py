@@ -126,6 +126,8 @@ class Plan:
     metric stats and the exact total — are a size-0 request the shard request cache serves until
     the next refresh changes the index, whatever page or sort the hits ask for; and so that the
     hits need no exact count and score only what can still reach the top (max-score pruning).
+    A refresh between the two can make them see the index one refresh apart, as the
+    histogram's second request always could: near-real-time search, not a snapshot.
     """
 
     query: dict[str, Any]  # without the facet filters
@@ -231,8 +233,10 @@ def build_plan(request: SearchRequest) -> Plan:
             # Hits are hydrated from the store, and the sort's tiebreaker names them: no source
             # is read for a hit (highlighting reads what it highlights).
             "_source": False,
-            # The exact total comes from the counts: the hits may skip what cannot reach the top.
-            "track_total_hits": False,
+            # The exact total comes from the counts: the hits may skip what cannot reach the top
+            # (text at 100k versions: 9 → 3 ms). Not under a nested metric sort: there the
+            # engine's attempt to skip by the sort field costs more than it saves (2 → 8 ms).
+            "track_total_hits": request.sort.by == SortBy.METRIC,
             "sort": _sort(request),
         }
         if request.text and request.text.strip():
