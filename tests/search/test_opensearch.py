@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mlcatalog.search.documents import Document
-from mlcatalog.search.opensearch import INDEX_PATTERN, OpenSearchBackend
+from mlcatalog.search.opensearch import ALIASES, INDEX_PATTERN, OpenSearchBackend
 from mlcatalog.search.request import (
     EntityType,
     MetricStatsRequest,
@@ -141,3 +141,22 @@ async def test_metric_stats_and_histograms_equal_a_python_reference_on_random_da
         assert (stats.count, stats.min, stats.max) == (count, low, high)
         assert stats.avg == pytest.approx(sum(values) / len(values))
         assert stats.histogram == histogram
+
+
+async def test_hits_of_chosen_types_search_only_their_index_while_every_type_is_counted(
+    engine: OpenSearchBackend,
+) -> None:
+    await write(engine, [version(i, FRAMEWORKS[i % 3], []) for i in range(1, 4)])
+    models = ALIASES[EntityType.MODEL]
+
+    async def model_searches() -> int:
+        stats = await engine.client.indices.stats(index=models, metric="search")
+        return int(stats["_all"]["primaries"]["search"]["query_total"])
+
+    before = await model_searches()
+    result = await engine.search(
+        SearchRequest(entity_types=(EntityType.MODEL_VERSION,), facets=("type",))
+    )
+    assert result.total == 3 and len(result.hits) == 3
+    assert [(b.value, b.count) for b in result.facets["type"]] == [("MODEL_VERSION", 3)]
+    assert await model_searches() == before + 1  # the counts only, not the hits

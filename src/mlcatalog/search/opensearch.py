@@ -287,11 +287,11 @@ def _sort(request: SearchRequest) -> list[Any]:
     return [first, *TIEBREAKER]
 
 
-def indices(request: SearchRequest) -> str:
-    """The aliases to search: the types asked for, or all when their counts are asked for."""
+def indices(request: SearchRequest, *, counts: bool = False) -> str:
+    """The aliases to search: the types asked for, or all when the counts count types."""
     types = (
         request.entity_types
-        if request.entity_types and TYPE_FACET not in request.facets
+        if request.entity_types and not (counts and TYPE_FACET in request.facets)
         else tuple(EntityType)
     )
     return ",".join(ALIASES[t] for t in types)
@@ -439,21 +439,20 @@ class OpenSearchBackend:
     async def refresh(self) -> None:
         await self.client.indices.refresh(index=",".join(ALIASES.values()), ignore_unavailable=True)
 
-    async def _msearch(self, request: SearchRequest, bodies: list[dict[str, Any]]) -> list[Any]:
+    async def _msearch(self, searches: list[tuple[str, dict[str, Any]]]) -> list[Any]:
         """Each body's response, in one round trip; None for one whose indices do not exist yet.
 
         Every body may be served by the shard request cache (its entries die with the next
         refresh that changes a shard, so a cached answer is the one the engine would give now).
         """
         # An alias not created yet (no document of its type so far) is no error.
-        header = {"index": indices(request), "request_cache": True, "ignore_unavailable": True}
         lines: list[dict[str, Any]] = []
-        for body in bodies:
-            lines += [header, body]
+        for index, body in searches:
+            lines += [{"index": index, "request_cache": True, "ignore_unavailable": True}, body]
         try:
             response = await self.client.msearch(body=lines)
         except NotFoundError:
-            return [None for _ in bodies]
+            return [None for _ in searches]
         except ConnectionTimeout as error:
             SEARCH_TIMEOUTS.labels("opensearch").inc()
             raise SearchUnavailable("the search engine did not answer in time") from error
@@ -473,8 +472,10 @@ class OpenSearchBackend:
 
     async def search(self, request: SearchRequest) -> SearchResult:
         plan = build_plan(request)
-        bodies = [plan.counts] if plan.hits is None else [plan.counts, plan.hits]
-        counted, *found = await self._msearch(request, bodies)
+        searches = [(indices(request, counts=True), plan.counts)]
+        if plan.hits is not None:  # only the types asked for, even when all are counted
+            searches.append((indices(request), plan.hits))
+        counted, *found = await self._msearch(searches)
         listed = found[0] if found else None
         if counted is None or (
             "aggregations" not in counted and (request.facets or request.metric_stats)
@@ -558,7 +559,12 @@ class OpenSearchBackend:
             return [[] for _ in request.metric_stats]
         query = _filtered(plan.query, list(plan.facet_filters.values()))
         [response] = await self._msearch(
-            request, [{"size": 0, "query": query, "track_total_hits": False, "aggs": aggregations}]
+            [
+                (
+                    indices(request),
+                    {"size": 0, "query": query, "track_total_hits": False, "aggs": aggregations},
+                )
+            ]
         )
         if response is None:  # the indices went away between the two requests
             return [[] for _ in request.metric_stats]
