@@ -374,7 +374,7 @@ async def measure_search(
             results[label] = {
                 f"c{c}": await load(backend, request, duration, concurrency=c) for c in (1, 16)
             }
-            console.print("opensearch", label, results[label], highlight=False)
+            console.print("opensearch", label, json.dumps(results[label]), highlight=False)
     finally:
         await backend.close()
     return results
@@ -443,7 +443,8 @@ async def run(args: argparse.Namespace, postgres: PostgresServer) -> dict[str, A
         if args.seed_only:
             return results
         results["postgres"] = await sizes(database)
-        console.print("sizes", results["postgres"], highlight=False)
+        console.print("sizes", json.dumps(results["postgres"]), highlight=False)
+        (args.data / "opensearch").mkdir(exist_ok=True)
         server = start_opensearch(args.data / "opensearch")
         try:
             results["opensearch"] = await measure_search(
@@ -459,12 +460,16 @@ async def run(args: argparse.Namespace, postgres: PostgresServer) -> dict[str, A
     return results
 
 
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.0f} MiB"
+
+
 def report(results: dict[str, Any]) -> None:
     pg = results["postgres"]
     print(
-        f"\n{pg['versions']:,} versions; PostgreSQL {pg['database_bytes'] / 2**30:.1f} GiB"
-        f" ({pg['index_bytes'] / 2**30:.1f} GiB of it indexes);"
-        f" OpenSearch {results['opensearch']['index_bytes'] / 2**30:.1f} GiB"
+        f"\n{pg['versions']:,} versions; PostgreSQL {_mib(pg['database_bytes'])}"
+        f" ({_mib(pg['index_bytes'])} of it indexes);"
+        f" OpenSearch {_mib(results['opensearch']['index_bytes'])}"
     )
     if "reindex_docs_per_s" in results["opensearch"]:
         print(f"reindex: {results['opensearch']['reindex_docs_per_s']:,.0f} documents/s")

@@ -91,10 +91,10 @@ query($name: String!) { model(project: "bench", name: $name) { productionVersion
 """
 AUDIT = """
 query($id: ID!) {
-  lineage(id: $id, direction: UPSTREAM, depth: 3) {
+  lineage(id: $id, direction: UPSTREAM, depth: 3, limit: 50) {
     nodes {
       __typename
-      ... on DatasetVersion { label uri dataset { name tags { key value } } }
+      ... on DatasetVersion { label uri dataset { name } }
       ... on Run { name }
     }
     edges { kind depth }
