@@ -416,13 +416,14 @@ def measure_http(url: str, opensearch_url: str, names: Path, args: argparse.Name
     return json.loads((OUT / "scale-postgres.json").read_text())["summary"]
 
 
-def seeding(data: Path) -> Any:
-    """An exclusive lock on DATA: two seeders at once would both write the next models."""
+def exclusive(data: Path) -> Any:
+    """A lock on DATA for the whole run: two seeders would write the same models, a measure
+    beside a seeder would measure both, and each stops the servers when it ends."""
     lock = (data / "seed.lock").open("w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise SystemExit(f"another bench/scale.py is seeding {data}") from None
+        raise SystemExit(f"another bench/scale.py runs on {data} (see {data}/seed.log)") from None
     return lock
 
 
@@ -433,13 +434,11 @@ async def run(args: argparse.Namespace, postgres: PostgresServer) -> dict[str, A
     try:
         await migrate.upgrade(database)
         if not args.measure_only:
-            lock = seeding(args.data)
             results.update(await seed(database, args.versions, args.batch))
             async with database.write_engine.connect() as connection:
                 # Fresh statistics and visibility maps, as autovacuum leaves a settled catalog.
                 autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
                 await autocommit.execute(text("VACUUM (ANALYZE)"))
-            lock.close()
         if args.seed_only:
             return results
         results["postgres"] = await sizes(database)
@@ -504,11 +503,13 @@ def main() -> None:
     if args.seed_only and args.measure_only:
         parser.error("--seed-only and --measure-only exclude each other")
     args.data.mkdir(parents=True, exist_ok=True)
+    lock = exclusive(args.data)
     postgres = start_postgres(args.data / "postgres", POSTGRES_SETTINGS)
     try:
         results = asyncio.run(run(args, postgres))
     finally:
         postgres.stop()
+        lock.close()
     OUT.mkdir(exist_ok=True)
     (OUT / "scale.json").write_text(json.dumps(results, indent=1, default=str))
     if not args.seed_only:

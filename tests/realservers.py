@@ -187,9 +187,10 @@ def _start_persistent(bindir: Path, root: Path, settings: dict[str, str]) -> Pos
     root.mkdir(parents=True, exist_ok=True)
     if _pg_ctl(bindir, root, "status").returncode == 0:
         # postmaster.pid's fourth line is the port: a server left running (its starter killed).
-        # Its starter stops it, not us (stop() leaves a server without root alone).
+        # Left running by a starter that died: taken over, stopped by our stop(). The caller
+        # makes sure no one else uses the directory at the same time.
         port = int((root / "data" / "postmaster.pid").read_text().splitlines()[3])
-        return PostgresServer("127.0.0.1", port)
+        return PostgresServer("127.0.0.1", port, bindir=bindir, root=root, keep_data=True)
     if not (root / "data").exists():
         _initdb(bindir, root)
     server = _start(bindir, root, settings)

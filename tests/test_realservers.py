@@ -45,6 +45,8 @@ async def test_a_persistent_server_keeps_its_data_across_restarts() -> None:
         connection = await asyncpg.connect(dsn)
         await connection.execute("create table t (x int); insert into t values (7)")
         await connection.close()
+        # Started again while it runs (its starter killed): the running server, taken over.
+        assert start_postgres(root).port == server.port
     finally:
         server.stop()
     assert (root / "data").is_dir()
