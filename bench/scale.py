@@ -11,7 +11,9 @@ version, training lineage to 20 datasets of which 5 are tagged pii, 5 versions p
 last in PRODUCTION), plus a card per model, through catalog/versions.register_model_versions in
 transactions of --batch versions; stages are reached by set_stage's moves (NONE → DEVELOPMENT →
 STAGING → PRODUCTION), as a pipeline would. It counts the models already there and goes on from
-the next one (same draws: the plan is replayed), printing versions/s.
+the next one (same draws: the plan is replayed), printing versions/s. Stopping it (SIGTERM or
+SIGKILL) loses at most the transaction in flight; PostgreSQL, if left running, is taken over by
+the next run. One run at a time holds DATA (a lock): stop a seeding before measuring.
 
 Measuring (PostgreSQL and OpenSearch started on DATA): database and index sizes; `reindex`
 (documents/s) when the index is missing or out of date — another mapping or settings than the
