@@ -1,9 +1,20 @@
 """mlcatalog's side of the load scenarios, for bench/load.py: GraphQL POST bodies, cycled over the
-seeded models. a, d and e answer what bench/mlflow_scenarios.py asks MLflow."""
+seeded models. a, d and e answer what bench/mlflow_scenarios.py asks MLflow.
 
+The models are bench/seed.py's (BENCH_MODELS of them), or those named in the file
+BENCH_MODEL_NAMES names, one per line (bench/scale.py's catalog names its models otherwise)."""
+
+import itertools
 import os
+from pathlib import Path
+from typing import Any
 
 MODELS = int(os.environ.get("BENCH_MODELS", "2000"))
+NAMES = (
+    Path(os.environ["BENCH_MODEL_NAMES"]).read_text().split()
+    if os.environ.get("BENCH_MODEL_NAMES")
+    else [f"model-{i:05}" for i in range(0, MODELS, 7)]
+)
 
 MODEL_PAGE = """
 query($name: String!) {
@@ -73,20 +84,63 @@ FRAMEWORK_COUNTS = """
 """
 
 
+# The auditor's question: which data trained the version in production, and what happened to
+# that version (the journal). Two requests, as a client must first learn the version's id.
+PRODUCTION_VERSION = """
+query($name: String!) { model(project: "bench", name: $name) { productionVersion { id } } }
+"""
+AUDIT = """
+query($id: ID!) {
+  lineage(id: $id, direction: UPSTREAM, depth: 3, limit: 50) {
+    nodes {
+      __typename
+      ... on DatasetVersion { label uri dataset { name } }
+      ... on Run { name }
+    }
+    edges { kind depth }
+  }
+  history(id: $id, first: 20) { edges { node { sequence action at actor before after } } }
+}
+"""
+
+
 def _post(query: str, variables: dict[str, object]) -> dict[str, object]:
     return {"method": "POST", "path": "/graphql", "json": {"query": query, "variables": variables}}
+
+
+def _data(body: Any) -> Any:
+    if body.get("errors") or not body.get("data"):
+        raise RuntimeError(f"GraphQL errors: {str(body)[:300]}")
+    return body["data"]
+
+
+def _audit() -> Any:
+    names = itertools.cycle(NAMES)
+
+    async def run(client: Any) -> Any:
+        name = next(names)
+        found = await client.post(
+            "/graphql", {"query": PRODUCTION_VERSION, "variables": {"name": name}}
+        )
+        version = _data(found)["model"]["productionVersion"]
+        if version is None:
+            raise RuntimeError(f"model {name} has no version in PRODUCTION")
+        answer = await client.post("/graphql", {"query": AUDIT, "variables": {"id": version["id"]}})
+        return _data(answer)
+
+    return run
 
 
 SCENARIOS = [
     {
         "name": "a_get_model",
         "note": "what MLflow's registered-models/get returns: a model, tags, latest versions",
-        "requests": [_post(GET_MODEL, {"name": f"model-{i:05}"}) for i in range(0, MODELS, 7)],
+        "requests": [_post(GET_MODEL, {"name": name}) for name in NAMES],
     },
     {
         "name": "model_page",
         "note": "a model, its latest 5 versions with metrics and tags, and its model card",
-        "requests": [_post(MODEL_PAGE, {"name": f"model-{i:05}"}) for i in range(0, MODELS, 7)],
+        "requests": [_post(MODEL_PAGE, {"name": name}) for name in NAMES],
     },
     {
         "name": "list_50_production",
@@ -102,5 +156,10 @@ SCENARIOS = [
         "name": "e_facet_framework",
         "note": "version counts per framework (search facet)",
         "requests": [_post(FRAMEWORK_COUNTS, {})],
+    },
+    {
+        "name": "lineage",
+        "note": "the datasets upstream of a model's production version, and its journal history",
+        "run": _audit(),
     },
 ]

@@ -161,7 +161,9 @@ async def seed(database: Database, total: int, rng: random.Random) -> float:
     return total / (time.perf_counter() - started)
 
 
-async def load(backend: SearchBackend, request: SearchRequest, duration: float) -> dict[str, float]:
+async def load(
+    backend: SearchBackend, request: SearchRequest, duration: float, concurrency: int = 16
+) -> dict[str, float]:
     latencies: list[float] = []
     deadline = time.perf_counter() + duration
 
@@ -171,7 +173,7 @@ async def load(backend: SearchBackend, request: SearchRequest, duration: float) 
             await backend.search(request)
             latencies.append((time.perf_counter() - started) * 1000)
 
-    await asyncio.gather(*(worker() for _ in range(16)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     latencies.sort()
     return {
         "rps": len(latencies) / duration,

@@ -45,6 +45,7 @@ class PostgresServer:
     admin_database: str = "postgres"
     bindir: Path | None = None
     root: Path | None = None
+    keep_data: bool = False  # a persistent data directory (start_postgres(root=...))
 
     def url(self, database: str) -> str:
         auth = quote(self.user, safe="")
@@ -57,6 +58,30 @@ class PostgresServer:
         self.drop_database(name)
         self.execute(f"CREATE DATABASE {_identifier(name)}")
         return self.url(name)
+
+    def ensure_database(self, name: str) -> str:
+        """The database, created when missing (its data kept otherwise); its SQLAlchemy URL."""
+        with ThreadPoolExecutor(1) as pool:
+            exists = pool.submit(asyncio.run, self._exists(name)).result()
+        if not exists:
+            self.execute(f"CREATE DATABASE {_identifier(name)}")
+        return self.url(name)
+
+    async def _exists(self, name: str) -> bool:
+        connection = await asyncpg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=self.admin_database,
+            timeout=10,
+        )
+        try:
+            return bool(
+                await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            )
+        finally:
+            await connection.close()
 
     def drop_database(self, name: str) -> None:
         # FORCE: an engine a test forgot to dispose must not block the cleanup.
@@ -85,8 +110,9 @@ class PostgresServer:
     def stop(self) -> None:
         if self.root is None or self.bindir is None:
             return  # an external server is not ours to stop
-        _pg_ctl(self.bindir, self.root, "-m", "fast", "-w", "stop")
-        shutil.rmtree(self.root, ignore_errors=True)
+        _pg_ctl(self.bindir, self.root, "-m", "fast", "-w", "-t", "300", "stop")
+        if not self.keep_data:
+            shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
 
 
@@ -94,10 +120,19 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def start_postgres() -> PostgresServer:
-    """The server MLCATALOG_TEST_POSTGRES_URL names, else a new one in a temporary directory."""
+def start_postgres(
+    root: Path | None = None, settings: dict[str, str] | None = None
+) -> PostgresServer:
+    """The server MLCATALOG_TEST_POSTGRES_URL names, else a new one in a temporary directory.
+
+    With ``root``, the server keeps its data there (created on first use, started again later;
+    stop() leaves it), and ``settings`` are extra server settings (``-c name=value``).
+    """
     external = os.environ.get("MLCATALOG_TEST_POSTGRES_URL")
-    server = _external(external) if external else _start_local()
+    if root is not None:
+        server = _start_persistent(_bindir(), root, settings or {})
+    else:
+        server = _external(external) if external else _start_local()
     try:
         _wait_until_accepting(server)
     except ServerUnavailable:
@@ -148,25 +183,60 @@ def _start_local() -> PostgresServer:
         raise
 
 
+def _start_persistent(bindir: Path, root: Path, settings: dict[str, str]) -> PostgresServer:
+    root.mkdir(parents=True, exist_ok=True)
+    if _pg_ctl(bindir, root, "status").returncode == 0:
+        # postmaster.pid's fourth line is the port: a server left running (its starter killed).
+        # Left running by a starter that died: taken over, stopped by our stop(). The caller
+        # makes sure no one else uses the directory at the same time.
+        port = int((root / "data" / "postmaster.pid").read_text().splitlines()[3])
+        return PostgresServer("127.0.0.1", port, bindir=bindir, root=root, keep_data=True)
+    if not (root / "data").exists():
+        _initdb(bindir, root)
+    server = _start(bindir, root, settings)
+    server.keep_data = True
+    return server
+
+
 def _init_and_start(bindir: Path, root: Path) -> PostgresServer:
+    _initdb(bindir, root)
+    return _start(bindir, root, {})
+
+
+def _initdb(bindir: Path, root: Path) -> None:
     if os.geteuid() == 0:
         try:
             shutil.chown(root, "postgres")
         except LookupError:
             raise ServerUnavailable("running as root, and there is no postgres user") from None
-    # No fsync, here and in the server: the data lives as long as the test run.
+    # No fsync, here and in the server: the data lives as long as the test run (or the bench's
+    # data directory, which a crash of the machine, not of the server, may lose).
     initdb: list[str | Path] = [bindir / "initdb", "-D", root / "data", "--auth=trust", "-N"]
     init = _as_postgres([*initdb, "-U", "postgres", "--encoding=UTF8", "--locale=C"])
     if init.returncode != 0:
         raise ServerUnavailable(f"initdb failed: {_tail(init.stderr)}")
+
+
+def _start(bindir: Path, root: Path, settings: dict[str, str]) -> PostgresServer:
+    extra = "".join(f" -c {name}={value}" for name, value in settings.items())
     for _ in range(3):
         port = free_port()
         options = (
             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" + extra
         )
         started = _pg_ctl(
-            bindir, root, "-o", options, "-l", root / "log", "-w", "-t", "60", "start"
+            # A persistent server left by a crash replays its WAL first: give it time.
+            bindir,
+            root,
+            "-o",
+            options,
+            "-l",
+            root / "log",
+            "-w",
+            "-t",
+            "300",
+            "start",
         )
         if started.returncode == 0:
             return PostgresServer("127.0.0.1", port, bindir=bindir, root=root)
