@@ -1,6 +1,7 @@
 """mlcatalog's side of the load scenarios, for bench/load.py: GraphQL POST bodies, cycled over the
 seeded models. a, d and e answer what bench/mlflow_scenarios.py asks MLflow."""
 
+import base64
 import os
 
 MODELS = int(os.environ.get("BENCH_MODELS", "2000"))
@@ -73,6 +74,32 @@ FRAMEWORK_COUNTS = """
 """
 
 
+# One version registered per request, as a pipeline does: the fields MLflow's seeder writes
+# (bench/mlflow_seed.py: a run with 4 metrics and the hyperparameters, then the version with its
+# tags), in one mutation. The seeded models' ids are 1..MODELS in a fresh catalog.
+REGISTER_VERSION = """
+mutation($model: ID!) {
+  createModelVersion(input: {
+    model: $model
+    framework: "pytorch"
+    artifact: {uri: "s3://bench/artifacts/model.pt"}
+    hyperparameters: {lr: 0.001, epochs: 10}
+    tags: [{key: "team", value: "bench"}, {key: "source", value: "pipeline"}]
+    metrics: [
+      {name: "accuracy", value: 0.93, dataset: "holdout"}
+      {name: "auc", value: 0.95, dataset: "holdout"}
+      {name: "f1", value: 0.91, dataset: "holdout"}
+      {name: "accuracy", value: 0.97, dataset: "train"}
+    ]
+  }) { modelVersion { number } }
+}
+"""
+
+
+def _model_id(row_id: int) -> str:
+    return base64.b64encode(f"Model:{row_id}".encode()).decode()
+
+
 def _post(query: str, variables: dict[str, object]) -> dict[str, object]:
     return {"method": "POST", "path": "/graphql", "json": {"query": query, "variables": variables}}
 
@@ -102,5 +129,12 @@ SCENARIOS = [
         "name": "e_facet_framework",
         "note": "version counts per framework (search facet)",
         "requests": [_post(FRAMEWORK_COUNTS, {})],
+    },
+    {
+        "name": "register_version",
+        "note": "one version with 4 metrics, hyperparameters and tags registered per request",
+        "requests": [
+            _post(REGISTER_VERSION, {"model": _model_id(i)}) for i in range(1, MODELS + 1, 7)
+        ],
     },
 ]
