@@ -1,6 +1,7 @@
-"""MLflow's side of the scenarios a_get_model, d_acc_gt_09_top50 and e_facet_framework (for
-bench/load.py), on the catalog bench/mlflow_seed.py writes. d and e are composites: MLflow answers
-d with two calls and has no aggregation for e, so a client pages through every version."""
+"""MLflow's side of the scenarios a_get_model, d_acc_gt_09_top50, e_facet_framework and
+register_version (for bench/load.py), on the catalog bench/mlflow_seed.py writes. d and e are
+composites: MLflow answers d with two calls and has no aggregation for e, so a client pages
+through every version; registering a version takes it three calls."""
 
 import os
 from collections import Counter
@@ -13,6 +14,7 @@ API = "/api/2.0/mlflow"
 MODELS = int(os.environ.get("BENCH_MODELS", "2000"))
 PAGE = 1000
 EXPERIMENTS: list[str] = []
+REGISTERED = [0]
 
 
 async def setup(client: "Client") -> None:
@@ -56,6 +58,34 @@ async def framework_counts(client: "Client") -> dict[str, int]:
             return dict(counts)
 
 
+async def register_version(client: "Client") -> dict[str, int]:
+    """What bench/mlflow_seed.py does per version: a run with its metrics and parameters, then
+    the version on it with its tags (three calls), on a model cycled over the seeded ones."""
+    REGISTERED[0] += 1
+    name = f"model-{(REGISTERED[0] * 7) % MODELS:05}"
+    run = await client.post(API + "/runs/create", {"experiment_id": EXPERIMENTS[0]})
+    run_id = run["run"]["info"]["run_id"]
+    metrics = [
+        {"key": key, "value": value, "timestamp": 0, "step": 0}
+        for key, value in (
+            ("accuracy", 0.93),
+            ("auc", 0.95),
+            ("f1", 0.91),
+            ("accuracy_train", 0.97),
+        )
+    ]
+    params = [{"key": "lr", "value": "0.001"}, {"key": "epochs", "value": "10"}]
+    await client.post(
+        API + "/runs/log-batch", {"run_id": run_id, "metrics": metrics, "params": params}
+    )
+    tags = [{"key": "framework", "value": "pytorch"}, {"key": "team", "value": "bench"}]
+    created = await client.post(
+        API + "/model-versions/create",
+        {"name": name, "source": "s3://bench/artifacts/model.pt", "run_id": run_id, "tags": tags},
+    )
+    return {"version": int(created["model_version"]["version"])}
+
+
 SCENARIOS = [
     {
         "name": "a_get_model",
@@ -78,5 +108,10 @@ SCENARIOS = [
         "name": "e_facet_framework",
         "note": "every version paged through (1,000 a page), framework tags counted client-side",
         "run": framework_counts,
+    },
+    {
+        "name": "register_version",
+        "note": "runs/create, runs/log-batch (4 metrics, 2 params), model-versions/create (tags)",
+        "run": register_version,
     },
 ]

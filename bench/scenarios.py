@@ -4,6 +4,7 @@ seeded models. a, d and e answer what bench/mlflow_scenarios.py asks MLflow.
 The models are bench/seed.py's (BENCH_MODELS of them), or those named in the file
 BENCH_MODEL_NAMES names, one per line (bench/scale.py's catalog names its models otherwise)."""
 
+import base64
 import itertools
 import os
 from pathlib import Path
@@ -103,6 +104,31 @@ query($id: ID!) {
 }
 """
 
+# One version registered per request, as a pipeline does: the fields MLflow's seeder writes
+# (bench/mlflow_seed.py: a run with 4 metrics and the hyperparameters, then the version with its
+# tags), in one mutation. The seeded models' ids are 1..MODELS in a fresh catalog.
+REGISTER_VERSION = """
+mutation($model: ID!) {
+  createModelVersion(input: {
+    model: $model
+    framework: "pytorch"
+    artifact: {uri: "s3://bench/artifacts/model.pt"}
+    hyperparameters: {lr: 0.001, epochs: 10}
+    tags: [{key: "team", value: "bench"}, {key: "source", value: "pipeline"}]
+    metrics: [
+      {name: "accuracy", value: 0.93, dataset: "holdout"}
+      {name: "auc", value: 0.95, dataset: "holdout"}
+      {name: "f1", value: 0.91, dataset: "holdout"}
+      {name: "accuracy", value: 0.97, dataset: "train"}
+    ]
+  }) { modelVersion { number } }
+}
+"""
+
+
+def _model_id(row_id: int) -> str:
+    return base64.b64encode(f"Model:{row_id}".encode()).decode()
+
 
 def _post(query: str, variables: dict[str, object]) -> dict[str, object]:
     return {"method": "POST", "path": "/graphql", "json": {"query": query, "variables": variables}}
@@ -161,5 +187,12 @@ SCENARIOS = [
         "name": "lineage",
         "note": "the datasets upstream of a model's production version, and its journal history",
         "run": _audit(),
+    },
+    {
+        "name": "register_version",
+        "note": "one version with 4 metrics, hyperparameters and tags registered per request",
+        "requests": [
+            _post(REGISTER_VERSION, {"model": _model_id(i)}) for i in range(1, MODELS + 1, 7)
+        ],
     },
 ]

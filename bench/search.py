@@ -44,7 +44,7 @@ from mlcatalog.search.request import (  # noqa: E402
 )
 from mlcatalog.search.sql import SqlSearchBackend  # noqa: E402
 from mlcatalog.store import migrate  # noqa: E402
-from mlcatalog.store.database import Database  # noqa: E402
+from mlcatalog.store.database import Database, Origin  # noqa: E402
 from mlcatalog.store.rows import ModelVersionRow  # noqa: E402
 
 FRAMEWORKS = ["pytorch", "xgboost", "sklearn", "lightgbm", "tensorflow", "jax", "catboost"]
@@ -93,7 +93,7 @@ REQUESTS = {
 
 async def seed(database: Database, total: int, rng: random.Random) -> float:
     started = time.perf_counter()
-    async with database.unit_of_work("bench") as uow:
+    async with database.unit_of_work(Origin("bench")) as uow:
         project = await projects.create_project(uow, name="search-bench", description=None)
         data_versions = []
         for i in range(20):
@@ -121,7 +121,7 @@ async def seed(database: Database, total: int, rng: random.Random) -> float:
     count = total // PER_MODEL
     # Several models per transaction: the figure is about search, not about commit latency.
     for first in range(0, count, MODELS_PER_COMMIT):
-        async with database.unit_of_work("bench") as uow:
+        async with database.unit_of_work(Origin("bench")) as uow:
             for m in range(first, min(first + MODELS_PER_COMMIT, count)):
                 model = await models.register_model(
                     uow,
@@ -197,7 +197,7 @@ async def lag(
         assert version_id is not None
         for i in range(samples):
             marker = 1000.0 + i
-            async with database.unit_of_work("bench") as uow:
+            async with database.unit_of_work(Origin("bench")) as uow:
                 await versions.log_metrics(
                     uow, version_id=version_id, metrics=[MetricValue("lag_probe", marker)]
                 )
