@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, make_url, text
+from sqlalchemy import event, make_url, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from mlcatalog.store import audit
-from mlcatalog.store.rows import JournalRow
+from mlcatalog.store.rows import JournalHeadRow, JournalRow
 from mlcatalog.store.visibility import EVERYTHING, Visible
 
 # Journal appends on PostgreSQL take this transaction-scoped advisory lock just before commit, so
@@ -113,6 +113,9 @@ def _sqlite_engine(url: str, *, echo: bool, immediate: bool) -> AsyncEngine:
     return engine
 
 
+_HEAD = select(JournalHeadRow.seq).where(JournalHeadRow.id == 1)
+
+
 class Database:
     """Engines and session factories for one database URL."""
 
@@ -187,6 +190,12 @@ class Database:
         """The engines' synchronous faces (one on PostgreSQL, two on SQLite), for instruments
         such as tracing that hook SQLAlchemy's engine events."""
         return list(dict.fromkeys([self.engine.sync_engine, self.write_engine.sync_engine]))
+
+    async def journal_head(self) -> int:
+        """The newest committed journal entry's seq (0 for none), as every process sees it now:
+        one primary-key read of the one-row head that every append moves in its transaction."""
+        async with self.engine.connect() as connection:
+            return int(await connection.scalar(_HEAD) or 0)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
