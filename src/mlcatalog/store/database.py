@@ -1,13 +1,14 @@
 """The engine, read sessions and the unit of work (one write transaction)."""
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, make_url, select, text
+from sqlalchemy import create_engine, event, make_url, select, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -116,6 +117,22 @@ def _sqlite_engine(url: str, *, echo: bool, immediate: bool) -> AsyncEngine:
 _HEAD = select(JournalHeadRow.seq).where(JournalHeadRow.id == 1)
 
 
+def _sqlite_head_engine(url: str, *, echo: bool) -> Engine | None:
+    """A synchronous engine for the journal's head: a one-row read takes microseconds in the
+    event loop's thread, where a round trip through aiosqlite's thread takes a few hundred (and
+    every cached answer pays it). A WAL reader waits for no writer; the short timeout bounds
+    the rare wait (a checkpoint's), after which the caller reads through aiosqlite instead."""
+    parsed = make_url(url)
+    if parsed.database in (None, "", ":memory:"):
+        return None  # another connection would open another database
+    return create_engine(
+        parsed.set(drivername="sqlite+pysqlite"),
+        echo=echo,
+        isolation_level="AUTOCOMMIT",  # each read sees the newest commit
+        connect_args={"timeout": 0.05},
+    )
+
+
 class Database:
     """Engines and session factories for one database URL."""
 
@@ -125,9 +142,14 @@ class Database:
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(url, echo=echo, immediate=False)
             self.write_engine = _sqlite_engine(url, echo=echo, immediate=True)
+            self.head_engine = _sqlite_head_engine(url, echo=echo)
         else:
             self.engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
             self.write_engine = self.engine
+            self.head_engine = None
+        # The head's connection, held for the engine's life (a checkout costs more than the
+        # read): used in the event loop's thread only, one statement at a time.
+        self._head: Connection | None = None
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False)
         # Called with the journal's new head after each commit that journaled, on SQLite (one
@@ -189,19 +211,41 @@ class Database:
     def sync_engines(self) -> list[Engine]:
         """The engines' synchronous faces (one on PostgreSQL, two on SQLite), for instruments
         such as tracing that hook SQLAlchemy's engine events."""
-        return list(dict.fromkeys([self.engine.sync_engine, self.write_engine.sync_engine]))
+        engines = [self.engine.sync_engine, self.write_engine.sync_engine, self.head_engine]
+        return [engine for engine in dict.fromkeys(engines) if engine is not None]
 
     async def journal_head(self) -> int:
         """The newest committed journal entry's seq (0 for none), as every process sees it now:
-        one primary-key read of the one-row head that every append moves in its transaction."""
+        one primary-key read of the one-row head that every append moves in its transaction.
+        Read for every request the response cache answers (api/cache.py), so it is made cheap:
+        outside a transaction, and on SQLite in this thread (below)."""
+        if self.head_engine is not None:
+            try:
+                if self._head is None:
+                    self._head = self.head_engine.connect()
+                return int(self._head.scalar(_HEAD) or 0)
+            except DBAPIError:
+                # Locked past the short timeout, or this thread may not use the connection:
+                # through aiosqlite this once.
+                self._close_head()
         async with self.engine.connect() as connection:
-            return int(await connection.scalar(_HEAD) or 0)
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return int(await autocommit.scalar(_HEAD) or 0)
+
+    def _close_head(self) -> None:
+        head, self._head = self._head, None
+        if head is not None:
+            with contextlib.suppress(DBAPIError):
+                head.close()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.head_engine is not None:
+            self._close_head()
+            self.head_engine.dispose()
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
