@@ -1,5 +1,6 @@
 """The engine, read sessions and the unit of work (one write transaction)."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -114,6 +115,41 @@ def _sqlite_engine(url: str, *, echo: bool, immediate: bool) -> AsyncEngine:
     return engine
 
 
+class Rounds:
+    """One read of a value at a time, shared by every caller that asked before it began.
+
+    A caller joins the next read to start, never one already running (that one may have begun
+    before a commit the caller has seen): so each caller gets a value read after it asked, and
+    N concurrent callers cost about two reads, not N. Used for the journal's head on PostgreSQL,
+    where a read is a round trip that every cached answer would otherwise pay.
+    """
+
+    def __init__(self, read: Callable[[], Awaitable[int]]) -> None:
+        self._read = read
+        self._next: asyncio.Future[int] | None = None  # the round that has not begun
+        self._reader: asyncio.Task[None] | None = None
+
+    async def read(self) -> int:
+        loop = asyncio.get_running_loop()
+        reader = self._reader
+        if reader is None or reader.done() or reader.get_loop() is not loop:
+            # None runs in this loop (a loop closed mid-read leaves its task pending forever).
+            self._next = loop.create_future()
+            self._reader = loop.create_task(self._run())
+        elif self._next is None:
+            self._next = loop.create_future()
+        # Shielded: a caller that gives up does not cancel the others' read.
+        return await asyncio.shield(self._next)
+
+    async def _run(self) -> None:
+        while self._next is not None:
+            round_, self._next = self._next, None
+            try:
+                round_.set_result(await self._read())
+            except Exception as error:  # every caller of the round gets it
+                round_.set_exception(error)
+
+
 _HEAD = select(JournalHeadRow.seq).where(JournalHeadRow.id == 1)
 
 
@@ -150,6 +186,7 @@ class Database:
         # The head's connection, held for the engine's life (a checkout costs more than the
         # read): used in the event loop's thread only, one statement at a time.
         self._head: Connection | None = None
+        self._head_rounds = Rounds(self._read_head)
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False)
         # Called with the journal's new head after each commit that journaled, on SQLite (one
@@ -228,6 +265,9 @@ class Database:
                 # Locked past the short timeout, or this thread may not use the connection:
                 # through aiosqlite this once.
                 self._close_head()
+        return await self._head_rounds.read()
+
+    async def _read_head(self) -> int:
         async with self.engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             return int(await autocommit.scalar(_HEAD) or 0)
