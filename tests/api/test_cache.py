@@ -90,13 +90,19 @@ class Served:
         raise AssertionError("no GraphQL view with a cache")
 
 
-async def serve(stack: AsyncExitStack, url: str, policy_dir: Path, **cache_settings: Any) -> Served:
+async def serve(
+    stack: AsyncExitStack,
+    url: str,
+    policy_dir: Path,
+    limits: LimitsSettings | None = None,
+    **cache_settings: Any,
+) -> Served:
     settings = Settings(
         database_url=url,
         environment="test",
         search=SearchSettings(serve_indexer=False),
         auth=AuthSettings(policy_dir=policy_dir),
-        limits=LimitsSettings(mutations_per_minute=0, expensive_reads_per_minute=0),
+        limits=limits or LimitsSettings(mutations_per_minute=0, expensive_reads_per_minute=0),
         cache=CacheSettings(**cache_settings),
     )
     app = create_app(settings, authenticator=Bearers())
@@ -267,6 +273,24 @@ async def test_off_by_setting(database: Database, tmp_path: Path) -> None:
         served = await serve(stack, database.url, policy, enabled=False)
         response = await served.post(MODELS)
         assert response.status_code == 200 and "etag" not in response.headers
+
+
+async def test_a_hit_is_charged_its_callers_rate_limit(database: Database, tmp_path: Path) -> None:
+    policy = policy_in(tmp_path / "policy", PEOPLE).policy.parent
+    # Every query is expensive, and one a minute is allowed.
+    limits = LimitsSettings(expensive_cost=0, expensive_reads_per_minute=1)
+    async with AsyncExitStack() as stack:
+        served = await serve(stack, database.url, policy, limits)
+        first = await served.post(MODELS)
+        assert first.status_code == 200 and "etag" in first.headers
+        assert len(served.cache.entries) == 1
+        again = await served.post(MODELS)  # would be a hit: refused like a miss would be
+        assert again.status_code == 429, again.text
+        [error] = again.json()["errors"]
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        assert again.headers["retry-after"] == str(error["extensions"]["retryAfter"])
+        # Another caller has a bucket of its own, and no entry to hit.
+        assert (await served.post(MODELS, as_="viewer")).status_code == 200
 
 
 def test_the_lru_keeps_within_entries_and_bytes() -> None:
