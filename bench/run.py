@@ -8,6 +8,7 @@ table per backend and writes JSON under bench/out/.
     python bench/run.py [--versions 10000] [--duration 10] [--backends sqlite,postgres]
     python bench/run.py --only a_get_model,d_acc_gt_09_top50   # some scenarios only
     python bench/run.py --url http://127.0.0.1:8000   # load an already running, seeded server
+    python bench/run.py --only repeated_read,model_page --no-cache   # the response cache off
 """
 
 import argparse
@@ -51,10 +52,11 @@ UNLIMITED = {
 }
 
 
-def serve(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def serve(url: str, workers: int, cache: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     # One caller sends all the load: the per-caller rate limits would measure themselves.
     env = {**os.environ, "MLCATALOG_DATABASE_URL": url, **UNLIMITED}
+    env["MLCATALOG_CACHE__ENABLED"] = "true" if cache else "false"
     command = [
         sys.executable,
         "-m",
@@ -118,6 +120,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
+    parser.add_argument("--no-cache", action="store_true", help="serve with the response cache off")
     args = parser.parse_args()
     if args.url:
         check(args.url, args)
@@ -135,10 +138,10 @@ def main() -> None:
         # The search scenarios need the index whole before the load (the embedded backend).
         env = {**os.environ, "MLCATALOG_DATABASE_URL": url}
         subprocess.run([sys.executable, "-m", "mlcatalog", "reindex"], env=env, check=True)
-        process, base = serve(url, args.workers)
+        process, base = serve(url, args.workers, not args.no_cache)
         try:
             check(base, args)
-            load(base, f"mlcatalog-{backend}", args)
+            load(base, f"mlcatalog-{backend}{'-nocache' if args.no_cache else ''}", args)
         finally:
             process.terminate()
             process.wait(timeout=20)

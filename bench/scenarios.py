@@ -169,6 +169,11 @@ SCENARIOS = [
         "requests": [_post(MODEL_PAGE, {"name": name}) for name in NAMES],
     },
     {
+        "name": "repeated_read",
+        "note": "the model page of one model, again and again (no write between): the cache",
+        "requests": [_post(MODEL_PAGE, {"name": "model-00000"})],
+    },
+    {
         "name": "list_50_production",
         "note": "50 models with their production version and its holdout accuracy",
         "requests": [_post(PRODUCTION_LIST, {"after": None})],

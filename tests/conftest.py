@@ -123,8 +123,7 @@ class Api:
     def count_statements(self) -> StatementCounter:
         """Record every SQL statement the read and write engines run from now on."""
         counter = StatementCounter()
-        engines = {self.database.engine.sync_engine, self.database.write_engine.sync_engine}
-        for engine in engines:
+        for engine in self.database.sync_engines():
 
             @event.listens_for(engine, "before_cursor_execute")
             def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

@@ -144,8 +144,8 @@ def create_app(
             allow_origins=settings.server.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "If-None-Match"],
+            expose_headers=["X-Request-ID", "ETag"],
             max_age=600,
         )
         middleware.insert(3, cors)

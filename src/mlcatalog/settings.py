@@ -159,6 +159,17 @@ class LimitsSettings(BaseModel):
     rate_limited_subjects: int = Field(default=10_000, ge=1)
 
 
+class CacheSettings(BaseModel):
+    # The response cache of GraphQL reads (api/cache.py; docs/architecture.md, "Response
+    # cache"), per process. Off: every read runs, and no ETag is given.
+    enabled: bool = True
+    # The most responses kept, and the most bytes their bodies hold; the least recently used go.
+    max_entries: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # A bigger response is answered, not kept.
+    max_entry_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+
 class SubscriptionSettings(BaseModel):
     # Live operations (catalogEvents) open at once on one WebSocket, and WebSockets open at once
     # per principal (its subject) in one process.
@@ -241,6 +252,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     search: SearchSettings = SearchSettings()
     limits: LimitsSettings = LimitsSettings()
+    cache: CacheSettings = CacheSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     webhooks: WebhookSettings = WebhookSettings()
 

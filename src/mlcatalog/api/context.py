@@ -77,6 +77,11 @@ class Context:
     caller: "Caller | None" = None
     # A WebSocket's connection_init payload (strawberry sets it).
     connection_params: dict[str, Any] | None = None
+    # What the response cache (api/cache.py) decides by: the query's cost and the fields it
+    # reads (RequestLimits, once the query passed its limits), its errors' codes (the schema).
+    cost: int | None = field(default=None, init=False)
+    reads: frozenset[str] = field(default=frozenset(), init=False)
+    error_codes: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
         self.act_as(self.access)

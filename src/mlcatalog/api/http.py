@@ -7,6 +7,7 @@ GraphQL over HTTP specification, a 400 without ``data`` for a document that fail
 validate or for variables that fail coercion; ``application/json`` clients keep 200 with errors.
 """
 
+import hashlib
 import json
 import logging
 import re
@@ -26,11 +27,16 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from mlcatalog import __version__
 from mlcatalog.api import graphiql
+from mlcatalog.api.cache import Entry, ResponseCache, keepable, matches
 from mlcatalog.api.context import Context
 from mlcatalog.api.cookies import SessionCookies
+from mlcatalog.api.limits import rate_limit_error
+from mlcatalog.api.observability import record_cached
 from mlcatalog.api.rates import RateLimits
 from mlcatalog.api.schema import CatalogSchema
 from mlcatalog.api.websocket import Connections, LegacyWS, TransportWS, WebSocketCaller
@@ -247,6 +253,8 @@ class CatalogGraphQL(GraphQL[Context, None]):
         self.connection_init_wait_timeout = timedelta(seconds=subscriptions.init_timeout_seconds)
         self.max_subscriptions_per_connection = subscriptions.per_connection
         self.allowed_origins = frozenset(settings.server.cors_origins)
+        build = hashlib.sha256(f"{__version__}\n{schema.as_str()}".encode()).hexdigest()
+        self.cache = ResponseCache(settings.cache, build) if settings.cache.enabled else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -271,14 +279,69 @@ class CatalogGraphQL(GraphQL[Context, None]):
         request = Request(scope, receive)
         try:
             # The GraphiQL page holds no data; everything else runs as an authenticated caller.
-            if not self.should_render_graphql_ide(self.request_adapter_class(request)):
-                scope.setdefault("state", {})["principal"] = await self.authenticate(request)
-            response = await self.run(request)
+            if self.should_render_graphql_ide(self.request_adapter_class(request)):
+                response = await self.run(request)
+            else:
+                principal = await self.authenticate(request)
+                scope.setdefault("state", {})["principal"] = principal
+                response = await self.answer(request, principal)
         except Refusal as refusal:
             response = self.refuse(request, refusal)
         except HTTPException as error:
             response = self.refuse(request, self.refusal_from(error))
         await response(scope, receive, send)
+
+    async def answer(self, request: Request, principal: Principal) -> Response:
+        """The operation's answer: from the response cache (api/cache.py) when it holds one for
+        this request, else run (and kept when it may be)."""
+        cache = self.cache
+        if cache is None or request.method not in ("GET", "POST"):
+            return await self.run(request)
+        data = await self.parse_http_body(self.request_adapter_class(request))
+        # The access the key names is the one the operation runs with (get_context), even if
+        # the policy is reloaded meanwhile.
+        access = access_of(self.policies.current, principal)
+        request.scope["state"]["access"] = access
+        key = cache.key(access.fingerprint, await self.database.journal_head(), data)
+        accept = request.headers.get("accept")
+        etag = cache.etag(key, response_media_type(accept))
+        entry = cache.get(key)
+        if entry is None:
+            response = await self.run(request)
+            context: Context | None = request.scope["state"].get("context")
+            if not self.keep(key, response, context):
+                return response
+        else:
+            refusal = self.rates.query(principal.subject, entry.cost)
+            if refusal is not None:
+                refused: GraphQLHTTPResponse = {"data": None, "errors": [rate_limit_error(refusal)]}
+                return self.create_response(refused, await self.get_sub_response(request))
+            record_cached(entry.operation)
+            response = Response(entry.body, media_type=response_media_type(accept))
+        if matches(request.headers.get("if-none-match"), etag):
+            response = Response(status_code=304)
+        # Private: an answer is one caller's. no-cache: a browser asks again each time, and
+        # gets a body-less 304 while nothing changed.
+        response.headers["ETag"] = etag
+        response.headers["Cache-Control"] = "private, no-cache"
+        return response
+
+    def keep(self, key: bytes, response: Response, context: "Context | None") -> bool:
+        """Keep a query's answer if nothing it read or erred with stops the key deciding it."""
+        if self.cache is None or context is None or context.cost is None:
+            return False  # refused or failed before its limits were checked, or no context
+        execution = context.execution
+        if response.status_code != 200 or execution is None or response.background is not None:
+            return False
+        try:
+            if execution.operation_type is not OperationType.QUERY:
+                return False
+        except RuntimeError:  # no operation of that name
+            return False
+        if not keepable(context.reads, context.error_codes):
+            return False
+        entry = Entry(bytes(response.body), context.cost, execution.operation_name)
+        return self.cache.put(key, entry)
 
     async def authenticate(self, request: Request) -> Principal:
         authorization = request.headers.get("authorization")
@@ -346,18 +409,19 @@ class CatalogGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        state = request.scope.get("state") or {}
+        state = request.scope.setdefault("state", {})
         # Set for every request that runs an operation (__call__); the GraphiQL page runs none,
         # and a WebSocket's caller is known at its connection_init (on_ws_connect).
         principal: Principal | None = state.get("principal")
-        return Context(
+        access = state.get("access") or access_of(self.policies.current, principal)
+        context = Context(
             hub=self.hub,
             subscriptions=self.settings.subscriptions,
             caller=state.get("caller"),
             database=self.database,
             actor=principal.subject if principal is not None else "anonymous",
             principal=principal,
-            access=access_of(self.policies.current, principal),
+            access=access,
             search=self.search,
             search_timeout=self.settings.search.timeout_seconds,
             operation_timeout=self.settings.limits.operation_timeout_seconds,
@@ -369,6 +433,9 @@ class CatalogGraphQL(GraphQL[Context, None]):
             introspection=self.policy.introspection,
             webhooks=self.settings.webhooks,
         )
+        if isinstance(request, Request):
+            state["context"] = context  # for the response cache (answer), once it ran
+        return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         if context.caller is None:

@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 from graphql import (
@@ -70,7 +71,7 @@ from strawberry.types.scalar import ScalarDefinition
 
 from mlcatalog.api.context import Context
 from mlcatalog.api.pagination import DEFAULT_PAGE, MAX_PAGE
-from mlcatalog.api.rates import RateLimits
+from mlcatalog.api.rates import RateLimits, Refusal
 from mlcatalog.catalog import validation, versions, webhooks
 from mlcatalog.catalog.deployments import MAX_ENDPOINT, DeploymentStatus
 from mlcatalog.catalog.errors import CatalogError, ErrorCode, invalid
@@ -342,6 +343,11 @@ class Plan:
             children,
         )
 
+    @cached_property
+    def coordinates(self) -> frozenset[str]:
+        """Every field the operation may read, as ``Type.field``."""
+        return frozenset(planned.coordinate for planned in self.fields())
+
     def fields(self) -> Iterator[PlannedField]:
         def walk(selections: Selections) -> Iterator[PlannedField]:
             branches = (f for b in selections.branches.values() for f in b)
@@ -580,7 +586,11 @@ class RequestLimits(SchemaExtension):
                 " ask for smaller pages (first) or fewer nested lists"
             )
             return GraphQLError(message, original_error=invalid(message))
-        if ours is not None and ours.rates is not None:
+        if ours is None:
+            return None
+        # A cached answer to the same document and variables is charged this cost again.
+        ours.cost, ours.reads = cost, plan.coordinates
+        if ours.rates is not None:
             # The principal's subject; contexts built in process have only an actor.
             subject = ours.principal.subject if ours.principal is not None else ours.actor
             return rate_limited(ours.rates, subject, plan, cost)
@@ -597,7 +607,10 @@ def rate_limited(rates: RateLimits, subject: str, plan: Plan, cost: int) -> Grap
         refusal = rates.query(subject, cost)
     else:
         return None
-    if refusal is None:
-        return None
+    return None if refusal is None else GraphQLError(**rate_limit_error(refusal))
+
+
+def rate_limit_error(refusal: Refusal) -> dict[str, Any]:
+    """The error of an operation over its caller's rate limit, as GraphQL formats it."""
     code = {"code": str(ErrorCode.RATE_LIMITED), "retryAfter": refusal.retry_after}
-    return GraphQLError(refusal.message, extensions=code)
+    return {"message": refusal.message, "extensions": code}

@@ -90,6 +90,13 @@ def record_operation(
             operation.codes.append(code)
 
 
+def record_cached(name: str | None) -> None:
+    """Tell the HTTP edge of a query answered from the response cache (api/cache.py)."""
+    operation = CURRENT.get()
+    if operation is not None:
+        operation.executed, operation.name, operation.type = True, name, "query"
+
+
 class OperationNames:
     """Operation names as label values: clients choose them, so only names of the GraphQL
     grammar up to 64 characters, and at most ``limit`` distinct ones per process, become labels;

@@ -133,7 +133,9 @@ class CatalogSchema(strawberry.Schema):
             raise
         if result.errors:
             result.errors = ErrorCoder.for_context(context_value)(result.errors)
-        codes = (str((e.extensions or {}).get("code")) for e in result.errors or ())
+        codes = tuple(str((e.extensions or {}).get("code")) for e in result.errors or ())
+        if context is not None:
+            context.error_codes = codes
         record_operation(_execution(context), operation_name, codes)
         return result
 

@@ -13,6 +13,7 @@ the entity's project?
 """
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from enum import Enum
@@ -204,10 +205,15 @@ class Access:
     _verdicts: dict[tuple[str, str], Verdict] = field(init=False, default_factory=dict)
     _visible: dict[str, Visible] = field(init=False, default_factory=dict)
     _uniform: bool | None = field(init=False, default=None)
+    # Every decision this access makes, and every project it sees, follows from the policy's text
+    # and the grants: a digest of both names them (the response cache's key, api/cache.py).
+    fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
         only = {g.only for g in self.grants if g.only is not None}
         self.domains = tuple(sorted(self.policy.named | only))
+        named = [self.policy.digest, *((g.subject, g.only) for g in self.grants)]
+        self.fingerprint = hashlib.sha256(json.dumps(named).encode()).hexdigest()
 
     def allows(self, obj: str, action: str, project: str | None) -> bool:
         """In ``project`` (None: what belongs to no project, decided as the domain ``*``)."""

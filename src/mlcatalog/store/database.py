@@ -1,13 +1,15 @@
 """The engine, read sessions and the unit of work (one write transaction)."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, make_url, text
+from sqlalchemy import create_engine, event, make_url, select, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from mlcatalog.store import audit
-from mlcatalog.store.rows import JournalRow
+from mlcatalog.store.rows import JournalHeadRow, JournalRow
 from mlcatalog.store.visibility import EVERYTHING, Visible
 
 # Journal appends on PostgreSQL take this transaction-scoped advisory lock just before commit, so
@@ -113,6 +115,60 @@ def _sqlite_engine(url: str, *, echo: bool, immediate: bool) -> AsyncEngine:
     return engine
 
 
+class Rounds:
+    """One read of a value at a time, shared by every caller that asked before it began.
+
+    A caller joins the next read to start, never one already running (that one may have begun
+    before a commit the caller has seen): so each caller gets a value read after it asked, and
+    N concurrent callers cost about two reads, not N. Used for the journal's head on PostgreSQL,
+    where a read is a round trip that every cached answer would otherwise pay.
+    """
+
+    def __init__(self, read: Callable[[], Awaitable[int]]) -> None:
+        self._read = read
+        self._next: asyncio.Future[int] | None = None  # the round that has not begun
+        self._reader: asyncio.Task[None] | None = None
+
+    async def read(self) -> int:
+        loop = asyncio.get_running_loop()
+        reader = self._reader
+        if reader is None or reader.done() or reader.get_loop() is not loop:
+            # None runs in this loop (a loop closed mid-read leaves its task pending forever).
+            self._next = loop.create_future()
+            self._reader = loop.create_task(self._run())
+        elif self._next is None:
+            self._next = loop.create_future()
+        # Shielded: a caller that gives up does not cancel the others' read.
+        return await asyncio.shield(self._next)
+
+    async def _run(self) -> None:
+        while self._next is not None:
+            round_, self._next = self._next, None
+            try:
+                round_.set_result(await self._read())
+            except Exception as error:  # every caller of the round gets it
+                round_.set_exception(error)
+
+
+_HEAD = select(JournalHeadRow.seq).where(JournalHeadRow.id == 1)
+
+
+def _sqlite_head_engine(url: str, *, echo: bool) -> Engine | None:
+    """A synchronous engine for the journal's head: a one-row read takes microseconds in the
+    event loop's thread, where a round trip through aiosqlite's thread takes a few hundred (and
+    every cached answer pays it). A WAL reader waits for no writer; the short timeout bounds
+    the rare wait (a checkpoint's), after which the caller reads through aiosqlite instead."""
+    parsed = make_url(url)
+    if parsed.database in (None, "", ":memory:"):
+        return None  # another connection would open another database
+    return create_engine(
+        parsed.set(drivername="sqlite+pysqlite"),
+        echo=echo,
+        isolation_level="AUTOCOMMIT",  # each read sees the newest commit
+        connect_args={"timeout": 0.05},
+    )
+
+
 class Database:
     """Engines and session factories for one database URL."""
 
@@ -122,9 +178,15 @@ class Database:
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(url, echo=echo, immediate=False)
             self.write_engine = _sqlite_engine(url, echo=echo, immediate=True)
+            self.head_engine = _sqlite_head_engine(url, echo=echo)
         else:
             self.engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
             self.write_engine = self.engine
+            self.head_engine = None
+        # The head's connection, held for the engine's life (a checkout costs more than the
+        # read): used in the event loop's thread only, one statement at a time.
+        self._head: Connection | None = None
+        self._head_rounds = Rounds(self._read_head)
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writes = async_sessionmaker(self.write_engine, expire_on_commit=False)
         # Called with the journal's new head after each commit that journaled, on SQLite (one
@@ -186,13 +248,44 @@ class Database:
     def sync_engines(self) -> list[Engine]:
         """The engines' synchronous faces (one on PostgreSQL, two on SQLite), for instruments
         such as tracing that hook SQLAlchemy's engine events."""
-        return list(dict.fromkeys([self.engine.sync_engine, self.write_engine.sync_engine]))
+        engines = [self.engine.sync_engine, self.write_engine.sync_engine, self.head_engine]
+        return [engine for engine in dict.fromkeys(engines) if engine is not None]
+
+    async def journal_head(self) -> int:
+        """The newest committed journal entry's seq (0 for none), as every process sees it now:
+        one primary-key read of the one-row head that every append moves in its transaction.
+        Read for every request the response cache answers (api/cache.py), so it is made cheap:
+        outside a transaction, and on SQLite in this thread (below)."""
+        if self.head_engine is not None:
+            try:
+                if self._head is None:
+                    self._head = self.head_engine.connect()
+                return int(self._head.scalar(_HEAD) or 0)
+            except DBAPIError:
+                # Locked past the short timeout, or this thread may not use the connection:
+                # through aiosqlite this once.
+                self._close_head()
+        return await self._head_rounds.read()
+
+    async def _read_head(self) -> int:
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return int(await autocommit.scalar(_HEAD) or 0)
+
+    def _close_head(self) -> None:
+        head, self._head = self._head, None
+        if head is not None:
+            with contextlib.suppress(DBAPIError):
+                head.close()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.head_engine is not None:
+            self._close_head()
+            self.head_engine.dispose()
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
