@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,49 +178,9 @@ async def test_the_journal_names_the_client_and_request_uvicorn_served(
     }
 
 
-def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
-
-    async def migrated() -> None:
-        database = Database(url)
-        await migrate.upgrade(database)
-        await database.dispose()
-
-    asyncio.run(migrated())
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlcatalog", "serve", "--port", str(port), "--workers", "2"],
-        env={"MLCATALOG_DATABASE_URL": url, "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
-        for _ in range(40):  # a new connection each: the workers share them out
-            httpx.post(f"{base}/graphql", json={"query": "query Spread { me { name } }"})
-        for _ in range(6):  # whichever worker answers the scrape counts every worker's
-            text = httpx.get(f"{base}/metrics").text
-            line = 'mlcatalog_graphql_requests_total{code="OK",operation="Spread"} 40.0'
-            assert line in text, text[:2000]
-        assert [p.name for p in tmp_path.glob("mlcatalog-metrics-*")]
-    finally:
-        process.terminate()
-        process.communicate(timeout=20)
-    assert not list(tmp_path.glob("mlcatalog-metrics-*")), "the metrics directory is left behind"
-
-
-def test_two_workers_each_listen_and_both_answer_keep_alive_clients(tmp_path: Path) -> None:
-    """`serve --workers 2` gives each worker its own SO_REUSEPORT socket: the kernel spreads
-    connections over both, whatever the clients do (with one shared socket, a few keep-alive
-    clients could all land on one worker). The access log names the worker (pid) that answered."""
+@contextmanager
+def two_workers(tmp_path: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`mlcatalog serve --workers 2` on a fresh SQLite catalog, once it answers; stopped after."""
     url = f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
 
     async def migrated() -> None:
@@ -233,15 +194,14 @@ def test_two_workers_each_listen_and_both_answer_keep_alive_clients(tmp_path: Pa
         [sys.executable, "-m", "mlcatalog", "serve", "--port", str(port), "--workers", "2"],
         env={
             "MLCATALOG_DATABASE_URL": url,
-            "MLCATALOG_SERVER__ACCESS_LOG": "true",
             "PATH": "/usr/bin:/bin",
             "TMPDIR": str(tmp_path),
+            **env,
         },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    clients = [httpx.Client(base_url=base) for _ in range(16)]
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -251,16 +211,40 @@ def test_two_workers_each_listen_and_both_answer_keep_alive_clients(tmp_path: Pa
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
+        yield process, base
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            process.communicate(timeout=20)
+
+
+def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
+    with two_workers(tmp_path) as (_, base):
+        for _ in range(40):  # a new connection each: the workers share them out
+            httpx.post(f"{base}/graphql", json={"query": "query Spread { me { name } }"})
+        for _ in range(6):  # whichever worker answers the scrape counts every worker's
+            text = httpx.get(f"{base}/metrics").text
+            line = 'mlcatalog_graphql_requests_total{code="OK",operation="Spread"} 40.0'
+            assert line in text, text[:2000]
+        assert [p.name for p in tmp_path.glob("mlcatalog-metrics-*")]
+    assert not list(tmp_path.glob("mlcatalog-metrics-*")), "the metrics directory is left behind"
+
+
+def test_two_workers_each_listen_and_both_answer_keep_alive_clients(tmp_path: Path) -> None:
+    """`serve --workers 2` gives each worker its own SO_REUSEPORT socket: the kernel spreads
+    connections over both, whatever the clients do (with one shared socket, a few keep-alive
+    clients could all land on one worker). The access log names the worker (pid) that answered."""
+    with two_workers(tmp_path, MLCATALOG_SERVER__ACCESS_LOG="true") as (process, base):
         time.sleep(1)  # the second worker may still be starting
-        for n, client in enumerate(clients):
-            for r in range(3):  # keep-alive: one connection per client
+        clients = [httpx.Client(base_url=base) for _ in range(16)]  # 16 connections open at once
+        for r in range(3):
+            for n, client in enumerate(clients):  # keep-alive: each on its own connection
                 answer = client.post(
                     "/graphql",
                     json={"query": "{ me { name } }"},
                     headers={"X-Request-ID": f"c{n}-r{r}"},
                 )
                 assert answer.status_code == 200
-    finally:
         for client in clients:
             client.close()
         process.terminate()
