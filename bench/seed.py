@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from mlcatalog.catalog import documents, models, projects, versions
 from mlcatalog.catalog.versions import Artifact, MetricValue, Stage
 from mlcatalog.store import migrate
-from mlcatalog.store.database import Database
+from mlcatalog.store.database import Database, Origin
 
 VERSIONS_PER_MODEL = 5
 FRAMEWORKS = ["pytorch", "xgboost", "sklearn", "lightgbm", "tensorflow"]
 TEAMS = ["risk", "growth", "search", "vision", "ads"]
+BENCH = Origin(actor="bench")
+PROJECT = "bench"
 
 
 def model_name(i: int) -> str:
@@ -83,10 +85,10 @@ async def seed(url: str, total_versions: int, seed_value: int = 42) -> float:
     database = Database(url)
     await migrate.upgrade(database)
     started = time.perf_counter()
-    async with database.unit_of_work("bench") as uow:
-        project = await projects.create_project(uow, name="bench", description="benchmark catalog")
+    async with database.unit_of_work(BENCH) as uow:
+        project = await projects.create_project(uow, name=PROJECT, description="benchmark catalog")
     for model_plan in plan(total_versions // VERSIONS_PER_MODEL, seed_value):
-        async with database.unit_of_work("bench") as uow:
+        async with database.unit_of_work(BENCH) as uow:
             model = await models.register_model(
                 uow,
                 project_id=project.id,
