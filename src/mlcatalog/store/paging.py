@@ -170,34 +170,52 @@ class ChildList(Generic[RowT]):
     where: Callable[[Filters], list[ColumnElement[bool]]] = field(default=lambda _: [])
 
 
+@dataclass
+class ChildPages(Generic[RowT]):
+    """A page of each parent's children (plus one beyond), and, for a first page (no cursor),
+    how many children each parent has: the page's statement counts them too."""
+
+    rows: dict[int, list[RowT]]
+    totals: dict[int, int] | None
+
+
 async def child_pages(
     session: AsyncSession,
     spec: ChildList[RowT],
     parent_ids: Iterable[int],
     window: Window,
     filters: Filters = (),
-) -> dict[int, list[RowT]]:
-    """A page of each parent's children (plus one beyond), in one statement: a window per parent."""
+) -> ChildPages[RowT]:
+    """A page of each parent's children, in one statement: a window per parent."""
     ids = list(parent_ids)
     order = spec.order.reversed() if window.backward else spec.order
     parent = spec.parent
     number = func.row_number().over(partition_by=parent, order_by=order.by()).label("n")
-    inner = select(spec.row_type, number).where(parent.in_(ids), *spec.where(filters))
+    # Without a cursor the window sees each parent's whole list: its size is one more window
+    # function in the same pass, which saves the count's statement (totalCount).
+    counted = window.cursor is None
+    columns = (
+        [number, func.count().over(partition_by=parent).label("total")] if counted else [number]
+    )
+    inner = select(spec.row_type, *columns).where(parent.in_(ids), *spec.where(filters))
     if window.cursor is not None:
         inner = inner.where(order.after(window.cursor))
     ranked = inner.subquery()
     alias = aliased(spec.row_type, ranked)
     stmt = (
-        select(alias)
+        select(alias, ranked.c.total if counted else ranked.c.n)
         .where(ranked.c.n <= window.size + 1)
         .order_by(ranked.c[parent.key], ranked.c.n)
     )
     pages: dict[int, list[RowT]] = {parent_id: [] for parent_id in ids}
-    for row in await session.scalars(stmt):
-        pages[getattr(row, parent.key)].append(row)
+    totals = dict.fromkeys(ids, 0)
+    for row, total in await session.execute(stmt):
+        parent_id = getattr(row, parent.key)
+        pages[parent_id].append(row)
+        totals[parent_id] = total
     if window.backward:
-        return {parent_id: rows[::-1] for parent_id, rows in pages.items()}
-    return pages
+        pages = {parent_id: rows[::-1] for parent_id, rows in pages.items()}
+    return ChildPages(pages, totals if counted else None)
 
 
 async def child_counts(
