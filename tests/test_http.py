@@ -260,3 +260,22 @@ def test_two_workers_each_listen_and_both_answer_keep_alive_clients(tmp_path: Pa
     # (all on one would be a 1 in 30,000 draw of the kernel's hash).
     assert all(len(pids) == 1 for pids in pids_of.values()), pids_of
     assert len(set().union(*pids_of.values())) == 2, pids_of
+
+
+def test_a_second_server_on_the_same_port_is_refused(tmp_path: Path) -> None:
+    """SO_REUSEPORT must not let a second `serve` share a port a running one listens on."""
+    with two_workers(tmp_path) as (_, base):
+        port = base.rsplit(":", 1)[1]
+        second = subprocess.run(
+            [sys.executable, "-m", "mlcatalog", "serve", "--port", port, "--workers", "2"],
+            env={
+                "MLCATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/catalog.db",
+                "PATH": "/usr/bin:/bin",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second.stderr
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+        assert httpx.get(f"{base}/healthz").status_code == 200

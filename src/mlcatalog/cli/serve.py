@@ -60,7 +60,13 @@ def _serve_on_own_sockets(config: uvicorn.Config) -> None:
     """uvicorn.run's multi-worker path, but each worker listening on a socket of its own."""
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     try:
-        sock = reuse_port_socket(family, (config.host, config.port))
+        # SO_REUSEPORT would also share the port with a server already on it (another serve of
+        # the same account): a plain bind first refuses a port in use, as uvicorn's does.
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((config.host, config.port))
+            address = probe.getsockname()
+        sock = reuse_port_socket(family, address)
     except OSError as error:
         typer.echo(f"cannot listen on {config.host}:{config.port}: {error}", err=True)
         raise typer.Exit(1) from None
