@@ -15,6 +15,10 @@ scenarios; the summary is the median of the repeats. Loopback targets only.
 
     python bench/load.py --base-url http://127.0.0.1:8000 --scenarios bench/scenarios.py \\
         --concurrency 1,16 --duration 10 --repeats 1 --label mlcatalog --out bench/out/x.json
+
+``--header "Authorization: Bearer …"`` goes with every request (both engines); with
+``--server-pid`` (the server's parent process) each window also records the CPU each of its
+workers used, in cores: how evenly the connections were spread.
 """
 
 import argparse
@@ -40,6 +44,9 @@ import httpx
 
 Scenario = dict[str, Any]
 Setup = Callable[["Client"], Awaitable[None]]
+# What main() was given: headers for every request, the server process to watch.
+HEADERS: dict[str, str] = {}
+SERVER_PID: int | None = None
 
 
 class Client:
@@ -101,6 +108,37 @@ def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float | None:
     return round((total - idle) / total * (os.cpu_count() or 1), 2) if total else None
 
 
+def worker_ticks() -> dict[int, int]:
+    """CPU jiffies (user + system) of each child of the server process, by pid."""
+    if SERVER_PID is None:
+        return {}
+    ticks = {}
+    try:
+        with open(f"/proc/{SERVER_PID}/task/{SERVER_PID}/children") as children:
+            pids = [int(p) for p in children.read().split()]
+    except OSError:
+        return {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if b"resource_tracker" in cmdline.read():
+                    continue  # multiprocessing's helper, not a worker
+            with open(f"/proc/{pid}/stat") as stat:
+                # Fields after the command's closing parenthesis: utime, stime are 12th, 13th.
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def worker_cores(before: dict[int, int], after: dict[int, int], elapsed: float) -> list[float]:
+    """Each worker's CPU over the window, in cores, busiest first."""
+    hertz = os.sysconf("SC_CLK_TCK")
+    used = [(after[pid] - before.get(pid, 0)) / hertz / elapsed for pid in after]
+    return sorted((round(u, 2) for u in used), reverse=True)
+
+
 def _cycle(requests: list[dict[str, Any]]) -> Callable[[Client], Awaitable[Any]]:
     position = 0
 
@@ -125,7 +163,7 @@ def query_of(scenario: Scenario) -> Callable[[Client], Awaitable[Any]]:
 
 def http_client(base: str, connections: int) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(base_url=base, limits=limits, timeout=120)
+    return httpx.AsyncClient(base_url=base, limits=limits, timeout=120, headers=HEADERS)
 
 
 async def drive(
@@ -155,11 +193,11 @@ async def drive(
         workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
         await asyncio.sleep(warmup)
         calls, received = client.calls, client.bytes
-        cpu, own = cpu_ticks(), time.process_time()
+        cpu, own, workers_cpu = cpu_ticks(), time.process_time(), worker_ticks()
         recording, started = True, time.perf_counter()
         await asyncio.sleep(duration)
         recording, elapsed = False, time.perf_counter() - started
-        cpu_after, own_after = cpu_ticks(), time.process_time()
+        cpu_after, own_after, workers_after = cpu_ticks(), time.process_time(), worker_ticks()
         calls, received = client.calls - calls, client.bytes - received
         stopping = True
         # Queries still in flight are not counted (at most one per worker): drop them.
@@ -180,6 +218,7 @@ async def drive(
         "errors": len(errors),
         "error_samples": errors[:3],
         "cpu_busy_cores": busy_cores(cpu, cpu_after),
+        "worker_cores": worker_cores(workers_cpu, workers_after, elapsed),
         "client_cores": round((own_after - own) / elapsed, 2),
     }
 
@@ -217,11 +256,14 @@ def wrk_script(requests: list[dict[str, Any]]) -> str:
         path = request["path"]
         if request.get("params"):
             path += "?" + urlencode(request["params"])
-        headers, body = "{}", "nil"
+        headers, body = dict(HEADERS), "nil"
         if request.get("json") is not None:
-            headers = '{["Content-Type"]="application/json"}'
+            headers["Content-Type"] = "application/json"
             body = _lua(json.dumps(request["json"]))
-        specs.append(f"{{{_lua(request.get('method', 'GET'))}, {_lua(path)}, {headers}, {body}}}")
+        # wrk sends -H headers only with requests built without a headers table: put them here.
+        headers_lua = "{" + ", ".join(f"[{_lua(k)}]={_lua(v)}" for k, v in headers.items()) + "}"
+        method = _lua(request.get("method", "GET"))
+        specs.append(f"{{{method}, {_lua(path)}, {headers_lua}, {body}}}")
     return WRK_SCRIPT % ("{" + ",\n".join(specs) + "}")
 
 
@@ -247,8 +289,10 @@ def drive_wrk(
         if warmup > 0:
             _wrk(base, file.name, concurrency, max(1, round(warmup)))
         cpu, children = cpu_ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        workers_cpu = worker_ticks()
         raw = _wrk(base, file.name, concurrency, max(1, round(duration)))
         cpu_after, after = cpu_ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        workers_after = worker_ticks()
     finally:
         os.unlink(file.name)
     elapsed = raw["duration_us"] / 1e6
@@ -266,6 +310,7 @@ def drive_wrk(
         "errors": raw["errors"],
         "error_samples": [],
         "cpu_busy_cores": busy_cores(cpu, cpu_after),
+        "worker_cores": worker_cores(workers_cpu, workers_after, elapsed),
         "client_cores": round(wrk_cpu / elapsed, 2),
     }
 
@@ -303,6 +348,9 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["qps_min"] = min(r["qps"] for r in repeats)
         row["qps_max"] = max(r["qps"] for r in repeats)
         row["errors"] = sum(r["errors"] for r in repeats)
+        # The repeat whose rate is the median's: its spread over the workers.
+        middle = sorted(repeats, key=lambda r: r["qps"])[len(repeats) // 2]
+        row["worker_cores"] = middle.get("worker_cores") or []
         rows.append(row)
     return rows
 
@@ -310,15 +358,15 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| scenario | c | engine | req/s | min-max | p50 ms | p95 ms | p99 ms | calls/query"
-        " | errors | CPU busy (cores) |",
-        "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        " | errors | CPU busy (cores) | per worker (cores) |",
+        "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['scenario']} | {r['concurrency']} | {r['engine']} | {r['qps']:.1f}"
             f" | {r['qps_min']:.1f}-{r['qps_max']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f}"
             f" | {r['p99_ms']:.1f} | {r['calls_per_query']} | {r['errors']}"
-            f" | {r['cpu_busy_cores']} |"
+            f" | {r['cpu_busy_cores']} | {' / '.join(map(str, r['worker_cores'])) or '-'} |"
         )
     return "\n".join(lines)
 
@@ -337,7 +385,16 @@ def main() -> None:
     parser.add_argument("--engine", choices=["auto", "asyncio", "wrk"], default="auto")
     parser.add_argument("--label", default="")
     parser.add_argument("--out", help="where to write the JSON (and a .md table beside it)")
+    parser.add_argument(
+        "--header", action="append", default=[], help="'Name: value' sent with every request"
+    )
+    parser.add_argument("--server-pid", type=int, help="record its workers' CPU per window")
     args = parser.parse_args()
+    global SERVER_PID
+    SERVER_PID = args.server_pid
+    for header in args.header:
+        name, _, value = header.partition(":")
+        HEADERS[name.strip()] = value.strip()
 
     loopback_only(args.base_url)
     scenarios, setup = load_scenarios(args.scenarios)
@@ -383,7 +440,8 @@ def main() -> None:
         report = {
             "label": args.label,
             "base_url": args.base_url,
-            "args": vars(args),
+            # The headers' names only: a bearer token stays out of the file.
+            "args": {**vars(args), "header": [h.partition(":")[0] for h in args.header]},
             "probe": probed,
             "summary": rows,
             "runs": runs,

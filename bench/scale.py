@@ -396,7 +396,9 @@ async def page_names(database: Database) -> list[str]:
         return list(await session.scalars(select(numbered.c.name).where(numbered.c.n % step == 0)))
 
 
-def measure_http(url: str, opensearch_url: str, names: Path, args: argparse.Namespace) -> Any:
+def measure_http(
+    url: str, opensearch_url: str, names: Path, token: str, args: argparse.Namespace
+) -> Any:
     """bench/run.py's serve and load: model_page and lineage at concurrency 1 and 16."""
     # The index is whole (reindexed above): no indexer beside the load; the pages from the file.
     os.environ.update(
@@ -407,11 +409,13 @@ def measure_http(url: str, opensearch_url: str, names: Path, args: argparse.Name
     options = argparse.Namespace(
         versions=args.versions, duration=args.duration, repeats=1, only="model_page,lineage"
     )
-    process, base = http_bench.serve(url, args.workers)
+    # As a viewer of the project (access control on), with the cache off: the database is measured.
+    process, base = http_bench.serve(url, args.workers, False)
     try:
         # Not run.check: its scenarios were imported before the names were set. The names come
         # from the database, and the lineage scenario raises on a model it does not find.
-        http_bench.load(base, "scale-postgres", options)
+        headers = {"Authorization": f"Bearer {token}"}
+        http_bench.load(base, "scale-postgres", options, headers, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -453,7 +457,8 @@ async def run(args: argparse.Namespace, postgres: PostgresServer) -> dict[str, A
             )
             names = args.data / "model-names.txt"
             names.write_text("\n".join(await page_names(database)) + "\n")
-            results["http"] = measure_http(url, server.url, names, args)
+            token = await http_bench.bench_token(url, "viewer")
+            results["http"] = measure_http(url, server.url, names, token, args)
         finally:
             server.stop(keep_data=True)
     finally:

@@ -16,11 +16,11 @@ from mlcatalog.catalog.versions import Artifact, MetricValue, Stage
 from mlcatalog.store import migrate
 from mlcatalog.store.database import Database, Origin
 
-BENCH = Origin(actor="bench")
-
 VERSIONS_PER_MODEL = 5
 FRAMEWORKS = ["pytorch", "xgboost", "sklearn", "lightgbm", "tensorflow"]
 TEAMS = ["risk", "growth", "search", "vision", "ads"]
+BENCH = Origin(actor="bench")
+PROJECT = "bench"
 
 
 def model_name(i: int) -> str:
@@ -86,7 +86,7 @@ async def seed(url: str, total_versions: int, seed_value: int = 42) -> float:
     await migrate.upgrade(database)
     started = time.perf_counter()
     async with database.unit_of_work(BENCH) as uow:
-        project = await projects.create_project(uow, name="bench", description="benchmark catalog")
+        project = await projects.create_project(uow, name=PROJECT, description="benchmark catalog")
     for model_plan in plan(total_versions // VERSIONS_PER_MODEL, seed_value):
         async with database.unit_of_work(BENCH) as uow:
             model = await models.register_model(

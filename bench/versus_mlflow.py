@@ -6,12 +6,15 @@ driver (bench/load.py), the same catalog (bench/seed.py's plan: N models x 5 ver
    plain asyncio loop stalls ~40 ms per keep-alive request); bench/mlflow_seed.py writes the
    catalog over REST; bench/load.py drives a_get_model, d_acc_gt_09_top50 and e_facet_framework
    (bench/mlflow_scenarios.py), then the server stops.
-2. bench/run.py seeds the same catalog into mlcatalog through its rules, indexes it (the embedded
-   backend), serves it with `serve --workers 2` and drives the same scenarios (bench/scenarios.py).
+2. bench/run.py seeds the same catalog into mlcatalog through its rules (on each of
+   `--backends`, SQLite by default), indexes it (the embedded backend), serves it with
+   `serve --workers 2` and drives the same scenarios (bench/scenarios.py) with access control on:
+   an API token with `--role` (viewer) in the project; `--role none` for the development login.
 3. A Markdown table of both and their ratio: printed, and written to bench/out/versus-mlflow.md.
 
     python bench/versus_mlflow.py                          # 2,000 models, 10 s windows
     python bench/versus_mlflow.py --models 50 --duration 3 # a smoke run
+    python bench/versus_mlflow.py --backends sqlite,postgres
 """
 
 import argparse
@@ -136,7 +139,8 @@ def measure_mlcatalog(args: argparse.Namespace) -> None:
             str(ROOT / "bench" / "run.py"),
             *("--versions", str(args.models * VERSIONS_PER_MODEL)),
             *("--duration", str(args.duration), "--repeats", str(args.repeats)),
-            *("--backends", "sqlite", "--only", ",".join(SCENARIOS)),
+            *("--backends", args.backends, "--only", ",".join(SCENARIOS)),
+            *("--role", args.role),
         ],
         check=True,
     )
@@ -147,21 +151,25 @@ def summary(label: str) -> dict[tuple[str, int], dict[str, Any]]:
     return {(row["scenario"], row["concurrency"]): row for row in report["summary"]}
 
 
-def side_by_side() -> str:
-    mlflow, ours = summary("mlflow"), summary("mlcatalog-sqlite")
+def side_by_side(backends: list[str]) -> str:
+    """MLflow (SQLite) beside mlcatalog on each backend, with mlcatalog's ratio to MLflow."""
+    mlflow = summary("mlflow")
+    ours = {backend: summary(f"mlcatalog-{backend}") for backend in backends}
     lines = [
-        "| scenario | c | MLflow req/s (p99 ms) | mlcatalog req/s (p99 ms) | ratio |",
-        "|---|---:|---:|---:|---:|",
+        "| scenario | c | MLflow req/s (p99 ms) | mlcatalog backend | req/s (p99 ms) | ratio |",
+        "|---|---:|---:|---|---:|---:|",
     ]
     for key in sorted(mlflow, key=lambda k: (SCENARIOS.index(k[0]), k[1])):
-        theirs, mine = mlflow[key], ours.get(key)
-        if mine is None:
-            continue
-        ratio = mine["qps"] / theirs["qps"] if theirs["qps"] else float("inf")
-        lines.append(
-            f"| {key[0]} | {key[1]} | {theirs['qps']:.1f} ({theirs['p99_ms']:,.0f})"
-            f" | {mine['qps']:.1f} ({mine['p99_ms']:,.0f}) | {ratio:.1f}x |"
-        )
+        theirs = mlflow[key]
+        for backend in backends:
+            mine = ours[backend].get(key)
+            if mine is None:
+                continue
+            ratio = mine["qps"] / theirs["qps"] if theirs["qps"] else float("inf")
+            lines.append(
+                f"| {key[0]} | {key[1]} | {theirs['qps']:.1f} ({theirs['p99_ms']:,.0f})"
+                f" | {backend} | {mine['qps']:.1f} ({mine['p99_ms']:,.0f}) | {ratio:.1f}x |"
+            )
     return "\n".join(lines)
 
 
@@ -172,11 +180,15 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--backends", default="sqlite", help="mlcatalog's: sqlite,postgres")
+    parser.add_argument(
+        "--role", default="viewer", help="mlcatalog's load token role (none: no access control)"
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     measure_mlflow(args)
     measure_mlcatalog(args)
-    table = side_by_side()
+    table = side_by_side(args.backends.split(","))
     (OUT / "versus-mlflow.md").write_text(table + "\n")
     print(table)
 

@@ -1,11 +1,13 @@
 """The HTTP edge, on a real uvicorn: GraphiQL, health, body limits, errors without a 500."""
 
 import asyncio
+import json
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +178,9 @@ async def test_the_journal_names_the_client_and_request_uvicorn_served(
     }
 
 
-def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
+@contextmanager
+def two_workers(tmp_path: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`mlcatalog serve --workers 2` on a fresh SQLite catalog, once it answers; stopped after."""
     url = f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
 
     async def migrated() -> None:
@@ -188,7 +192,12 @@ def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mlcatalog", "serve", "--port", str(port), "--workers", "2"],
-        env={"MLCATALOG_DATABASE_URL": url, "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path)},
+        env={
+            "MLCATALOG_DATABASE_URL": url,
+            "PATH": "/usr/bin:/bin",
+            "TMPDIR": str(tmp_path),
+            **env,
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -197,11 +206,20 @@ def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
+                if httpx.get(f"{base}/readyz").status_code == 200:
                     break
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
+        yield process, base
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            process.communicate(timeout=20)
+
+
+def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
+    with two_workers(tmp_path) as (_, base):
         for _ in range(40):  # a new connection each: the workers share them out
             httpx.post(f"{base}/graphql", json={"query": "query Spread { me { name } }"})
         for _ in range(6):  # whichever worker answers the scrape counts every worker's
@@ -209,7 +227,55 @@ def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
             line = 'mlcatalog_graphql_requests_total{code="OK",operation="Spread"} 40.0'
             assert line in text, text[:2000]
         assert [p.name for p in tmp_path.glob("mlcatalog-metrics-*")]
-    finally:
-        process.terminate()
-        process.communicate(timeout=20)
     assert not list(tmp_path.glob("mlcatalog-metrics-*")), "the metrics directory is left behind"
+
+
+def test_two_workers_each_listen_and_both_answer_keep_alive_clients(tmp_path: Path) -> None:
+    """`serve --workers 2` gives each worker its own SO_REUSEPORT socket: the kernel spreads
+    connections over both, whatever the clients do (with one shared socket, a few keep-alive
+    clients could all land on one worker). The access log names the worker (pid) that answered."""
+    with two_workers(tmp_path, MLCATALOG_SERVER__ACCESS_LOG="true") as (process, base):
+        time.sleep(1)  # the second worker may still be starting
+        clients = [httpx.Client(base_url=base) for _ in range(16)]  # 16 connections open at once
+        for r in range(3):
+            for n, client in enumerate(clients):  # keep-alive: each on its own connection
+                answer = client.post(
+                    "/graphql",
+                    json={"query": "{ me { name } }"},
+                    headers={"X-Request-ID": f"c{n}-r{r}"},
+                )
+                assert answer.status_code == 200
+        for client in clients:
+            client.close()
+        process.terminate()
+        output = process.communicate(timeout=20)[0].decode()
+    assert process.returncode == 0, output
+    assert "one socket per worker (SO_REUSEPORT)" in output
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith('{"time"')]
+    pids_of: dict[str, set[int]] = {}
+    for line in lines:
+        pids_of.setdefault(line["request_id"].split("-")[0], set()).add(line["pid"])
+    assert len(pids_of) == 16, output
+    # A kept-alive connection stays with its worker; the 16 connections reach both workers
+    # (all on one would be a 1 in 30,000 draw of the kernel's hash).
+    assert all(len(pids) == 1 for pids in pids_of.values()), pids_of
+    assert len(set().union(*pids_of.values())) == 2, pids_of
+
+
+def test_a_second_server_on_the_same_port_is_refused(tmp_path: Path) -> None:
+    """SO_REUSEPORT must not let a second `serve` share a port a running one listens on."""
+    with two_workers(tmp_path) as (_, base):
+        port = base.rsplit(":", 1)[1]
+        second = subprocess.run(
+            [sys.executable, "-m", "mlcatalog", "serve", "--port", port, "--workers", "2"],
+            env={
+                "MLCATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/catalog.db",
+                "PATH": "/usr/bin:/bin",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second.stderr
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+        assert httpx.get(f"{base}/healthz").status_code == 200

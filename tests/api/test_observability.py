@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -85,6 +86,7 @@ async def test_one_json_access_line_per_request(url: str, caplog: pytest.LogCapt
     assert ok["operation_type"] == "query"
     assert ok["status"] == 200
     assert ok["error_codes"] == []
+    assert ok["pid"] == os.getpid()
     assert ok["duration_ms"] > 0
     assert ok["request_id"] == answered.headers["x-request-id"]
     assert ok["request_id"] != failed["request_id"]

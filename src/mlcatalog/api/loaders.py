@@ -47,6 +47,8 @@ class Loaders:
         # Lists that cross projects (lineage edges) read only entities of projects shown.
         self.visible = visible
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
+        # Child list sizes a first page's statement counted, by (scope, parent id, filters).
+        self._counted: dict[tuple[str, int, Filters], int] = {}
         self._session: ReadSession | None = None
         self._lock = asyncio.Lock()
 
@@ -64,6 +66,7 @@ class Loaders:
         operation while its siblings' batches run), and closing the session under it broke
         both (INTERNAL: "Cannot operate on a closed database")."""
         self._loaders.clear()
+        self._counted.clear()
         async with self._lock:
             if self._session is not None:
                 session, self._session = self._session, None
@@ -82,13 +85,21 @@ class Loaders:
             loader = self._loaders[name] = DataLoader(load_fn=batch)
         return loader
 
-    async def row(self, row_type: type[RowT], row_id: int) -> RowT | None:
+    def _rows_of(self, row_type: type[RowT]) -> DataLoader[int, RowT | None]:
         async def load(session: ReadSession, ids: list[int]) -> list[RowT | None]:
             found = await queries.by_ids(session, row_type, ids)
             return [found.get(i) for i in ids]
 
-        result: RowT | None = await self._loader(("row", row_type), load).load(row_id)
-        return result
+        return self._loader(("row", row_type), load)
+
+    async def row(self, row_type: type[RowT], row_id: int) -> RowT | None:
+        return await self._rows_of(row_type).load(row_id)
+
+    def known(self, row: RowT) -> RowT:
+        """A row read some other way (by name, in a list): later loads of its id need no
+        statement (the authorizer asks for a model's project through its versions)."""
+        self._rows_of(type(row)).prime(row.id, row)  # type: ignore[attr-defined]
+        return row
 
     async def rows(self, row_type: type[RowT], row_ids: Sequence[int]) -> list[RowT | None]:
         return list(await asyncio.gather(*(self.row(row_type, i) for i in row_ids)))
@@ -174,14 +185,20 @@ class Loaders:
             pages: dict[PageKey, list[RowT]] = {}
             for (window, filters), parent_ids in shapes.items():
                 found = await paging.child_pages(session, spec, parent_ids, window, filters)
-                for parent_id, rows in found.items():
+                for parent_id, rows in found.rows.items():
                     pages[PageKey(parent_id, window, filters)] = rows
+                for parent_id, total in (found.totals or {}).items():
+                    self._counted[(spec.scope, parent_id, filters)] = total
             return [pages[k] for k in keys]
 
         result: list[RowT] = await self._loader(("children", spec.scope), load).load(key)
         return result
 
     async def child_count(self, spec: ChildList[Any], parent_id: int, filters: Filters = ()) -> int:
+        counted = self._counted.get((spec.scope, parent_id, filters))
+        if counted is not None:
+            return counted
+
         async def load(session: ReadSession, keys: list[tuple[int, Filters]]) -> list[int]:
             by_filter: dict[Filters, list[int]] = defaultdict(list)
             for parent, filter_key in keys:

@@ -209,6 +209,8 @@ class Telemetry:
             "operation": operation.name[:64] if operation.name else None,
             "operation_type": operation.type,
             "error_codes": operation.codes,
+            # Which worker answered (serve --workers N): how the connections spread.
+            "pid": os.getpid(),
         }
         message = json.dumps(line, separators=(",", ":"), ensure_ascii=False)
         # Logger.info would look up its caller's file and line through the middleware's deep

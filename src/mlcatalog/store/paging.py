@@ -2,12 +2,22 @@
 children (a model's versions, a version's metrics…) read for many parents in one statement."""
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Select, and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -29,6 +39,25 @@ from mlcatalog.store.rows import (
 )
 
 RowT = TypeVar("RowT", bound=Base)
+StmtT = TypeVar("StmtT")
+
+# The read path's statements, built once per shape with bound parameters for what varies (ids,
+# sizes): building a select, its subquery and its cache key anew cost more CPU per request than
+# executing it did. Shapes that carry client values (filters) are many: the store starts over
+# when it is full.
+_PREPARED: dict[Hashable, Any] = {}
+MAX_PREPARED = 1000
+
+
+def prepared(key: Hashable, build: Callable[[], StmtT]) -> StmtT:
+    """The statement of shape ``key``, built by ``build`` the first time it is asked for."""
+    stmt = _PREPARED.get(key)
+    if stmt is None:
+        if len(_PREPARED) >= MAX_PREPARED:
+            _PREPARED.clear()
+        stmt = _PREPARED[key] = build()
+    return stmt
+
 
 Filters = tuple[tuple[str, Any], ...]
 """A child list's filter values, hashable so that equal page requests share a batch."""
@@ -170,34 +199,59 @@ class ChildList(Generic[RowT]):
     where: Callable[[Filters], list[ColumnElement[bool]]] = field(default=lambda _: [])
 
 
+@dataclass
+class ChildPages(Generic[RowT]):
+    """A page of each parent's children (plus one beyond), and, for a first page (no cursor),
+    how many children each parent has: the page's statement counts them too."""
+
+    rows: dict[int, list[RowT]]
+    totals: dict[int, int] | None
+
+
 async def child_pages(
     session: AsyncSession,
     spec: ChildList[RowT],
     parent_ids: Iterable[int],
     window: Window,
     filters: Filters = (),
-) -> dict[int, list[RowT]]:
-    """A page of each parent's children (plus one beyond), in one statement: a window per parent."""
+) -> ChildPages[RowT]:
+    """A page of each parent's children, in one statement: a window per parent."""
     ids = list(parent_ids)
-    order = spec.order.reversed() if window.backward else spec.order
-    parent = spec.parent
-    number = func.row_number().over(partition_by=parent, order_by=order.by()).label("n")
-    inner = select(spec.row_type, number).where(parent.in_(ids), *spec.where(filters))
-    if window.cursor is not None:
-        inner = inner.where(order.after(window.cursor))
-    ranked = inner.subquery()
-    alias = aliased(spec.row_type, ranked)
-    stmt = (
-        select(alias)
-        .where(ranked.c.n <= window.size + 1)
-        .order_by(ranked.c[parent.key], ranked.c.n)
-    )
+    # Without a cursor the window sees each parent's whole list: its size is one more window
+    # function in the same pass, which saves the count's statement (totalCount).
+    counted = window.cursor is None
+
+    def build() -> Select[Any]:
+        order = spec.order.reversed() if window.backward else spec.order
+        parent = spec.parent
+        number = func.row_number().over(partition_by=parent, order_by=order.by()).label("n")
+        total = func.count().over(partition_by=parent).label("total")
+        inner = select(spec.row_type, number, *([total] if counted else [])).where(
+            parent.in_(bindparam("ids", expanding=True)), *spec.where(filters)
+        )
+        if window.cursor is not None:
+            inner = inner.where(order.after(window.cursor))
+        ranked = inner.subquery()
+        return (
+            select(aliased(spec.row_type, ranked), ranked.c.total if counted else ranked.c.n)
+            .where(ranked.c.n <= bindparam("limit"))
+            .order_by(ranked.c[parent.key], ranked.c.n)
+        )
+
+    shape = ("child_pages", spec.scope, window.backward, filters)
+    # A cursor's values are in the statement: a later page builds its own.
+    stmt = build() if window.cursor is not None else prepared(shape, build)
+    result = await session.execute(stmt, {"ids": ids, "limit": window.size + 1})
+    parent_key = spec.parent.key
     pages: dict[int, list[RowT]] = {parent_id: [] for parent_id in ids}
-    for row in await session.scalars(stmt):
-        pages[getattr(row, parent.key)].append(row)
+    totals = dict.fromkeys(ids, 0)
+    for row, total in result:
+        parent_id = getattr(row, parent_key)
+        pages[parent_id].append(row)
+        totals[parent_id] = total
     if window.backward:
-        return {parent_id: rows[::-1] for parent_id, rows in pages.items()}
-    return pages
+        pages = {parent_id: rows[::-1] for parent_id, rows in pages.items()}
+    return ChildPages(pages, totals if counted else None)
 
 
 async def child_counts(

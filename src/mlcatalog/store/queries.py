@@ -5,12 +5,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from mlcatalog.store.journal import EntityType
-from mlcatalog.store.paging import Listing, Order
+from mlcatalog.store.paging import Listing, Order, prepared
 from mlcatalog.store.rows import (
     AliasRow,
     Base,
@@ -36,7 +36,11 @@ async def by_ids(
     session: AsyncSession, row_type: type[RowT], ids: Iterable[int]
 ) -> dict[int, RowT]:
     primary = row_type.__mapper__.primary_key[0]
-    rows = await session.scalars(select(row_type).where(primary.in_(list(ids))))
+    stmt = prepared(
+        ("by_ids", row_type),
+        lambda: select(row_type).where(primary.in_(bindparam("ids", expanding=True))),
+    )
+    rows = await session.scalars(stmt, {"ids": list(ids)})
     return {getattr(row, primary.name): row for row in rows}
 
 
@@ -50,9 +54,13 @@ async def grouped(
     """All children of each parent (for small, bounded lists such as tags and aliases)."""
     wanted = list(ids)
     groups: dict[int, list[RowT]] = {parent_id: [] for parent_id in wanted}
-    for row in await session.scalars(
-        select(row_type).where(parent.in_(wanted)).order_by(*order_by)
-    ):
+    stmt = prepared(
+        ("grouped", row_type, parent.key, *(str(o) for o in order_by)),
+        lambda: (
+            select(row_type).where(parent.in_(bindparam("ids", expanding=True))).order_by(*order_by)
+        ),
+    )
+    for row in await session.scalars(stmt, {"ids": wanted}):
         groups[getattr(row, parent.key)].append(row)
     return groups
 
@@ -89,13 +97,23 @@ async def documents_of(
     by_type: dict[str, list[int]] = {}
     for subject_type, subject_id in subjects:
         by_type.setdefault(subject_type, []).append(subject_id)
-    wanted = or_(
-        *(
-            and_(DocumentRow.subject_type == t, DocumentRow.subject_id.in_(ids))
-            for t, ids in by_type.items()
+    types = sorted(by_type)
+
+    def build() -> Any:
+        return select(DocumentRow).where(
+            or_(
+                *(
+                    and_(
+                        DocumentRow.subject_type == t,
+                        DocumentRow.subject_id.in_(bindparam(f"ids_{i}", expanding=True)),
+                    )
+                    for i, t in enumerate(types)
+                )
+            )
         )
-    )
-    rows = await session.scalars(select(DocumentRow).where(wanted))
+
+    stmt = prepared(("documents_of", *types), build)
+    rows = await session.scalars(stmt, {f"ids_{i}": by_type[t] for i, t in enumerate(types)})
     return {(row.subject_type, row.subject_id): row for row in rows}
 
 
@@ -265,12 +283,15 @@ async def by_name(
 ) -> RowT | None:
     """A model, dataset or experiment by its project's name and its own."""
     columns = row_type.__table__.c
-    stmt = (
-        select(row_type)
-        .join(ProjectRow, ProjectRow.id == columns.project_id)
-        .where(ProjectRow.name == project, columns.name == name)
+    stmt = prepared(
+        ("by_name", row_type),
+        lambda: (
+            select(row_type)
+            .join(ProjectRow, ProjectRow.id == columns.project_id)
+            .where(ProjectRow.name == bindparam("project"), columns.name == bindparam("name"))
+        ),
     )
-    return (await session.scalars(stmt)).first()
+    return (await session.scalars(stmt, {"project": project, "name": name})).first()
 
 
 def transition_requests_listing(

@@ -33,7 +33,7 @@ class ModelQueries:
     async def model(self, info: Info, project: str, name: str) -> Model | None:
         async with info.context.loaders.read() as session:
             row = await queries.by_name(session, ModelRow, project, name)
-        return Model.from_row(row) if row else None
+        return Model.from_row(info.context.loaders.known(row)) if row else None
 
     @strawberry.field(description="Models, by name unless `orderBy` says otherwise.")
     async def models(
@@ -63,7 +63,7 @@ class ModelQueries:
         return await listing_connection(
             info.context.loaders,
             listing,
-            Model.from_row,
+            lambda row: Model.from_row(info.context.loaders.known(row)),
             first=first,
             after=after,
             last=last,
