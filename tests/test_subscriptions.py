@@ -678,3 +678,13 @@ async def test_a_browser_session_authenticates_its_websocket_and_nothing_else_do
     finally:
         server.stop()
         await database.dispose()
+
+
+async def test_a_stop_ends_the_hub_at_once_not_at_its_next_poll(database: Database) -> None:
+    # Every app's shutdown waits for its hub: each test's lifespan paid a whole poll before.
+    hub = Hub(database, batch=500, poll_seconds=30)
+    stop = asyncio.Event()
+    tailing = asyncio.create_task(hub.run(stop))
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.wait_for(tailing, 2)

@@ -97,6 +97,8 @@ class Hub:
             self.position = await queries.journal_head(session)
         if self.database.dialect != "postgresql":
             self.database.on_commit.append(self.notify)
+        # A stop wakes the wait below at once (a shutdown waited out a whole poll otherwise).
+        stopping = asyncio.create_task(self._wake_on(stop))
         try:
             while not stop.is_set():
                 try:
@@ -110,10 +112,15 @@ class Hub:
                         await self._wake.wait()
                 self._wake.clear()
         finally:
+            stopping.cancel()
             if self.notify in self.database.on_commit:
                 self.database.on_commit.remove(self.notify)
             if self._listener is not None:
                 await self._listener.close()
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
 
     async def _listen(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
