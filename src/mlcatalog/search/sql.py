@@ -1,6 +1,7 @@
 """The embedded search backend: the same contract as OpenSearch, answered by the relational
 database the catalog already has (SQLite or PostgreSQL), from tables the indexer fills."""
 
+import asyncio
 import html
 import math
 import re
@@ -10,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -28,6 +30,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    update,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,12 +51,15 @@ from mlcatalog.search.request import (
     SearchUnavailable,
     SortBy,
 )
+from mlcatalog.search.view import DocumentRow, View
 from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.rows import (
     FULL_TEXT_COLUMN,
     FULL_TEXT_TABLE,
+    ProjectRow,
     SearchDocumentRow,
     SearchFacetRow,
+    SearchGenerationRow,
     SearchMetricRow,
 )
 
@@ -123,6 +129,7 @@ class FullText:
     def __init__(self, dialect: str, text: str) -> None:
         words, phrases = _text_terms(text)
         self.empty = not words and not phrases
+        self.postgres = dialect == "postgresql"
         self.scores: Any = None  # a subquery to join for the score, where one is needed
         if dialect == "postgresql":
             terms = [*words[:-1], *(f"{w}:*" for w in words[-1:])]
@@ -135,6 +142,7 @@ class FullText:
         terms = [*(f'"{w}"' for w in words[:-1]), *(f'"{w}"*' for w in words[-1:])]
         terms += [f'"{" ".join(phrase)}"' for phrase in phrases]
         match = SearchText.c.tokens.op("MATCH")(" AND ".join(terms))
+        self.match = match
         self.condition = Doc.doc_key.in_(select(SearchText.c.doc_key).where(match))
         # FTS5 ranks only in a query on its own table; bm25 is lower for better matches.
         bm25 = -func.bm25(literal_column(FULL_TEXT_TABLE))
@@ -142,6 +150,16 @@ class FullText:
             select(SearchText.c.doc_key, bm25.label("value")).where(match).subquery("scores")
         )
         self.score = self.scores.c.value
+
+    def matches(self, scored: bool) -> Select[Any]:
+        """(full-text row or document key, score) of every matching document, the score 0
+        unless ``scored``: the view maps them to its slots."""
+        if self.postgres:
+            return select(Doc.doc_key, self.score if scored else literal_column("0.0")).where(
+                self.condition
+            )
+        bm25 = -func.bm25(literal_column(FULL_TEXT_TABLE)) if scored else literal_column("0.0")
+        return select(SearchText.c.rowid, bm25).where(self.match)
 
 
 def _metric_exists(name: str, dataset: str | None, bounds: dict[str, float]) -> ColumnElement[bool]:
@@ -241,6 +259,8 @@ class SqlSearchBackend:
         self.timeout = timeout
         # SQLite's FTS5 table is written beside the documents; PostgreSQL derives its tsvector.
         self.full_text_table = database.dialect == "sqlite"
+        self.view = View()  # this process's copy of the tables, brought up to date per search
+        self.loading = asyncio.Lock()
 
     async def close(self) -> None:
         """Nothing to close: the catalog owns the database."""
@@ -259,6 +279,7 @@ class SqlSearchBackend:
             fresh = [k for k, (_, _, seq) in keys.items() if stored.get(k, -1) < seq]
             if not fresh:
                 return 0
+            generation = await _next_generation(session)
             await session.execute(delete(SearchFacetRow).where(SearchFacetRow.doc_key.in_(fresh)))
             await session.execute(delete(SearchMetricRow).where(SearchMetricRow.doc_key.in_(fresh)))
             await session.execute(delete(Doc).where(Doc.doc_key.in_(fresh)))
@@ -286,6 +307,7 @@ class SqlSearchBackend:
                         "updated_at": _parse_time(body.get("updated_at")),
                         "tokens": searchable(text),
                         "body": body,
+                        "generation": generation,
                     }
                 )
                 facet_rows += [
@@ -330,6 +352,9 @@ class SqlSearchBackend:
     async def finish_rebuild(self, target: str | None, seq: int) -> None:
         """Rows the rebuild did not rewrite belong to entities that no longer exist."""
         async with self.database.unit_of_work(Origin(actor="indexer")) as uow:
+            # Rows go away: every view loads everything again.
+            generation = await _next_generation(uow.session)
+            await uow.session.execute(update(SearchGenerationRow).values(reset=generation))
             if self.full_text_table:
                 gone = await uow.session.execute(
                     select(Doc.entity_type, Doc.entity_id).where(Doc.seq < seq)
@@ -425,6 +450,155 @@ class SqlSearchBackend:
         return [(column, desc), *TIEBREAK], None
 
     async def search(self, request: SearchRequest) -> SearchResult:
+        """Filters, sorts, counts and stats from this process's view of the tables; text
+        from the database's full-text index; hit bodies (for highlights) by primary key."""
+        await self._refresh_view()
+        words = tokens(request.text or "")
+        scored = request.sort.by == SortBy.RELEVANCE and bool(words)
+        async with self.database.read() as raw, self._bounded(raw) as session:
+            projects = await self._visible_projects(session, request)
+            matches = None
+            if request.text and request.text.strip():
+                text = FullText(self.database.dialect, request.text)
+                if not text.empty:
+                    matches = (await session.execute(text.matches(scored))).all()
+                else:  # only punctuation: nothing matches, as in OpenSearch
+                    matches = []
+            # From here to the bodies' statement nothing awaits: one state of the view.
+            view = self.view
+            text_mask, scores = self._text_slots(view, matches)
+            conditions = view.conditions(request, projects, text_mask)
+            base = _all(view.size, conditions)
+            keys, _ = view.sort_keys(request, scores if scored else None)
+            page = view.page(base, keys, request.after, request.first)
+            facets = {}
+            for facet in request.facets:
+                selected = (
+                    {t.value for t in request.entity_types}
+                    if facet == TYPE_FACET
+                    else {v for name, values in request.filters if name == facet for v in values}
+                )
+                counted = _all(view.size, conditions, skip=facet)
+                facets[facet] = view.facet_counts(counted, facet, selected)
+            stats = [view.stats(base, wanted) for wanted in request.metric_stats]
+            total = int(base.sum())
+            found = [(view.keys[slot], key) for slot, key in page]
+            bodies: dict[str, Any] = {}
+            if found:
+                rows = await session.execute(
+                    select(Doc.doc_key, Doc.body).where(Doc.doc_key.in_([k for k, _ in found]))
+                )
+                bodies = dict(rows.all())
+        hits = []
+        for doc_key, sort_key in found:
+            entity_type, _, entity_id = doc_key.partition(":")
+            hits.append(
+                Hit(
+                    entity_type=EntityType(entity_type),
+                    entity_id=int(entity_id),
+                    score=float(sort_key[0]) if scored else None,  # type: ignore[arg-type]
+                    highlights=highlights(bodies.get(doc_key) or {}, words),
+                    sort_key=sort_key,
+                )
+            )
+        return SearchResult(hits=hits, total=total, facets=facets, metric_stats=stats)
+
+    def _text_slots(
+        self, view: View, matches: Sequence[Any] | None
+    ) -> tuple[Any | None, Any | None]:
+        """The text's matches as a mask over the view's slots and a score per slot."""
+        if matches is None:
+            return None, None
+        mask = np.zeros(view.size, np.bool_)
+        scores = np.full(view.size, np.nan)
+        if not matches:
+            return mask, scores
+        ids, values = zip(*matches, strict=True)
+        if self.full_text_table:
+            slots, held = view.slots_of_rowids(np.asarray(ids, np.int64))
+        else:
+            found = [view.slots.get(key, -1) for key in ids]
+            slots = np.asarray(found, np.int64)
+            held = slots >= 0
+        slots = slots[held]
+        mask[slots] = True
+        scores[slots] = np.asarray(values, np.float64)[held]
+        return mask, scores
+
+    async def _visible_projects(
+        self, session: "_Bounded", request: SearchRequest
+    ) -> tuple[str, list[int]] | None:
+        visible = request.visible
+        if visible.everything:
+            return None
+        kind, names = (
+            ("only", visible.only) if visible.only is not None else ("hidden", visible.hidden)
+        )
+        if not names:
+            return kind, []
+        ids = await session.execute(select(ProjectRow.id).where(ProjectRow.name.in_(names)))
+        return kind, list(ids.scalars())
+
+    async def _refresh_view(self) -> None:
+        """Load what was written since the view's generation (everything after a rebuild)."""
+        G = SearchGenerationRow
+        async with self.database.read() as session:
+            row = (await session.execute(select(G.generation, G.reset))).one_or_none()
+        generation, reset = row or (0, 0)
+        if row is None:  # the tables were emptied: whatever the view holds is gone
+            self.view = View()
+        if generation <= self.view.generation:
+            return
+        async with self.loading:
+            view = self.view
+            if generation <= view.generation:
+                return  # another search loaded it meanwhile
+            if reset > view.generation:
+                view = View()
+            since = view.generation
+            async with self.database.read() as session:
+                if self.database.dialect == "postgresql":  # the three statements, one snapshot
+                    await session.connection(
+                        execution_options={"isolation_level": "REPEATABLE READ"}
+                    )
+                changed = select(Doc.doc_key).where(Doc.generation > since)
+                rows = await session.execute(
+                    select(
+                        Doc.doc_key,
+                        Doc.entity_type,
+                        Doc.entity_id,
+                        Doc.project_id,
+                        Doc.deleted,
+                        Doc.archived,
+                        Doc.created_at,
+                        Doc.updated_at,
+                        Doc.name,
+                    ).where(Doc.generation > since)
+                )
+                documents = [
+                    DocumentRow(r[0], text_rowid((EntityType(r[1]), r[2])), *r[1:]) for r in rows
+                ]
+                f, m = SearchFacetRow, SearchMetricRow
+                facets = select(f.doc_key, f.facet, f.value)
+                metrics = select(m.doc_key, m.name, m.dataset, m.value)
+                if since >= 0:
+                    facets = facets.where(f.doc_key.in_(changed))
+                    metrics = metrics.where(m.doc_key.in_(changed))
+                facet_rows = (await session.execute(facets)).all()
+                metric_rows = (await session.execute(metrics)).all()
+            # Rows of documents written after the documents' statement wait for the next load.
+            loaded = {d.doc_key for d in documents}
+            view.apply(
+                generation,
+                documents,
+                (r for r in facet_rows if r[0] in loaded),
+                (r for r in metric_rows if r[0] in loaded),
+            )
+            self.view = view
+
+    async def search_in_sql(self, request: SearchRequest) -> SearchResult:
+        """The same answer computed by SQL alone: the reference the view's answers are tested
+        against (tests/search/test_view.py), and the plans bench/search.py --explain prints."""
         base = self._filters(request)
         sort, joined = self._sort(request)
         columns = (Doc.entity_type, Doc.entity_id, Doc.body, *(e for e, _ in sort))
@@ -567,6 +741,28 @@ class SqlSearchBackend:
             avg=avg,
             histogram=histogram,
         )
+
+
+async def _next_generation(session: AsyncSession) -> int:
+    """Move the search generation, in the writer's transaction (its row lock orders writers)."""
+    G = SearchGenerationRow
+    moved = await session.scalar(
+        update(G).where(G.id == 1).values(generation=G.generation + 1).returning(G.generation)
+    )
+    if moved is None:  # the row is gone (the tables were emptied): start again
+        session.add(G(id=1, generation=1, reset=0))
+        await session.flush()
+        return 1
+    return int(moved)
+
+
+def _all(size: int, conditions: list[tuple[str | None, Any]], skip: str | None = None) -> Any:
+    """The documents every condition but those of facet ``skip`` holds for."""
+    mask = np.ones(size, np.bool_)
+    for facet, condition in conditions:
+        if skip is None or facet != skip:
+            mask &= condition
+    return mask
 
 
 def _after(sort: list[SortKey], key: tuple[object, ...]) -> ColumnElement[bool]:
