@@ -452,10 +452,13 @@ class SqlSearchBackend:
     async def search(self, request: SearchRequest) -> SearchResult:
         """Filters, sorts, counts and stats from this process's view of the tables; text
         from the database's full-text index; hit bodies (for highlights) by primary key."""
-        await self._refresh_view()
         words = tokens(request.text or "")
         scored = request.sort.by == SortBy.RELEVANCE and bool(words)
         async with self.database.read() as raw, self._bounded(raw) as session:
+            G = SearchGenerationRow
+            state = (await session.execute(select(G.generation, G.reset))).one_or_none()
+            generation, reset = state or (0, 0)
+            await self._refresh_view(generation, reset, emptied=state is None)
             projects = await self._visible_projects(session, request)
             matches = None
             if request.text and request.text.strip():
@@ -539,13 +542,10 @@ class SqlSearchBackend:
         ids = await session.execute(select(ProjectRow.id).where(ProjectRow.name.in_(names)))
         return kind, list(ids.scalars())
 
-    async def _refresh_view(self) -> None:
-        """Load what was written since the view's generation (everything after a rebuild)."""
-        G = SearchGenerationRow
-        async with self.database.read() as session:
-            row = (await session.execute(select(G.generation, G.reset))).one_or_none()
-        generation, reset = row or (0, 0)
-        if row is None:  # the tables were emptied: whatever the view holds is gone
+    async def _refresh_view(self, generation: int, reset: int, emptied: bool) -> None:
+        """Load what was written since the view's generation (everything after a rebuild),
+        in a session of its own that no search deadline cuts short."""
+        if emptied:  # the generation's row is gone with the tables: so is what the view holds
             self.view = View()
         if generation <= self.view.generation:
             return
