@@ -73,10 +73,12 @@ SPLITS = ["train", "validation", "holdout"]
 PER_MODEL = 5
 BENCH = Origin(actor="bench")
 # The arguments of a bulk item the generator leaves empty (the API's to_catalog gives them all).
-UNSET: dict[str, Any] = dict.fromkeys(
-    ("semver", "description", "artifact", "framework_version", "algorithm", "hyperparameters")
-    + ("code", "environment")
-) | {"stage": Stage.NONE, "tags": {}}
+UNSET: dict[str, Any] = {
+    **dict.fromkeys(("semver", "description", "artifact", "framework_version", "algorithm")),
+    **dict.fromkeys(("hyperparameters", "code", "environment")),
+    "stage": Stage.NONE,
+    "tags": {},
+}
 MODELS_PER_COMMIT = 50  # 250 versions, 9,000 metrics: within one bulk request's limits
 
 REQUESTS = {
