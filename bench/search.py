@@ -367,6 +367,9 @@ async def run(url: str, kind: str, args: Any, results: dict[str, Any]) -> list[s
             started = time.perf_counter()
             await backend.search(SearchRequest(first=0))
             row["first_search_s"] = time.perf_counter() - started  # the view's first load
+            if isinstance(backend, SqlSearchBackend):
+                row["view_bytes"] = backend.view.memory()
+                row["view_bytes_per_document"] = row["view_bytes"] / max(1, backend.view.size)
             print(label, {k: v for k, v in row.items()}, flush=True)
             for name, request in REQUESTS.items():
                 await backend.search(request)  # warm

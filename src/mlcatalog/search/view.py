@@ -16,6 +16,7 @@ metric entry (slot, value); the bench's version (36 metric entries, ~10 facet va
 
 import bisect
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -126,6 +127,19 @@ class View:
         self.metrics: dict[str, dict[str | None, _Entries]] = defaultdict(dict)
         self._rowid_order: Ints | None = None  # slots by rowid, for the full-text ids
         self._name_order: tuple[list[str], Ints] | None = None  # sorted names, each slot's rank
+
+    def memory(self) -> int:
+        """About how many bytes the view holds (arrays, and the key and name strings)."""
+        arrays: list[npt.NDArray[Any]] = [self.rowid, self.type_rank, self.entity_id]
+        arrays += [self.project_id, self.live]
+        arrays += [self.archived, self.created, self.updated]
+        arrays += [a for f in self.facets.values() for a in (f.slots, f.data)]
+        arrays += [a for d in self.metrics.values() for e in d.values() for a in (e.slots, e.data)]
+        strings = sys.getsizeof(self.slots) + sys.getsizeof(self.keys) + sys.getsizeof(self.names)
+        strings += sum(
+            sys.getsizeof(k) + sys.getsizeof(n) for k, n in zip(self.keys, self.names, strict=True)
+        )
+        return sum(a.nbytes for a in arrays) + strings
 
     # Loading
 
