@@ -26,6 +26,8 @@ from mlcatalog.search.sql import SqlSearchBackend
 from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.rows import ProjectRow
 from mlcatalog.store.visibility import Visible
+from tests.conftest import Api
+from tests.search.builders import catalog, index
 
 WORDS = ["fraud", "fraudster", "churn", "spam", "model", "filter"]
 FRAMEWORKS = ["pytorch", "xgboost", "sklearn"]
@@ -239,3 +241,29 @@ async def test_a_write_by_another_instance_is_seen_by_the_next_search(
     await writer.finish_rebuild(None, 10)
     assert [h.entity_id for h in (await reader.search(SearchRequest())).hits] == [2]
     assert (await reader.stored_versions()) == {(EntityType.MODEL, 2): 10}
+
+
+async def test_a_search_reads_the_generation_the_text_and_its_hits_bodies_only(
+    api: Api, database: Database
+) -> None:
+    """Filters, sorts, counts and stats come from the view: with nothing written since the last
+    search, the database is asked for the generation, the text's matches and the hits' bodies,
+    each by an index (the plans are in bench/search.py --explain)."""
+    backend = SqlSearchBackend(database)
+    await catalog(api)
+    await index(database, backend)
+    request = SearchRequest(
+        text="payments",
+        filters=(("framework", ("pytorch", "xgboost")),),
+        metrics=(MetricRange("auc", "holdout", gte=0.5),),
+        facets=("framework", "stage", "type"),
+        metric_stats=(MetricStatsRequest("auc", "holdout"),),
+        sort=Sort(SortBy.METRIC, True, "auc", "holdout"),
+    )
+    await backend.search(request)  # loads the view
+    counter = api.count_statements()
+    result = await backend.search(request)
+    assert result.total == 2 and result.facets["framework"][0].count == 1
+    assert len(counter) == 3, counter.statements
+    assert "search_generation" in counter.statements[0]
+    assert not any("search_facets" in s or "search_metrics" in s for s in counter.statements)
