@@ -6,6 +6,7 @@ import html
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -135,14 +136,15 @@ class FullText:
             terms = [*words[:-1], *(f"{w}:*" for w in words[-1:])]
             terms += [f"({' <-> '.join(phrase)})" for phrase in phrases]
             vector: ColumnElement[Any] = literal_column(f"search_documents.{FULL_TEXT_COLUMN}")
-            query = func.to_tsquery("simple", " & ".join(terms))
+            self.query = " & ".join(terms)
+            query = func.to_tsquery("simple", self.query)
             self.condition: ColumnElement[bool] = vector.op("@@")(query)
             self.score: ColumnElement[Any] = func.ts_rank(vector, query)
             return
         terms = [*(f'"{w}"' for w in words[:-1]), *(f'"{w}"*' for w in words[-1:])]
         terms += [f'"{" ".join(phrase)}"' for phrase in phrases]
-        match = SearchText.c.tokens.op("MATCH")(" AND ".join(terms))
-        self.match = match
+        self.query = " AND ".join(terms)
+        match = SearchText.c.tokens.op("MATCH")(self.query)
         self.condition = Doc.doc_key.in_(select(SearchText.c.doc_key).where(match))
         # FTS5 ranks only in a query on its own table; bm25 is lower for better matches.
         bm25 = -func.bm25(literal_column(FULL_TEXT_TABLE))
@@ -151,15 +153,18 @@ class FullText:
         )
         self.score = self.scores.c.value
 
-    def matches(self, scored: bool) -> Select[Any]:
-        """(full-text row or document key, score) of every matching document, the score 0
-        unless ``scored``: the view maps them to its slots."""
+    def matches(self, scored: bool) -> str:
+        """The driver's statement for (full-text row or document key, score) of every match,
+        its one parameter ``query``; the score 0 unless ``scored``. The same scores as
+        ``score``; sent to the driver directly, as tens of thousands of rows can match."""
         if self.postgres:
-            return select(Doc.doc_key, self.score if scored else literal_column("0.0")).where(
-                self.condition
+            score = f"ts_rank({FULL_TEXT_COLUMN}, query)" if scored else "0.0"
+            return (
+                f"SELECT doc_key, {score} FROM search_documents, to_tsquery('simple', $1) query"
+                f" WHERE {FULL_TEXT_COLUMN} @@ query"
             )
-        bm25 = -func.bm25(literal_column(FULL_TEXT_TABLE)) if scored else literal_column("0.0")
-        return select(SearchText.c.rowid, bm25).where(self.match)
+        score = f"-bm25({FULL_TEXT_TABLE})" if scored else "0.0"
+        return f"SELECT rowid, {score} FROM {FULL_TEXT_TABLE} WHERE tokens MATCH ?"
 
 
 def _metric_exists(name: str, dataset: str | None, bounds: dict[str, float]) -> ColumnElement[bool]:
@@ -210,6 +215,11 @@ def highlights(body: Document, words: list[str]) -> dict[str, list[str]]:
     return found
 
 
+# Full-text answers kept per backend (most recently used): at 100,000 documents a common word
+# matches ~50,000 (~4 MB of rows each).
+TEXT_CACHE = 8
+Matches = tuple[Any, Any]  # full-text rows or document keys, and their scores
+EMPTY: Matches = ([], np.empty(0))
 # SQLite calls the progress handler every this many virtual machine steps (about 0.1 ms).
 PROGRESS_STEPS = 1000
 # PostgreSQL's statement_timeout is set again before a statement only when the one set would let
@@ -237,6 +247,17 @@ class _Bounded:
         await self._limit()
         return await self.session.scalar(stmt)
 
+    async def driver_rows(self, statement: str, parameter: str) -> list[Any]:
+        """The rows of a statement in the driver's own syntax, as the driver returns them."""
+        await self._limit()
+        connection = await self.session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        if self.postgres:
+            return list(await driver.fetch(statement, parameter))
+        cursor = await driver.execute(statement, (parameter,))
+        return list(await cursor.fetchall())
+
     async def _limit(self) -> None:
         if self.deadline is None:
             return
@@ -261,6 +282,7 @@ class SqlSearchBackend:
         self.full_text_table = database.dialect == "sqlite"
         self.view = View()  # this process's copy of the tables, brought up to date per search
         self.loading = asyncio.Lock()
+        self.text_cache: OrderedDict[tuple[int, str, bool], Matches] = OrderedDict()
 
     async def close(self) -> None:
         """Nothing to close: the catalog owns the database."""
@@ -463,10 +485,8 @@ class SqlSearchBackend:
             matches = None
             if request.text and request.text.strip():
                 text = FullText(self.database.dialect, request.text)
-                if not text.empty:
-                    matches = (await session.execute(text.matches(scored))).all()
-                else:  # only punctuation: nothing matches, as in OpenSearch
-                    matches = []
+                # Only punctuation: nothing matches, as in OpenSearch.
+                matches = EMPTY if text.empty else await self._matches(session, text, scored)
             # From here to the bodies' statement nothing awaits: one state of the view.
             view = self.view
             text_mask, scores = self._text_slots(view, matches)
@@ -506,27 +526,44 @@ class SqlSearchBackend:
             )
         return SearchResult(hits=hits, total=total, facets=facets, metric_stats=stats)
 
-    def _text_slots(
-        self, view: View, matches: Sequence[Any] | None
-    ) -> tuple[Any | None, Any | None]:
+    def _text_slots(self, view: View, matches: Matches | None) -> tuple[Any | None, Any | None]:
         """The text's matches as a mask over the view's slots and a score per slot."""
         if matches is None:
             return None, None
+        ids, values = matches
         mask = np.zeros(view.size, np.bool_)
         scores = np.full(view.size, np.nan)
-        if not matches:
+        if not len(ids):
             return mask, scores
-        ids, values = zip(*matches, strict=True)
         if self.full_text_table:
-            slots, held = view.slots_of_rowids(np.asarray(ids, np.int64))
+            slots, held = view.slots_of_rowids(ids)
         else:
-            found = [view.slots.get(key, -1) for key in ids]
-            slots = np.asarray(found, np.int64)
+            slots = np.fromiter((view.slots.get(key, -1) for key in ids), np.int64, len(ids))
             held = slots >= 0
         slots = slots[held]
         mask[slots] = True
-        scores[slots] = np.asarray(values, np.float64)[held]
+        scores[slots] = values[held]
         return mask, scores
+
+    async def _matches(self, session: "_Bounded", text: FullText, scored: bool) -> Matches:
+        """The text's matches: full-text rows (SQLite) or document keys (PostgreSQL), and
+        their scores; the same text at the same generation (no write in between, in any
+        process) is answered from memory."""
+        key = (self.view.generation, text.query, scored)
+        found = self.text_cache.get(key)
+        if found is None:
+            rows = await session.driver_rows(text.matches(scored), text.query)
+            scores = np.fromiter((r[1] for r in rows), np.float64, len(rows))
+            if self.full_text_table:
+                found = (np.fromiter((r[0] for r in rows), np.int64, len(rows)), scores)
+            else:
+                found = ([r[0] for r in rows], scores)
+            self.text_cache[key] = found
+            while len(self.text_cache) > TEXT_CACHE:
+                self.text_cache.popitem(last=False)
+        else:
+            self.text_cache.move_to_end(key)
+        return found
 
     async def _visible_projects(
         self, session: "_Bounded", request: SearchRequest
@@ -547,6 +584,7 @@ class SqlSearchBackend:
         in a session of its own that no search deadline cuts short."""
         if emptied:  # the generation's row is gone with the tables: so is what the view holds
             self.view = View()
+            self.text_cache.clear()
         if generation <= self.view.generation:
             return
         async with self.loading:
@@ -633,12 +671,12 @@ class SqlSearchBackend:
         """Stop the database's work at the timeout, not only the wait for it: one deadline for
         the whole search (up to 32 statements). SQLite's progress handler interrupts a statement
         past it; on PostgreSQL each statement is given what remains (``_Bounded``)."""
+        postgres = self.database.dialect == "postgresql"
         if self.timeout is None:
-            yield _Bounded(session)
+            yield _Bounded(session, postgres=postgres)
             return
         deadline = time.monotonic() + self.timeout
         driver = None
-        postgres = self.database.dialect == "postgresql"
         bounded = _Bounded(session, deadline, postgres)
         if not postgres:
             connection = await session.connection()
