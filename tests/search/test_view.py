@@ -267,3 +267,28 @@ async def test_a_repeated_search_reads_the_generation_and_its_hits_bodies_only(
     assert len(counter) == 2, counter.statements
     assert "search_generation" in counter.statements[0]
     assert not any("search_facets" in s or "search_metrics" in s for s in counter.statements)
+
+
+async def test_a_search_cancelled_while_the_view_loads_leaves_the_load_going(
+    database: Database,
+) -> None:
+    """The first load of a large catalog outlasts a search's deadline: the next search finds
+    it done (or waits for it), instead of starting it again and being cancelled again."""
+    backend = SqlSearchBackend(database)
+    body = {"name": "fraud-detector", "project_id": None, "metrics": []}
+    body |= {"created_at": MOMENTS[0].isoformat(), "updated_at": MOMENTS[0].isoformat()}
+    await backend.write({(EntityType.MODEL, 1): (body, 1)})
+    search = asyncio.create_task(backend.search(SearchRequest()))
+    for _ in range(5000):  # until the search has started the load
+        if backend.load is not None:
+            break
+        await asyncio.sleep(0.001)
+    assert backend.load is not None
+    search.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await search
+    load = backend.load
+    await load
+    assert not load.cancelled() and backend.view.size == 1
+    assert (await backend.search(SearchRequest())).total == 1
+    assert backend.load is load  # loaded once

@@ -281,7 +281,7 @@ class SqlSearchBackend:
         # SQLite's FTS5 table is written beside the documents; PostgreSQL derives its tsvector.
         self.full_text_table = database.dialect == "sqlite"
         self.view = View()  # this process's copy of the tables, brought up to date per search
-        self.loading = asyncio.Lock()
+        self.load: asyncio.Task[None] | None = None  # the view's load under way
         self.text_cache: OrderedDict[tuple[int, str, bool], Matches] = OrderedDict()
 
     async def close(self) -> None:
@@ -580,50 +580,56 @@ class SqlSearchBackend:
         return kind, list(ids.scalars())
 
     async def _refresh_view(self, generation: int, reset: int, emptied: bool) -> None:
-        """Load what was written since the view's generation (everything after a rebuild),
-        in a session of its own that no search deadline cuts short."""
+        """Bring the view to ``generation`` at least: the load runs as a task of its own, so
+        a search cancelled at its deadline (the first load of a large catalog takes seconds)
+        leaves it going on for the next search instead of starting it again."""
         if emptied:  # the generation's row is gone with the tables: so is what the view holds
             self.view = View()
             self.text_cache.clear()
-        if generation <= self.view.generation:
-            return
-        async with self.loading:
-            view = self.view
-            if generation <= view.generation:
-                return  # another search loaded it meanwhile
+        for _ in range(2):  # a load already under way may have read an older generation
+            if generation <= self.view.generation:
+                return
+            if self.load is None or self.load.done():
+                self.load = asyncio.create_task(self._load())
+            await asyncio.shield(self.load)
+
+    async def _load(self) -> None:
+        """Load what was written since the view's generation (everything after a rebuild)."""
+        view = self.view
+        G = SearchGenerationRow
+        async with self.database.read() as session:
+            if self.database.dialect == "postgresql":  # the statements, one snapshot
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            state = (await session.execute(select(G.generation, G.reset))).one_or_none()
+            generation, reset = state or (0, 0)
             if reset > view.generation:
                 view = View()
             since = view.generation
-            async with self.database.read() as session:
-                if self.database.dialect == "postgresql":  # the three statements, one snapshot
-                    await session.connection(
-                        execution_options={"isolation_level": "REPEATABLE READ"}
-                    )
-                changed = select(Doc.doc_key).where(Doc.generation > since)
-                rows = await session.execute(
-                    select(
-                        Doc.doc_key,
-                        Doc.entity_type,
-                        Doc.entity_id,
-                        Doc.project_id,
-                        Doc.deleted,
-                        Doc.archived,
-                        Doc.created_at,
-                        Doc.updated_at,
-                        Doc.name,
-                    ).where(Doc.generation > since)
-                )
-                documents = [
-                    DocumentRow(r[0], text_rowid((EntityType(r[1]), r[2])), *r[1:]) for r in rows
-                ]
-                f, m = SearchFacetRow, SearchMetricRow
-                facets = select(f.doc_key, f.facet, f.value)
-                metrics = select(m.doc_key, m.name, m.dataset, m.value)
-                if since >= 0:
-                    facets = facets.where(f.doc_key.in_(changed))
-                    metrics = metrics.where(m.doc_key.in_(changed))
-                facet_rows = (await session.execute(facets)).all()
-                metric_rows = (await session.execute(metrics)).all()
+            changed = select(Doc.doc_key).where(Doc.generation > since)
+            rows = await session.execute(
+                select(
+                    Doc.doc_key,
+                    Doc.entity_type,
+                    Doc.entity_id,
+                    Doc.project_id,
+                    Doc.deleted,
+                    Doc.archived,
+                    Doc.created_at,
+                    Doc.updated_at,
+                    Doc.name,
+                ).where(Doc.generation > since)
+            )
+            documents = [
+                DocumentRow(r[0], text_rowid((EntityType(r[1]), r[2])), *r[1:]) for r in rows
+            ]
+            f, m = SearchFacetRow, SearchMetricRow
+            facets = select(f.doc_key, f.facet, f.value)
+            metrics = select(m.doc_key, m.name, m.dataset, m.value)
+            if since >= 0:
+                facets = facets.where(f.doc_key.in_(changed))
+                metrics = metrics.where(m.doc_key.in_(changed))
+            facet_rows = (await session.execute(facets)).all()
+            metric_rows = (await session.execute(metrics)).all()
             # Rows of documents written after the documents' statement wait for the next load.
             loaded = {d.doc_key for d in documents}
             view.apply(
