@@ -4,6 +4,7 @@ committed before the search."""
 
 import asyncio
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -267,6 +268,9 @@ async def test_a_repeated_search_reads_the_generation_and_its_hits_bodies_only(
     assert len(counter) == 2, counter.statements
     assert "search_generation" in counter.statements[0]
     assert not any("search_facets" in s or "search_metrics" in s for s in counter.statements)
+    # Without text there is nothing to highlight: the generation is all the database is asked.
+    await backend.search(replace(request, text=None))
+    assert len(counter) == 3, counter.statements
 
 
 async def test_a_search_cancelled_while_the_view_loads_leaves_the_load_going(

@@ -473,7 +473,8 @@ class SqlSearchBackend:
 
     async def search(self, request: SearchRequest) -> SearchResult:
         """Filters, sorts, counts and stats from this process's view of the tables; text
-        from the database's full-text index; hit bodies (for highlights) by primary key."""
+        from the database's full-text index; with text, the hits' bodies (for highlights) by
+        primary key."""
         words = tokens(request.text or "")
         scored = request.sort.by == SortBy.RELEVANCE and bool(words)
         async with self.database.read() as raw, self._bounded(raw) as session:
@@ -507,7 +508,7 @@ class SqlSearchBackend:
             total = int(base.sum())
             found = [(view.keys[slot], key) for slot, key in page]
             bodies: dict[str, Any] = {}
-            if found:
+            if found and words:  # the bodies serve the highlights only
                 rows = await session.execute(
                     select(Doc.doc_key, Doc.body).where(Doc.doc_key.in_([k for k, _ in found]))
                 )
