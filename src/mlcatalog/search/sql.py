@@ -247,15 +247,17 @@ class _Bounded:
         await self._limit()
         return await self.session.scalar(stmt)
 
-    async def driver_rows(self, statement: str, parameter: str) -> list[Any]:
-        """The rows of a statement in the driver's own syntax, as the driver returns them."""
+    async def driver_rows(self, statement: str, parameter: Any) -> list[Any]:
+        """The rows of a statement in the driver's own syntax (one parameter, used or not), as
+        the driver returns them."""
         await self._limit()
         connection = await self.session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
+        used = "$1" in statement if self.postgres else "?" in statement
         if self.postgres:
-            return list(await driver.fetch(statement, parameter))
-        cursor = await driver.execute(statement, (parameter,))
+            return list(await driver.fetch(statement, *([parameter] if used else [])))
+        cursor = await driver.execute(statement, (parameter,) if used else ())
         return list(await cursor.fetchall())
 
     async def _limit(self) -> None:
@@ -606,7 +608,6 @@ class SqlSearchBackend:
             if reset > view.generation:
                 view = View()
             since = view.generation
-            changed = select(Doc.doc_key).where(Doc.generation > since)
             rows = await session.execute(
                 select(
                     Doc.doc_key,
@@ -623,14 +624,17 @@ class SqlSearchBackend:
             documents = [
                 DocumentRow(r[0], text_rowid((EntityType(r[1]), r[2])), *r[1:]) for r in rows
             ]
-            f, m = SearchFacetRow, SearchMetricRow
-            facets = select(f.doc_key, f.facet, f.value)
-            metrics = select(m.doc_key, m.name, m.dataset, m.value)
-            if since >= 0:
-                facets = facets.where(f.doc_key.in_(changed))
-                metrics = metrics.where(m.doc_key.in_(changed))
-            facet_rows = (await session.execute(facets)).all()
-            metric_rows = (await session.execute(metrics)).all()
+            # Millions of rows in a first load: through the driver, without SQLAlchemy's rows.
+            driver = _Bounded(session, postgres=self.database.dialect == "postgresql")
+            mark = "$1" if driver.postgres else "?"
+            changed = f"SELECT doc_key FROM search_documents WHERE generation > {mark}"
+            where = f" WHERE doc_key IN ({changed})" if since >= 0 else ""
+            facet_rows = await driver.driver_rows(
+                f"SELECT doc_key, facet, value FROM search_facets{where}", since
+            )
+            metric_rows = await driver.driver_rows(
+                f"SELECT doc_key, name, dataset, value FROM search_metrics{where}", since
+            )
             # Rows of documents written after the documents' statement wait for the next load.
             loaded = {d.doc_key for d in documents}
             view.apply(
