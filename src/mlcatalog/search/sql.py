@@ -154,13 +154,15 @@ class FullText:
         self.score = self.scores.c.value
 
     def matches(self, scored: bool) -> str:
-        """The driver's statement for (full-text row or document key, score) of every match,
+        """The driver's statement for (full-text row, score) of every match,
         its one parameter ``query``; the score 0 unless ``scored``. The same scores as
         ``score``; sent to the driver directly, as tens of thousands of rows can match."""
-        if self.postgres:
+        if self.postgres:  # the document's text_rowid, as SQLite's full-text row is
+            codes = " ".join(f"WHEN '{t.value}' THEN {c}" for t, c in TYPE_CODES.items())
+            rowid = f"(CASE entity_type {codes} END)::bigint * {1 << 32} + entity_id"
             score = f"ts_rank({FULL_TEXT_COLUMN}, query)" if scored else "0.0"
             return (
-                f"SELECT doc_key, {score} FROM search_documents, to_tsquery('simple', $1) query"
+                f"SELECT {rowid}, {score} FROM search_documents, to_tsquery('simple', $1) query"
                 f" WHERE {FULL_TEXT_COLUMN} @@ query"
             )
         score = f"-bm25({FULL_TEXT_TABLE})" if scored else "0.0"
@@ -218,8 +220,8 @@ def highlights(body: Document, words: list[str]) -> dict[str, list[str]]:
 # Full-text answers kept per backend (most recently used): at 100,000 documents a common word
 # matches ~50,000 (~4 MB of rows each).
 TEXT_CACHE = 8
-Matches = tuple[Any, Any]  # full-text rows or document keys, and their scores
-EMPTY: Matches = ([], np.empty(0))
+Matches = tuple[Any, Any]  # full-text rows (text_rowid) and their scores, as arrays
+EMPTY: Matches = (np.empty(0, np.int64), np.empty(0))
 # SQLite calls the progress handler every this many virtual machine steps (about 0.1 ms).
 PROGRESS_STEPS = 1000
 # PostgreSQL's statement_timeout is set again before a statement only when the one set would let
@@ -538,29 +540,21 @@ class SqlSearchBackend:
         scores = np.full(view.size, np.nan)
         if not len(ids):
             return mask, scores
-        if self.full_text_table:
-            slots, held = view.slots_of_rowids(ids)
-        else:
-            slots = np.fromiter((view.slots.get(key, -1) for key in ids), np.int64, len(ids))
-            held = slots >= 0
+        slots, held = view.slots_of_rowids(ids)
         slots = slots[held]
         mask[slots] = True
         scores[slots] = values[held]
         return mask, scores
 
     async def _matches(self, session: "_Bounded", text: FullText, scored: bool) -> Matches:
-        """The text's matches: full-text rows (SQLite) or document keys (PostgreSQL), and
-        their scores; the same text at the same generation (no write in between, in any
-        process) is answered from memory."""
+        """The text's matches (their text_rowid) and scores; the same text at the same
+        generation (no write in between, in any process) is answered from memory."""
         key = (self.view.generation, text.query, scored)
         found = self.text_cache.get(key)
         if found is None:
             rows = await session.driver_rows(text.matches(scored), text.query)
             scores = np.fromiter((r[1] for r in rows), np.float64, len(rows))
-            if self.full_text_table:
-                found = (np.fromiter((r[0] for r in rows), np.int64, len(rows)), scores)
-            else:
-                found = ([r[0] for r in rows], scores)
+            found = (np.fromiter((r[0] for r in rows), np.int64, len(rows)), scores)
             self.text_cache[key] = found
             while len(self.text_cache) > TEXT_CACHE:
                 self.text_cache.popitem(last=False)
