@@ -1,15 +1,18 @@
 """The embedded search backend: the same contract as OpenSearch, answered by the relational
 database the catalog already has (SQLite or PostgreSQL), from tables the indexer fills."""
 
+import asyncio
 import html
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -28,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    update,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,12 +52,15 @@ from mlcatalog.search.request import (
     SearchUnavailable,
     SortBy,
 )
+from mlcatalog.search.view import DocumentRow, View
 from mlcatalog.store.database import Database, Origin
 from mlcatalog.store.rows import (
     FULL_TEXT_COLUMN,
     FULL_TEXT_TABLE,
+    ProjectRow,
     SearchDocumentRow,
     SearchFacetRow,
+    SearchGenerationRow,
     SearchMetricRow,
 )
 
@@ -123,18 +130,21 @@ class FullText:
     def __init__(self, dialect: str, text: str) -> None:
         words, phrases = _text_terms(text)
         self.empty = not words and not phrases
+        self.postgres = dialect == "postgresql"
         self.scores: Any = None  # a subquery to join for the score, where one is needed
         if dialect == "postgresql":
             terms = [*words[:-1], *(f"{w}:*" for w in words[-1:])]
             terms += [f"({' <-> '.join(phrase)})" for phrase in phrases]
             vector: ColumnElement[Any] = literal_column(f"search_documents.{FULL_TEXT_COLUMN}")
-            query = func.to_tsquery("simple", " & ".join(terms))
+            self.query = " & ".join(terms)
+            query = func.to_tsquery("simple", self.query)
             self.condition: ColumnElement[bool] = vector.op("@@")(query)
             self.score: ColumnElement[Any] = func.ts_rank(vector, query)
             return
         terms = [*(f'"{w}"' for w in words[:-1]), *(f'"{w}"*' for w in words[-1:])]
         terms += [f'"{" ".join(phrase)}"' for phrase in phrases]
-        match = SearchText.c.tokens.op("MATCH")(" AND ".join(terms))
+        self.query = " AND ".join(terms)
+        match = SearchText.c.tokens.op("MATCH")(self.query)
         self.condition = Doc.doc_key.in_(select(SearchText.c.doc_key).where(match))
         # FTS5 ranks only in a query on its own table; bm25 is lower for better matches.
         bm25 = -func.bm25(literal_column(FULL_TEXT_TABLE))
@@ -142,6 +152,21 @@ class FullText:
             select(SearchText.c.doc_key, bm25.label("value")).where(match).subquery("scores")
         )
         self.score = self.scores.c.value
+
+    def matches(self, scored: bool) -> str:
+        """The driver's statement for (full-text row, score) of every match,
+        its one parameter ``query``; the score 0 unless ``scored``. The same scores as
+        ``score``; sent to the driver directly, as tens of thousands of rows can match."""
+        if self.postgres:  # the document's text_rowid, as SQLite's full-text row is
+            codes = " ".join(f"WHEN '{t.value}' THEN {c}" for t, c in TYPE_CODES.items())
+            rowid = f"(CASE entity_type {codes} END)::bigint * {1 << 32} + entity_id"
+            score = f"ts_rank({FULL_TEXT_COLUMN}, query)" if scored else "0.0"
+            return (
+                f"SELECT {rowid}, {score} FROM search_documents, to_tsquery('simple', $1) query"
+                f" WHERE {FULL_TEXT_COLUMN} @@ query"
+            )
+        score = f"-bm25({FULL_TEXT_TABLE})" if scored else "0.0"
+        return f"SELECT rowid, {score} FROM {FULL_TEXT_TABLE} WHERE tokens MATCH ?"
 
 
 def _metric_exists(name: str, dataset: str | None, bounds: dict[str, float]) -> ColumnElement[bool]:
@@ -192,6 +217,11 @@ def highlights(body: Document, words: list[str]) -> dict[str, list[str]]:
     return found
 
 
+# Full-text answers kept per backend (most recently used): at 100,000 documents a common word
+# matches ~50,000 (~4 MB of rows each).
+TEXT_CACHE = 8
+Matches = tuple[Any, Any]  # full-text rows (text_rowid) and their scores, as arrays
+EMPTY: Matches = (np.empty(0, np.int64), np.empty(0))
 # SQLite calls the progress handler every this many virtual machine steps (about 0.1 ms).
 PROGRESS_STEPS = 1000
 # PostgreSQL's statement_timeout is set again before a statement only when the one set would let
@@ -219,6 +249,19 @@ class _Bounded:
         await self._limit()
         return await self.session.scalar(stmt)
 
+    async def driver_rows(self, statement: str, parameter: Any) -> list[Any]:
+        """The rows of a statement in the driver's own syntax (one parameter, used or not), as
+        the driver returns them."""
+        await self._limit()
+        connection = await self.session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        used = "$1" in statement if self.postgres else "?" in statement
+        if self.postgres:
+            return list(await driver.fetch(statement, *([parameter] if used else [])))
+        cursor = await driver.execute(statement, (parameter,) if used else ())
+        return list(await cursor.fetchall())
+
     async def _limit(self) -> None:
         if self.deadline is None:
             return
@@ -241,6 +284,9 @@ class SqlSearchBackend:
         self.timeout = timeout
         # SQLite's FTS5 table is written beside the documents; PostgreSQL derives its tsvector.
         self.full_text_table = database.dialect == "sqlite"
+        self.view = View()  # this process's copy of the tables, brought up to date per search
+        self.load: asyncio.Task[None] | None = None  # the view's load under way
+        self.text_cache: OrderedDict[tuple[int, str, bool], Matches] = OrderedDict()
 
     async def close(self) -> None:
         """Nothing to close: the catalog owns the database."""
@@ -259,6 +305,7 @@ class SqlSearchBackend:
             fresh = [k for k, (_, _, seq) in keys.items() if stored.get(k, -1) < seq]
             if not fresh:
                 return 0
+            generation = await _next_generation(session)
             await session.execute(delete(SearchFacetRow).where(SearchFacetRow.doc_key.in_(fresh)))
             await session.execute(delete(SearchMetricRow).where(SearchMetricRow.doc_key.in_(fresh)))
             await session.execute(delete(Doc).where(Doc.doc_key.in_(fresh)))
@@ -286,6 +333,7 @@ class SqlSearchBackend:
                         "updated_at": _parse_time(body.get("updated_at")),
                         "tokens": searchable(text),
                         "body": body,
+                        "generation": generation,
                     }
                 )
                 facet_rows += [
@@ -330,6 +378,9 @@ class SqlSearchBackend:
     async def finish_rebuild(self, target: str | None, seq: int) -> None:
         """Rows the rebuild did not rewrite belong to entities that no longer exist."""
         async with self.database.unit_of_work(Origin(actor="indexer")) as uow:
+            # Rows go away: every view loads everything again.
+            generation = await _next_generation(uow.session)
+            await uow.session.execute(update(SearchGenerationRow).values(reset=generation))
             if self.full_text_table:
                 gone = await uow.session.execute(
                     select(Doc.entity_type, Doc.entity_id).where(Doc.seq < seq)
@@ -425,6 +476,172 @@ class SqlSearchBackend:
         return [(column, desc), *TIEBREAK], None
 
     async def search(self, request: SearchRequest) -> SearchResult:
+        """Filters, sorts, counts and stats from this process's view of the tables; text
+        from the database's full-text index; with text, the hits' bodies (for highlights) by
+        primary key."""
+        words = tokens(request.text or "")
+        scored = request.sort.by == SortBy.RELEVANCE and bool(words)
+        async with self.database.read() as raw, self._bounded(raw) as session:
+            G = SearchGenerationRow
+            state = (await session.execute(select(G.generation, G.reset))).one_or_none()
+            generation, reset = state or (0, 0)
+            await self._refresh_view(generation, reset, emptied=state is None)
+            projects = await self._visible_projects(session, request)
+            matches = None
+            if request.text and request.text.strip():
+                text = FullText(self.database.dialect, request.text)
+                # Only punctuation: nothing matches, as in OpenSearch.
+                matches = EMPTY if text.empty else await self._matches(session, text, scored)
+            # From here to the bodies' statement nothing awaits: one state of the view.
+            view = self.view
+            text_mask, scores = self._text_slots(view, matches)
+            conditions = view.conditions(request, projects, text_mask)
+            base = _all(view.size, conditions)
+            keys, _ = view.sort_keys(request, scores if scored else None)
+            page = view.page(base, keys, request.after, request.first)
+            facets = {}
+            for facet in request.facets:
+                selected = (
+                    {t.value for t in request.entity_types}
+                    if facet == TYPE_FACET
+                    else {v for name, values in request.filters if name == facet for v in values}
+                )
+                counted = _all(view.size, conditions, skip=facet)
+                facets[facet] = view.facet_counts(counted, facet, selected)
+            stats = [view.stats(base, wanted) for wanted in request.metric_stats]
+            total = int(base.sum())
+            found = [(view.keys[slot], key) for slot, key in page]
+            bodies: dict[str, Any] = {}
+            if found and words:  # the bodies serve the highlights only
+                rows = await session.execute(
+                    select(Doc.doc_key, Doc.body).where(Doc.doc_key.in_([k for k, _ in found]))
+                )
+                bodies = dict(rows.all())
+        hits = []
+        for doc_key, sort_key in found:
+            entity_type, _, entity_id = doc_key.partition(":")
+            hits.append(
+                Hit(
+                    entity_type=EntityType(entity_type),
+                    entity_id=int(entity_id),
+                    score=float(sort_key[0]) if scored else None,  # type: ignore[arg-type]
+                    highlights=highlights(bodies.get(doc_key) or {}, words),
+                    sort_key=sort_key,
+                )
+            )
+        return SearchResult(hits=hits, total=total, facets=facets, metric_stats=stats)
+
+    def _text_slots(self, view: View, matches: Matches | None) -> tuple[Any | None, Any | None]:
+        """The text's matches as a mask over the view's slots and a score per slot."""
+        if matches is None:
+            return None, None
+        ids, values = matches
+        mask = np.zeros(view.size, np.bool_)
+        scores = np.full(view.size, np.nan)
+        if not len(ids):
+            return mask, scores
+        slots, held = view.slots_of_rowids(ids)
+        slots = slots[held]
+        mask[slots] = True
+        scores[slots] = values[held]
+        return mask, scores
+
+    async def _matches(self, session: "_Bounded", text: FullText, scored: bool) -> Matches:
+        """The text's matches (their text_rowid) and scores; the same text at the same
+        generation (no write in between, in any process) is answered from memory."""
+        key = (self.view.generation, text.query, scored)
+        found = self.text_cache.get(key)
+        if found is None:
+            rows = await session.driver_rows(text.matches(scored), text.query)
+            scores = np.fromiter((r[1] for r in rows), np.float64, len(rows))
+            found = (np.fromiter((r[0] for r in rows), np.int64, len(rows)), scores)
+            self.text_cache[key] = found
+            while len(self.text_cache) > TEXT_CACHE:
+                self.text_cache.popitem(last=False)
+        else:
+            self.text_cache.move_to_end(key)
+        return found
+
+    async def _visible_projects(
+        self, session: "_Bounded", request: SearchRequest
+    ) -> tuple[str, list[int]] | None:
+        visible = request.visible
+        if visible.everything:
+            return None
+        kind, names = (
+            ("only", visible.only) if visible.only is not None else ("hidden", visible.hidden)
+        )
+        if not names:
+            return kind, []
+        ids = await session.execute(select(ProjectRow.id).where(ProjectRow.name.in_(names)))
+        return kind, list(ids.scalars())
+
+    async def _refresh_view(self, generation: int, reset: int, emptied: bool) -> None:
+        """Bring the view to ``generation`` at least: the load runs as a task of its own, so
+        a search cancelled at its deadline (the first load of a large catalog takes seconds)
+        leaves it going on for the next search instead of starting it again."""
+        if emptied:  # the generation's row is gone with the tables: so is what the view holds
+            self.view = View()
+            self.text_cache.clear()
+        for _ in range(2):  # a load already under way may have read an older generation
+            if generation <= self.view.generation:
+                return
+            if self.load is None or self.load.done():
+                self.load = asyncio.create_task(self._load())
+            await asyncio.shield(self.load)
+
+    async def _load(self) -> None:
+        """Load what was written since the view's generation (everything after a rebuild)."""
+        view = self.view
+        G = SearchGenerationRow
+        async with self.database.read() as session:
+            if self.database.dialect == "postgresql":  # the statements, one snapshot
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            state = (await session.execute(select(G.generation, G.reset))).one_or_none()
+            generation, reset = state or (0, 0)
+            if reset > view.generation:
+                view = View()
+            since = view.generation
+            rows = await session.execute(
+                select(
+                    Doc.doc_key,
+                    Doc.entity_type,
+                    Doc.entity_id,
+                    Doc.project_id,
+                    Doc.deleted,
+                    Doc.archived,
+                    Doc.created_at,
+                    Doc.updated_at,
+                    Doc.name,
+                ).where(Doc.generation > since)
+            )
+            documents = [
+                DocumentRow(r[0], text_rowid((EntityType(r[1]), r[2])), *r[1:]) for r in rows
+            ]
+            # Millions of rows in a first load: through the driver, without SQLAlchemy's rows.
+            driver = _Bounded(session, postgres=self.database.dialect == "postgresql")
+            mark = "$1" if driver.postgres else "?"
+            changed = f"SELECT doc_key FROM search_documents WHERE generation > {mark}"
+            where = f" WHERE doc_key IN ({changed})" if since >= 0 else ""
+            facet_rows = await driver.driver_rows(
+                f"SELECT doc_key, facet, value FROM search_facets{where}", since
+            )
+            metric_rows = await driver.driver_rows(
+                f"SELECT doc_key, name, dataset, value FROM search_metrics{where}", since
+            )
+            # Rows of documents written after the documents' statement wait for the next load.
+            loaded = {d.doc_key for d in documents}
+            view.apply(
+                generation,
+                documents,
+                (r for r in facet_rows if r[0] in loaded),
+                (r for r in metric_rows if r[0] in loaded),
+            )
+            self.view = view
+
+    async def search_in_sql(self, request: SearchRequest) -> SearchResult:
+        """The same answer computed by SQL alone: the reference the view's answers are tested
+        against (tests/search/test_view.py), and the plans bench/search.py --explain prints."""
         base = self._filters(request)
         sort, joined = self._sort(request)
         columns = (Doc.entity_type, Doc.entity_id, Doc.body, *(e for e, _ in sort))
@@ -459,12 +676,12 @@ class SqlSearchBackend:
         """Stop the database's work at the timeout, not only the wait for it: one deadline for
         the whole search (up to 32 statements). SQLite's progress handler interrupts a statement
         past it; on PostgreSQL each statement is given what remains (``_Bounded``)."""
+        postgres = self.database.dialect == "postgresql"
         if self.timeout is None:
-            yield _Bounded(session)
+            yield _Bounded(session, postgres=postgres)
             return
         deadline = time.monotonic() + self.timeout
         driver = None
-        postgres = self.database.dialect == "postgresql"
         bounded = _Bounded(session, deadline, postgres)
         if not postgres:
             connection = await session.connection()
@@ -567,6 +784,28 @@ class SqlSearchBackend:
             avg=avg,
             histogram=histogram,
         )
+
+
+async def _next_generation(session: AsyncSession) -> int:
+    """Move the search generation, in the writer's transaction (its row lock orders writers)."""
+    G = SearchGenerationRow
+    moved = await session.scalar(
+        update(G).where(G.id == 1).values(generation=G.generation + 1).returning(G.generation)
+    )
+    if moved is None:  # the row is gone (the tables were emptied): start again
+        session.add(G(id=1, generation=1, reset=0))
+        await session.flush()
+        return 1
+    return int(moved)
+
+
+def _all(size: int, conditions: list[tuple[str | None, Any]], skip: str | None = None) -> Any:
+    """The documents every condition but those of facet ``skip`` holds for."""
+    mask = np.ones(size, np.bool_)
+    for facet, condition in conditions:
+        if skip is None or facet != skip:
+            mask &= condition
+    return mask
 
 
 def _after(sort: list[SortKey], key: tuple[object, ...]) -> ColumnElement[bool]:

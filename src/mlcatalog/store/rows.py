@@ -563,6 +563,7 @@ class SearchDocumentRow(Base):
             "created_at",
             "name",
         ),
+        Index("ix_search_documents_generation", "generation"),
     )
 
     doc_key: Mapped[str] = mapped_column(String(60), primary_key=True)
@@ -579,6 +580,19 @@ class SearchDocumentRow(Base):
     # text by objects the ORM does not map (see FULL_TEXT): so both databases tokenize alike.
     tokens: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # The search_generation.generation of the write that stored this row (search/view.py).
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class SearchGenerationRow(Base):
+    """One row: a counter each embedded-search write moves in its transaction, and the
+    generation of the last rebuild (which deleted rows: views load everything again)."""
+
+    __tablename__ = "search_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    reset: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class SearchFacetRow(Base):
