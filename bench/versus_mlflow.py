@@ -189,8 +189,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--backends", default="sqlite", help="mlcatalog's: sqlite,postgres")
+    # A contributor: it reads what a viewer reads and may register versions (register_version).
     parser.add_argument(
-        "--role", default="viewer", help="mlcatalog's load token role (none: no access control)"
+        "--role",
+        default="contributor",
+        help="mlcatalog's load token role (none: the development login, no access control)",
     )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,7 @@ UNJOURNALED_TABLES: dict[str, tuple[str, ...]] = {
     "search_documents": ("Query.search",),
     "search_facets": ("Query.search",),
     "search_metrics": ("Query.search",),
+    "search_generation": ("Query.search",),
     # Read by authentication, which runs for every request before its lookup (a revoked
     # token or an ended session is refused before any answer), and by no field.
     "api_tokens": (),
