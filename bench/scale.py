@@ -409,7 +409,8 @@ def measure_http(
     options = argparse.Namespace(
         versions=args.versions, duration=args.duration, repeats=1, only="model_page,lineage"
     )
-    # As a viewer of the project (access control on), with the cache off: the database is measured.
+    # As an auditor of the project (access control on: the lineage question reads the history),
+    # with the cache off: the database is measured.
     process, base = http_bench.serve(url, args.workers, False)
     try:
         # Not run.check: its scenarios were imported before the names were set. The names come
@@ -457,7 +458,7 @@ async def run(args: argparse.Namespace, postgres: PostgresServer) -> dict[str, A
             )
             names = args.data / "model-names.txt"
             names.write_text("\n".join(await page_names(database)) + "\n")
-            token = await http_bench.bench_token(url, "viewer")
+            token = await http_bench.bench_token(url, "auditor")
             results["http"] = measure_http(url, server.url, names, token, args)
         finally:
             server.stop(keep_data=True)
