@@ -543,3 +543,45 @@ async def test_the_cost_limit_is_a_setting(client: Client) -> None:
     body = (await strict.post("/graphql", json={"query": query})).json()
     assert body["errors"][0]["extensions"]["code"] == "INVALID_ARGUMENT"
     assert "1,000 allowed" in body["errors"][0]["message"]
+
+
+async def test_a_client_gone_before_its_body_arrived_ends_quietly(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    # A load generator's window ends mid-request: no traceback, no 500 to send to no one.
+    path = tmp_path / "catalog.db"
+    shutil.copy(sqlite_template, path)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{path}", search=SearchSettings(serve_indexer=False)
+    )
+    app = create_app(settings, authenticator=DevelopmentUser(settings.auth.dev_user))
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"query": "{ me', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return next(messages)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+    assert not [m for m in sent if m["type"] == "http.response.start" and m["status"] >= 500]

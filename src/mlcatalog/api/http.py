@@ -17,7 +17,7 @@ from itertools import accumulate
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -289,6 +289,8 @@ class CatalogGraphQL(GraphQL[Context, None]):
             response = self.refuse(request, refusal)
         except HTTPException as error:
             response = self.refuse(request, self.refusal_from(error))
+        except ClientDisconnect:
+            return  # gone before its body arrived: no one to answer, nothing began
         await response(scope, receive, send)
 
     async def answer(self, request: Request, principal: Principal) -> Response:
