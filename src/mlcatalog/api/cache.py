@@ -94,10 +94,11 @@ class ResponseCache:
         return hashlib.blake2b(json.dumps(parts).encode(), digest_size=20).digest()
 
     @staticmethod
-    def etag(key: bytes, media_type: str) -> str:
-        """Strong: one key has one answer, and the media type is the other part of its bytes."""
-        kind = hashlib.blake2b(media_type.encode(), digest_size=2).hexdigest()
-        return f'"{key.hex()}-{kind}"'
+    def etag(body: bytes, media_type: str) -> str:
+        """Strong: names the exact bytes of the answer and its media type, whoever asked."""
+        digest = hashlib.blake2b(body, digest_size=20)
+        digest.update(b"\0" + media_type.encode())
+        return f'"{digest.hexdigest()}"'
 
     def get(self, key: bytes) -> Entry | None:
         entry = self.entries.get(key)

@@ -306,7 +306,6 @@ class CatalogGraphQL(GraphQL[Context, None]):
         request.scope["state"]["access"] = access
         key = cache.key(access.fingerprint, await self.database.journal_head(), data)
         accept = request.headers.get("accept")
-        etag = cache.etag(key, response_media_type(accept))
         entry = cache.get(key)
         if entry is None:
             response = await self.run(request)
@@ -320,6 +319,9 @@ class CatalogGraphQL(GraphQL[Context, None]):
                 return self.create_response(refused, await self.get_sub_response(request))
             record_cached(entry.operation)
             response = Response(entry.body, media_type=response_media_type(accept))
+        # Of the bytes, not the key: an ETag that moved with the journal's head would show any
+        # caller that someone wrote somewhere, in projects hidden from it too.
+        etag = cache.etag(bytes(response.body), response_media_type(accept))
         if matches(request.headers.get("if-none-match"), etag):
             response = Response(status_code=304)
         # Private: an answer is one caller's. no-cache: a browser asks again each time, and

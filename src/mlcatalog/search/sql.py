@@ -491,7 +491,9 @@ class SqlSearchBackend:
             if request.text and request.text.strip():
                 text = FullText(self.database.dialect, request.text)
                 # Only punctuation: nothing matches, as in OpenSearch.
-                matches = EMPTY if text.empty else await self._matches(session, text, scored)
+                matches = (
+                    EMPTY if text.empty else await self._matches(session, text, scored, generation)
+                )
             # From here to the bodies' statement nothing awaits: one state of the view.
             view = self.view
             text_mask, scores = self._text_slots(view, matches)
@@ -546,10 +548,14 @@ class SqlSearchBackend:
         scores[slots] = values[held]
         return mask, scores
 
-    async def _matches(self, session: "_Bounded", text: FullText, scored: bool) -> Matches:
+    async def _matches(
+        self, session: "_Bounded", text: FullText, scored: bool, generation: int
+    ) -> Matches:
         """The text's matches (their text_rowid) and scores; the same text at the same
-        generation (no write in between, in any process) is answered from memory."""
-        key = (self.view.generation, text.query, scored)
+        generation (no write in between, in any process) is answered from memory. Kept under
+        the generation this search's session read, not the view's: on SQLite the session's
+        snapshot can be older than a view another search has loaded since."""
+        key = (generation, text.query, scored)
         found = self.text_cache.get(key)
         if found is None:
             rows = await session.driver_rows(text.matches(scored), text.query)
