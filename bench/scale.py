@@ -55,10 +55,11 @@ from bench.search import (  # noqa: E402
     TEAMS,
     WEIGHTS,
     load,
+    make_datasets,
 )
 from tests.realservers import PostgresServer, start_opensearch, start_postgres  # noqa: E402
 
-from mlcatalog.catalog import datasets, documents, models, projects, versions  # noqa: E402
+from mlcatalog.catalog import documents, models, projects, versions  # noqa: E402
 from mlcatalog.catalog.versions import MAX_BULK_METRICS, MetricValue, Stage  # noqa: E402
 from mlcatalog.search import opensearch  # noqa: E402
 from mlcatalog.search.documents import all_keys, load_documents  # noqa: E402
@@ -187,19 +188,7 @@ async def _project_and_data(database: Database) -> tuple[int, list[int]]:
             return project_id, list(data)
     async with database.unit_of_work(ORIGIN) as uow:
         project = await projects.create_project(uow, name=PROJECT, description="1M versions")
-        data_versions = []
-        for i in range(DATASETS):
-            dataset = await datasets.create_dataset(
-                uow,
-                project_id=project.id,
-                name=f"data-{i}",
-                tags={"pii": "true" if i % 4 == 0 else "false"},
-            )
-            version = await datasets.create_dataset_version(
-                uow, dataset_id=dataset.id, label="v1", uri=f"s3://d/{i}"
-            )
-            data_versions.append(version.id)
-        return project.id, data_versions
+        return project.id, await make_datasets(uow, project.id, DATASETS)
 
 
 async def _write(

@@ -49,7 +49,7 @@ from mlcatalog.search.request import (  # noqa: E402
 )
 from mlcatalog.search.sql import SqlSearchBackend  # noqa: E402
 from mlcatalog.store import migrate  # noqa: E402
-from mlcatalog.store.database import Database, Origin  # noqa: E402
+from mlcatalog.store.database import Database, Origin, UnitOfWork  # noqa: E402
 from mlcatalog.store.rows import ModelVersionRow  # noqa: E402
 
 FRAMEWORKS = ["pytorch", "xgboost", "sklearn", "lightgbm", "tensorflow", "jax", "catboost"]
@@ -114,22 +114,28 @@ REQUESTS = {
 }
 
 
+async def make_datasets(uow: UnitOfWork, project_id: int, count: int) -> list[int]:
+    """``count`` datasets of one version each, every fourth tagged pii; their version ids."""
+    data_versions = []
+    for i in range(count):
+        dataset = await datasets.create_dataset(
+            uow,
+            project_id=project_id,
+            name=f"data-{i}",
+            tags={"pii": "true" if i % 4 == 0 else "false"},
+        )
+        version = await datasets.create_dataset_version(
+            uow, dataset_id=dataset.id, label="v1", uri=f"s3://d/{i}"
+        )
+        data_versions.append(version.id)
+    return data_versions
+
+
 async def seed(database: Database, total: int, rng: random.Random) -> float:
     started = time.perf_counter()
     async with database.unit_of_work(BENCH) as uow:
         project = await projects.create_project(uow, name="search-bench", description=None)
-        data_versions = []
-        for i in range(20):
-            dataset = await datasets.create_dataset(
-                uow,
-                project_id=project.id,
-                name=f"data-{i}",
-                tags={"pii": "true" if i % 4 == 0 else "false"},
-            )
-            version = await datasets.create_dataset_version(
-                uow, dataset_id=dataset.id, label="v1", uri=f"s3://d/{i}"
-            )
-            data_versions.append(version.id)
+        data_versions = await make_datasets(uow, project.id, 20)
     words = [
         "fraud",
         "detector",

@@ -67,8 +67,9 @@ class PostgresServer:
             self.execute(f"CREATE DATABASE {_identifier(name)}")
         return self.url(name)
 
-    async def _exists(self, name: str) -> bool:
-        connection = await asyncpg.connect(
+    async def _admin(self) -> "asyncpg.Connection":
+        """A connection to the maintenance database."""
+        return await asyncpg.connect(
             host=self.host,
             port=self.port,
             user=self.user,
@@ -76,6 +77,9 @@ class PostgresServer:
             database=self.admin_database,
             timeout=10,
         )
+
+    async def _exists(self, name: str) -> bool:
+        connection = await self._admin()
         try:
             return bool(
                 await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
@@ -94,14 +98,7 @@ class PostgresServer:
             pool.submit(asyncio.run, self._execute(sql)).result()
 
     async def _execute(self, sql: str) -> None:
-        connection = await asyncpg.connect(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            database=self.admin_database,
-            timeout=10,
-        )
+        connection = await self._admin()
         try:
             await connection.execute(sql)
         finally:
